@@ -1,0 +1,53 @@
+# The course's commands. `make lab` to learn, `make test` to check everything.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SIZE ?= $(or $(COURSE_SIZE),small)
+STAMP := $(VENV)/.installed
+
+.PHONY: lab test data bench app lint typecheck reset clean-servers help
+
+help:
+	@echo "make lab    set up and open the course in JupyterLab"
+	@echo "make test   set up and run every test (unit, notebooks at tiny on SQLite and PostgreSQL, lint)"
+	@echo "make data SIZE=small   build a dataset (tiny, small, medium, large)"
+	@echo "make bench  run the benchmark suite, write data/bench/latest.csv"
+	@echo "make app    serve the course app on http://127.0.0.1:5000"
+	@echo "make reset SIZE=small  rebuild a dataset from scratch"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: install it, or run make PYTHON=python3.12 ...")'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+data: $(STAMP)
+	$(BIN)/python -m helpers.data build --size $(SIZE)
+
+reset: $(STAMP)
+	$(BIN)/python -m helpers.data build --size $(SIZE) --force
+
+lab: $(STAMP)
+	$(BIN)/python -m helpers.data ensure --size $(SIZE)
+	$(BIN)/python -m helpers.lab
+
+test: $(STAMP)
+	$(BIN)/python -m tools.run_tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m helpers.bench --size $(SIZE)
+
+app: $(STAMP)
+	$(BIN)/python -m helpers.data ensure --size $(SIZE)
+	$(BIN)/python -m helpers.shop.serve
