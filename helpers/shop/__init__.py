@@ -1,0 +1,1 @@
+"""The course's shop: its models, the Flask app factory and the baseline endpoints."""

@@ -1,0 +1,120 @@
+"""The naive endpoints: correct, readable, and slow in the ways the lessons measure and fix."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, abort
+from sqlalchemy import func, select
+
+from ..shop.models import STATUSES, Customer, Order, OrderLine
+from .app import get_session
+from .params import choice_arg, example, float_arg, int_arg, str_arg
+
+bp = Blueprint("baseline", __name__)
+
+
+@bp.get("/customers/<int:customer_id>")
+@example("/customers/1")
+def customer_page(customer_id: int) -> dict[str, Any]:
+    """A customer and their orders, each with its number of lines."""
+    session = get_session()
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        abort(404, description=f"no customer with id {customer_id}")
+    return {
+        "id": customer.id,
+        "name": customer.name,
+        "email": customer.email,
+        "city": customer.city,
+        "orders": [
+            {
+                "id": order.id,
+                "status": order.status,
+                "created_at": order.created_at.isoformat(),
+                "total": order.total,
+                "lines": len(order.lines),  # lazy load: one statement per order
+            }
+            for order in sorted(customer.orders, key=lambda o: o.created_at, reverse=True)
+        ],
+    }
+
+
+@bp.get("/orders")
+@example("/orders?page=1&per_page=20")
+def order_list() -> dict[str, Any]:
+    """The newest orders, a page at a time, with customer names and line counts."""
+    page = int_arg("page", 1)
+    per_page = int_arg("per_page", 20, high=500)
+    session = get_session()
+    orders = session.scalars(
+        select(Order).order_by(Order.created_at.desc(), Order.id.desc()).limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    return {
+        "page": page,
+        "orders": [
+            {
+                "id": order.id,
+                "customer": order.customer.name,  # lazy load per order: the N+1
+                "status": order.status,
+                "created_at": order.created_at.isoformat(),
+                "total": order.total,
+                "lines": len(order.lines),  # and another one
+            }
+            for order in orders
+        ],
+    }
+
+
+@bp.get("/search")
+@example("/search?city=Lisbon&name=ana&limit=20")
+def search() -> dict[str, Any]:
+    """Customers by city and name fragment, ordered by name (filtered in Python)."""
+    city = str_arg("city")
+    name = str_arg("name")
+    limit = int_arg("limit", 20, high=500)
+    session = get_session()
+    customers = session.scalars(select(Customer)).all()  # every customer, every column
+    matches = [
+        c
+        for c in customers
+        if (city is None or c.city == city) and (name is None or name.lower() in c.name.lower())
+    ]
+    matches.sort(key=lambda c: (c.name, c.id))
+    return {
+        "count": len(matches),
+        "customers": [{"id": c.id, "name": c.name, "city": c.city} for c in matches[:limit]],
+    }
+
+
+@bp.get("/reports/sales")
+@example("/reports/sales?days=7")
+def sales_report() -> dict[str, Any]:
+    """Revenue and units per product category over the last `days` days of orders."""
+    days = int_arg("days", 7, high=3650)
+    status = choice_arg("status", STATUSES)
+    min_total = float_arg("min_total", None)
+    session = get_session()
+    newest = session.scalar(select(func.max(Order.created_at)))
+    if newest is None:
+        return {"days": days, "categories": []}
+    query = select(OrderLine).join(OrderLine.order).where(Order.created_at >= newest - timedelta(days=days))
+    if status:
+        query = query.where(Order.status == status)
+    if min_total is not None:
+        query = query.where(Order.total >= min_total)
+    revenue: dict[str, float] = defaultdict(float)
+    units: dict[str, int] = defaultdict(int)
+    for line in session.scalars(query):
+        category = line.product.category  # lazy load per distinct product
+        revenue[category] += line.quantity * line.unit_price
+        units[category] += line.quantity
+    return {
+        "days": days,
+        "categories": [
+            {"category": c, "revenue": round(revenue[c], 2), "units": units[c]}
+            for c in sorted(revenue, key=lambda c: (-revenue[c], c))
+        ],
+    }
