@@ -40,8 +40,22 @@ SIZES: dict[str, SizeSpec] = {
     for spec in (
         SizeSpec("tiny", customers=500, products=100, orders=2_000, lines_per_order=3.0, reviews=1_000),
         SizeSpec("small", customers=20_000, products=2_000, orders=200_000, lines_per_order=3.0, reviews=40_000),
-        SizeSpec("medium", customers=100_000, products=5_000, orders=1_000_000, lines_per_order=3.0, reviews=200_000),
-        SizeSpec("large", customers=500_000, products=20_000, orders=5_000_000, lines_per_order=3.0, reviews=1_000_000),
+        SizeSpec(
+            "medium",
+            customers=100_000,
+            products=5_000,
+            orders=1_000_000,
+            lines_per_order=3.0,
+            reviews=200_000,
+        ),
+        SizeSpec(
+            "large",
+            customers=500_000,
+            products=20_000,
+            orders=5_000_000,
+            lines_per_order=3.0,
+            reviews=1_000_000,
+        ),
     )
 }
 DEFAULT_SIZE = "small"

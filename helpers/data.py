@@ -25,7 +25,7 @@ import numpy as np
 from sqlalchemy import Engine, MetaData, inspect, text
 from sqlalchemy.engine import URL
 
-from .config import DATA_DIR, SIZES, SizeSpec, settings, size_spec
+from .config import SIZES, SizeSpec, settings, size_spec
 from .db import course_url, make_engine, sqlite_path
 from .errors import CourseError
 from .shop.models import STATUSES, Base
@@ -95,8 +95,9 @@ def _paragraphs(rng: np.random.Generator, count: int, min_words: int, max_words:
 
 def _zipf_weights(n: int, s: float = 1.1) -> np.ndarray:
     """Zipf-like popularity over n items (item 0 is the most popular)."""
-    weights = 1.0 / np.arange(1, n + 1) ** s
-    return weights / weights.sum()
+    weights = 1.0 / np.arange(1, n + 1, dtype=np.float64) ** s
+    normalised: np.ndarray = weights / weights.sum()
+    return normalised
 
 
 def _timestamps(rng: np.random.Generator, count: int, *, ordered: bool) -> np.ndarray:
@@ -218,7 +219,9 @@ class _Generator:
             qty, price = quantity.tolist(), unit_price.tolist()
             for lo in range(0, m, CHUNK):
                 hi = min(lo + CHUNK, m)
-                yield list(zip(ids[lo:hi], orders_[lo:hi], products_[lo:hi], qty[lo:hi], price[lo:hi], strict=True))
+                yield list(
+                    zip(ids[lo:hi], orders_[lo:hi], products_[lo:hi], qty[lo:hi], price[lo:hi], strict=True)
+                )
 
         return orders(), lines()
 
@@ -285,7 +288,10 @@ def _load(engine: Engine, spec: SizeSpec, seed: int, writer: Writer, progress: b
 
     counts = dict.fromkeys(TABLE_ORDER, 0)
     bar = tqdm(
-        total=spec.total_rows, unit=" rows", unit_scale=True, desc=f"building {spec.name}",
+        total=spec.total_rows,
+        unit=" rows",
+        unit_scale=True,
+        desc=f"building {spec.name}",
         disable=not progress or spec.name == "tiny",
     )
     with bar:
@@ -340,9 +346,9 @@ def _build_postgres(url: URL, spec: SizeSpec, seed: int, progress: bool) -> Data
 
     name = url.database or f"shop_{spec.name}"
     building, old = f"{name}__building", f"{name}__old"
-    admin = url.set(database="postgres")
-    servers.drop_database(building, admin_url=admin)
-    servers.create_database(building, admin_url=admin)
+    admin = url.set(database="postgres").render_as_string(hide_password=False)
+    servers.drop_database(building, server_url=admin)
+    servers.create_database(building, server_url=admin)
     started = time.perf_counter()
     engine = make_engine(url.set(database=building))
     try:
@@ -365,11 +371,11 @@ def _build_postgres(url: URL, spec: SizeSpec, seed: int, progress: bool) -> Data
             conn.execute(text("VACUUM ANALYZE"))
     finally:
         engine.dispose()
-    servers.drop_database(old, admin_url=admin)
-    if servers.database_exists(name, admin_url=admin):
-        servers.rename_database(name, old, admin_url=admin)
-    servers.rename_database(building, name, admin_url=admin)
-    servers.drop_database(old, admin_url=admin)
+    servers.drop_database(old, server_url=admin)
+    if servers.database_exists(name, server_url=admin):
+        servers.rename_database(name, old, server_url=admin)
+    servers.rename_database(building, name, server_url=admin)
+    servers.drop_database(old, server_url=admin)
     return read_info(url)
 
 
@@ -409,7 +415,7 @@ def read_info(url: URL | str) -> DatasetInfo:
                 "rebuild it with `make reset SIZE=<size>` or `build_dataset(size, force=True)`."
             )
         with engine.connect() as conn:
-            meta = dict(conn.execute(text(f"SELECT key, value FROM {META_TABLE}")).tuples().all())
+            meta: dict[str, str] = dict(conn.execute(text(f"SELECT key, value FROM {META_TABLE}")).tuples().all())
     except CourseError:
         raise
     except Exception as exc:  # a corrupt file, a text file named .sqlite, ...
@@ -449,7 +455,11 @@ def _exists(url: URL) -> bool:
 
 
 def build_dataset(
-    size: str | None = None, *, url: URL | str | None = None, force: bool = False, progress: bool = True,
+    size: str | None = None,
+    *,
+    url: URL | str | None = None,
+    force: bool = False,
+    progress: bool = True,
     seed: int = SEED,
 ) -> DatasetInfo:
     """Build the dataset of `size` at `url` (default: the course database), unless a good one is there."""
@@ -474,7 +484,7 @@ def build_dataset(
 
 
 def _keep_previous(path: Path) -> None:
-    """A file we are about to replace is kept if it is not a course dataset: nothing the learner made is lost."""
+    """Keep a file we are about to replace unless it is a course dataset: nothing the learner made is lost."""
     try:
         read_info(URL.create("sqlite+pysqlite", database=str(path)))
     except CourseError:
@@ -502,9 +512,9 @@ def copy_dataset(size: str | None = None, name: str = "copy") -> URL:
         from . import servers
 
         target = f"{source.database}__{name}"
-        admin = source.set(database="postgres")
-        servers.drop_database(target, admin_url=admin)
-        servers.create_database(target, template=str(source.database), admin_url=admin)
+        admin = source.set(database="postgres").render_as_string(hide_password=False)
+        servers.drop_database(target, server_url=admin)
+        servers.create_database(target, template=str(source.database), server_url=admin)
         return source.set(database=target)
     raise CourseError("copy_dataset works on SQLite and PostgreSQL: use the course's own database for lesson 04.")
 
@@ -545,8 +555,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "info":
             info = read_info(course_url(settings(size=args.size)))
         else:
-            info = build_dataset(args.size, force=args.force or False) if args.command == "build" else (
-                ensure_dataset(args.size)
+            info = (
+                build_dataset(args.size, force=args.force or False)
+                if args.command == "build"
+                else (ensure_dataset(args.size))
             )
     except CourseError as exc:
         print(f"error: {exc}", file=sys.stderr)

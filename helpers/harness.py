@@ -240,7 +240,8 @@ def _check_same(measurements: Sequence[Measurement], key: Callable[[Any], Any]) 
         if got != expected:
             raise ResultMismatch(
                 f"{m.variant!r} returned a different result from {measurements[0].variant!r} "
-                f"({_first_difference(expected, got)}): fix the variant, or pass check=... to compare what matters."
+                f"({_first_difference(expected, got)}): "
+                "fix the variant, or pass check=... to compare what matters."
             )
 
 
@@ -269,8 +270,14 @@ def scaling(
         for m in _run(make_variants(n), engine=engine, repeat=repeat, warmup=warmup, budget_s=budget_s):
             records.append(
                 {
-                    "n": n, "variant": m.variant, "median_ms": m.median_s * 1000, "q1_ms": m.q1_s * 1000,
-                    "q3_ms": m.q3_s * 1000, "runs": m.runs, "statements": m.statements, "rows": m.rows,
+                    "n": n,
+                    "variant": m.variant,
+                    "median_ms": m.median_s * 1000,
+                    "q1_ms": m.q1_s * 1000,
+                    "q3_ms": m.q3_s * 1000,
+                    "runs": m.runs,
+                    "statements": m.statements,
+                    "rows": m.rows,
                 }
             )
     return pd.DataFrame.from_records(records)

