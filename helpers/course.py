@@ -66,6 +66,20 @@ class Course:
         frame = results.history(self.lesson)
         return frame[(frame["backend"] == self.backend) & (frame["size"] == self.size)]
 
+    def show_history(self, last: int = 12) -> None:
+        """Chart this lesson's stored medians across reruns and show the latest rows."""
+        from IPython.display import display
+
+        from .plots import history_chart, show_figure
+
+        frame = self.history()
+        if frame.empty:
+            print("No stored measurements for this lesson, backend and size yet.")
+            return
+        show_figure(history_chart(frame))
+        table = frame.tail(last).assign(median_ms=frame["median_s"] * 1000, iqr_ms=frame["spread_s"] * 1000)
+        display(table[["measured_at", "variant", "median_ms", "iqr_ms", "runs", "statements", "rows"]])
+
     def app(self, **config: Any) -> Flask:
         """The shop app on this lesson's database (extra config as keyword arguments)."""
         from .shop.app import create_app

