@@ -26,14 +26,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@touch $(STAMP)
 
 data: $(STAMP)
-	$(BIN)/python -m helpers.data build --size $(SIZE)
+	$(BIN)/python -m helpers data build --size $(SIZE)
 
 reset: $(STAMP)
-	$(BIN)/python -m helpers.data build --size $(SIZE) --force
+	$(BIN)/python -m helpers data build --size $(SIZE) --force
 
 lab: $(STAMP)
-	$(BIN)/python -m helpers.data ensure --size $(SIZE)
-	$(BIN)/python -m helpers.lab
+	$(BIN)/python -m helpers data ensure --size $(SIZE)
+	COURSE_SIZE=$(SIZE) $(BIN)/python -m helpers lab
 
 test: $(STAMP)
 	$(BIN)/python -m tools.run_tests
@@ -46,8 +46,8 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	$(BIN)/python -m helpers.bench --size $(SIZE)
+	$(BIN)/python -m helpers bench --size $(SIZE)
 
 app: $(STAMP)
-	$(BIN)/python -m helpers.data ensure --size $(SIZE)
-	$(BIN)/python -m helpers.shop.serve
+	$(BIN)/python -m helpers data ensure --size $(SIZE)
+	COURSE_SIZE=$(SIZE) $(BIN)/python -m helpers app

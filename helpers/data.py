@@ -2,9 +2,9 @@
 
 Command line (what `make data` runs)::
 
-    python -m helpers.data build --size small [--force]
-    python -m helpers.data ensure --size small
-    python -m helpers.data info --size small
+    python -m helpers data build --size small [--force]
+    python -m helpers data ensure --size small
+    python -m helpers data info --size small
 """
 
 from __future__ import annotations
@@ -415,7 +415,7 @@ def read_info(url: URL | str) -> DatasetInfo:
                 "rebuild it with `make reset SIZE=<size>` or `build_dataset(size, force=True)`."
             )
         with engine.connect() as conn:
-            meta: dict[str, str] = dict(conn.execute(text(f"SELECT key, value FROM {META_TABLE}")).tuples().all())
+            meta: dict[str, str] = dict(conn.execute(text(f"SELECT key, value FROM {META_TABLE}")).all())
     except CourseError:
         raise
     except Exception as exc:  # a corrupt file, a text file named .sqlite, ...
@@ -546,7 +546,7 @@ def content_fingerprint(engine: Engine) -> dict[str, str]:
 
 # ---------------------------------------------------------------- command line
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helpers.data", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m helpers data", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=("build", "ensure", "info"))
     parser.add_argument("--size", default=None, help=f"one of {', '.join(SIZES)} (default: COURSE_SIZE or small)")
     parser.add_argument("--force", action="store_true", help="rebuild even if the dataset exists")
@@ -569,6 +569,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

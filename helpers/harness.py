@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Row
 
 from . import results
 from .errors import CourseError
@@ -67,8 +67,8 @@ def _rows_of(result: Any) -> int | None:
 
 def _normalize(result: Any) -> Any:
     """Make SQLAlchemy rows, tuples and lists comparable by value."""
-    if hasattr(result, "_tuple"):  # a SQLAlchemy Row compares as the tuple of its values
-        return tuple(_normalize(v) for v in result._tuple())
+    if isinstance(result, Row):  # a SQLAlchemy Row compares as the tuple of its values
+        return tuple(_normalize(v) for v in result)
     if isinstance(result, list):
         return [_normalize(item) for item in result]
     if isinstance(result, tuple):
@@ -225,13 +225,28 @@ def compare(
     comparison = Comparison(
         lesson=lesson,
         backend=backend or (engine.dialect.name if engine is not None else "none"),
-        size=size or settings().size,
+        size=size or _dataset_size(engine) or settings().size,
         measurements=measurements,
         title=title,
     )
     if store:
         comparison.run_id = results.store(lesson, comparison.backend, comparison.size, measurements)
     return comparison
+
+
+def _dataset_size(engine: Engine | None) -> str | None:
+    """The size recorded in the dataset itself, so results are filed under the data actually measured."""
+    if engine is None:
+        return None
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        with engine.connect() as conn:
+            size = conn.execute(text("SELECT value FROM course_meta WHERE key = 'size'")).scalar()
+    except SQLAlchemyError:
+        return None
+    return str(size) if size else None
 
 
 def _check_same(measurements: Sequence[Measurement], key: Callable[[Any], Any]) -> None:

@@ -25,12 +25,9 @@ def lab_command(argv: list[str] | None = None) -> list[str]:
     return command + list(argv or [])
 
 
-def main() -> None:
-    command = lab_command(sys.argv[1:])
+def main(argv: list[str] | None = None) -> None:
+    command = lab_command(argv)
     print("Starting JupyterLab on notebooks/ — open the http://127.0.0.1:… URL printed below; Ctrl-C stops it.")
     sys.stdout.flush()
     os.execv(command[0], command)
 
-
-if __name__ == "__main__":
-    main()

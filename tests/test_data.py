@@ -1,0 +1,175 @@
+"""The dataset is deterministic, complete, index-free, and swapped in atomically."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+from sqlalchemy.engine import URL
+
+from helpers import data
+from helpers.config import SIZES
+from helpers.data import build_dataset, content_fingerprint, read_info, row_counts
+from helpers.db import make_engine
+from helpers.errors import CourseError
+
+
+def sqlite_url(path: Path) -> URL:
+    return URL.create("sqlite+pysqlite", database=str(path))
+
+
+def fingerprint(path: Path) -> dict[str, str]:
+    engine = make_engine(sqlite_url(path))
+    try:
+        return content_fingerprint(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def tiny_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "shop-tiny.sqlite"
+    build_dataset("tiny", url=sqlite_url(path), progress=False)
+    return path
+
+
+def test_two_builds_are_identical(tiny_file: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again.sqlite"
+    build_dataset("tiny", url=sqlite_url(again), progress=False)
+    assert fingerprint(again) == fingerprint(tiny_file)
+
+
+def test_another_seed_gives_other_data(tiny_file: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.sqlite"
+    build_dataset("tiny", url=sqlite_url(other), progress=False, seed=7)
+    assert fingerprint(other)["orders"] != fingerprint(tiny_file)["orders"]
+
+
+def test_row_counts_match_the_size(tiny_file: Path) -> None:
+    spec = SIZES["tiny"]
+    engine = make_engine(sqlite_url(tiny_file))
+    counts = row_counts(engine)
+    engine.dispose()
+    assert counts["customers"] == spec.customers
+    assert counts["products"] == spec.products
+    assert counts["orders"] == spec.orders
+    assert counts["reviews"] == spec.reviews
+    assert 2.5 * spec.orders < counts["order_lines"] < 3.5 * spec.orders
+    info = read_info(sqlite_url(tiny_file))
+    assert info.rows == counts and info.size == "tiny"
+
+
+def test_no_secondary_indexes(tiny_file: Path) -> None:
+    engine = make_engine(sqlite_url(tiny_file))
+    inspector = inspect(engine)
+    assert all(inspector.get_indexes(t) == [] for t in data.TABLE_ORDER)
+    engine.dispose()
+
+
+def test_orders_reference_real_rows_and_totals_add_up(tiny_file: Path) -> None:
+    engine = make_engine(sqlite_url(tiny_file))
+    with engine.connect() as conn:
+        orphans = conn.exec_driver_sql(
+            "SELECT count(*) FROM orders o LEFT JOIN customers c ON c.id = o.customer_id WHERE c.id IS NULL"
+        ).scalar_one()
+        mismatched = conn.exec_driver_sql(
+            "SELECT count(*) FROM orders o JOIN (SELECT order_id, sum(quantity * unit_price) AS s "
+            "FROM order_lines GROUP BY order_id) l ON l.order_id = o.id WHERE abs(o.total - l.s) > 0.01"
+        ).scalar_one()
+    engine.dispose()
+    assert (orphans, mismatched) == (0, 0)
+
+
+def test_popularity_is_skewed(tiny_file: Path) -> None:
+    engine = make_engine(sqlite_url(tiny_file))
+    with engine.connect() as conn:
+        per_product = [
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT count(*) FROM order_lines GROUP BY product_id ORDER BY count(*) DESC"
+            )
+        ]
+    engine.dispose()
+    top_tenth = sum(per_product[: len(per_product) // 10])
+    assert top_tenth > 0.4 * sum(per_product)  # a Zipf-like head: caching has something to hit
+
+
+def test_an_interrupted_build_keeps_the_previous_dataset(
+    tiny_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "shop.sqlite"
+    target.write_bytes(tiny_file.read_bytes())
+    before = fingerprint(target)
+    real = data.generate_rows
+
+    def interrupted(size: str, seed: int = data.SEED):  # type: ignore[no-untyped-def]
+        for i, item in enumerate(real(size, seed)):
+            if i == 2:
+                raise KeyboardInterrupt
+            yield item
+
+    monkeypatch.setattr(data, "generate_rows", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build_dataset("tiny", url=sqlite_url(target), force=True, progress=False)
+    assert fingerprint(target) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shop.sqlite"]
+
+
+def test_a_killed_build_keeps_the_previous_dataset(tiny_file: Path, tmp_path: Path) -> None:
+    target = tmp_path / "shop-small.sqlite"
+    target.write_bytes(tiny_file.read_bytes())
+    before = fingerprint(target)
+    script = (
+        "import sys; from sqlalchemy.engine import URL; from helpers.data import build_dataset; "
+        f"build_dataset('small', url=URL.create('sqlite+pysqlite', database={str(target)!r}), "
+        "force=True, progress=False)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("*.building-*")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # well inside the load of a few seconds
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert fingerprint(target) == before
+    # The next build removes what the killed one left behind.
+    build_dataset("tiny", url=sqlite_url(target), force=True, progress=False)
+    assert not list(tmp_path.glob("*.building-*"))
+
+
+def test_a_file_that_is_not_a_dataset_is_named_and_kept(tmp_path: Path) -> None:
+    notes = tmp_path / "shop-tiny.sqlite"
+    notes.write_text("my notes, not a database")
+    with pytest.raises(CourseError) as info:
+        build_dataset("tiny", url=sqlite_url(notes), progress=False)
+    assert "\n" not in str(info.value) and "make reset" in str(info.value)
+    build_dataset("tiny", url=sqlite_url(notes), force=True, progress=False)
+    assert (tmp_path / "shop-tiny.sqlite.bak").read_text() == "my notes, not a database"
+    assert read_info(sqlite_url(notes)).size == "tiny"
+
+
+def test_a_half_built_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "half.sqlite"
+    engine = make_engine(sqlite_url(path))
+    data.Base.metadata.create_all(engine)  # tables, but no course_meta: not finished
+    engine.dispose()
+    with pytest.raises(CourseError, match="not a complete course dataset"):
+        read_info(sqlite_url(path))
+
+
+def test_command_line_reports_bad_size_in_one_line() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "helpers", "data", "build", "--size", "huge"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "Unknown COURSE_SIZE 'huge'" in proc.stderr
