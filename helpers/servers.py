@@ -149,6 +149,7 @@ def _last_line(text: str) -> str:
 
 
 def _read(path: Path) -> str:
+    """The text of `path`, or '' if it cannot be read."""
     try:
         return path.read_text(errors="replace")
     except OSError:
@@ -156,6 +157,7 @@ def _read(path: Path) -> str:
 
 
 def _once_at_exit(stop: Callable[[], None]) -> None:
+    """Register `stop` with atexit once, however often the server is restarted."""
     if stop not in _at_exit:
         _at_exit.add(stop)
         atexit.register(stop)
@@ -371,7 +373,8 @@ def _admin(server_url: str | None) -> Iterator[sa.Connection]:
     engine = sa.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
-            yield conn.execution_options(no_parameters=True)  # no placeholders: a % in a name is just a %
+            # DDL cannot take bound names; without parameters the driver leaves a % in a name alone.
+            yield conn.execution_options(no_parameters=True)
     finally:
         engine.dispose()
 
@@ -385,21 +388,14 @@ def _quote(name: str) -> str:
 
 def _disconnect_others(conn: sa.Connection, name: str) -> None:
     """End the other sessions on database `name`, waiting up to 5 s for each."""
-    conn.exec_driver_sql(
-        "select pg_terminate_backend(pid, 5000) from pg_stat_activity "
-        f"where datname = {_literal(name)} and pid <> pg_backend_pid()"
-    )
-
-
-def _literal(value: str) -> str:
-    """A string literal for SQL: standard_conforming_strings is on, so doubling quotes is enough."""
-    return "'" + value.replace("'", "''") + "'"
+    sql = "select pg_terminate_backend(pid, 5000) from pg_stat_activity where datname = :n"
+    conn.execute(sa.text(sql + " and pid <> pg_backend_pid()"), {"n": name})
 
 
 def database_exists(name: str, *, server_url: str | None = None) -> bool:
     """Whether database `name` exists on the course's server (or on the one `server_url` points at)."""
     with _admin(server_url) as conn:
-        row = conn.exec_driver_sql(f"select 1 from pg_database where datname = {_literal(name)}").first()
+        row = conn.execute(sa.text("select 1 from pg_database where datname = :n"), {"n": name}).first()
         return row is not None
 
 
@@ -471,6 +467,7 @@ def running_redis_pids(sock: Path | None = None) -> list[int]:
 
 
 def _redis_alive(server: _Server) -> bool:
+    """Whether the Redis we use still runs."""
     return server.child.poll() is None if server.child is not None else _running(server.pid)
 
 
@@ -563,6 +560,7 @@ def _die_with_parent() -> Callable[[], None] | None:
 
 
 def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    """Stop our Redis child and reap it."""
     child.terminate()  # SIGTERM: Redis exits at once (nothing to save) and removes its socket
     try:
         child.wait(10)
@@ -617,6 +615,7 @@ class LatencyProxy:
         self.close()
 
     def _accept(self, listener: socket.socket) -> None:
+        """Serve each new client on its own threads until close()."""
         while self._listener is listener:
             try:
                 client, _ = listener.accept()
@@ -627,6 +626,7 @@ class LatencyProxy:
             threading.Thread(target=self._serve, args=(client,), daemon=True, name="latency-proxy-in").start()
 
     def _connect(self) -> socket.socket:
+        """A socket to the target, unbuffered by Nagle if TCP."""
         if isinstance(self.target, tuple):
             upstream = socket.create_connection(self.target, timeout=5)
             upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -667,8 +667,10 @@ class LatencyProxy:
         finally:
             chunks.put(None)
 
-    def _forward(self, chunks: queue.SimpleQueue[tuple[float, bytes] | None], *pair: socket.socket) -> None:
-        client, upstream = pair
+    def _forward(
+        self, chunks: queue.SimpleQueue[tuple[float, bytes] | None], client: socket.socket, upstream: socket.socket
+    ) -> None:
+        """Send each chunk to the server once its delay is up."""
         try:
             while (item := chunks.get()) is not None:
                 if (wait := item[0] - time.monotonic()) > 0:
@@ -680,6 +682,7 @@ class LatencyProxy:
             self._drop(client, upstream)
 
     def _relay(self, upstream: socket.socket, client: socket.socket) -> None:
+        """Pass the server's replies straight back."""
         try:
             while data := upstream.recv(65536):
                 client.sendall(data)
@@ -689,6 +692,7 @@ class LatencyProxy:
             self._drop(client, upstream)
 
     def _drop(self, *sockets: socket.socket) -> None:
+        """Forget and close one connection's sockets (both ends go together)."""
         with self._guard:
             self._sockets.difference_update(sockets)
         _hang_up(*sockets)
@@ -712,11 +716,10 @@ def check_database(
     """Connect to `url` and run `select 1`; raise a one-line CourseError if that fails."""
     try:
         parsed = sa.make_url(url)
-        # libpq counts whole seconds, at least 2
-        timeout = (
-            {"connect_timeout": max(2, math.ceil(timeout_s))} if parsed.get_backend_name() == "postgresql" else {}
-        )
-        engine = sa.create_engine(parsed, poolclass=NullPool, connect_args=timeout)
+        connect_args = {}
+        if parsed.get_backend_name() == "postgresql":  # libpq counts whole seconds, at least 2
+            connect_args["connect_timeout"] = max(2, math.ceil(timeout_s))
+        engine = sa.create_engine(parsed, poolclass=NullPool, connect_args=connect_args)
     except (sa.exc.ArgumentError, ImportError) as exc:
         raise CourseError(
             f"Unusable database URL {mask_url(url)} ({_reason(exc)}): "

@@ -28,10 +28,12 @@ from helpers.errors import CourseError
 
 @pytest.fixture(scope="module", autouse=True)
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A private DATA_DIR, so these tests never touch the real data/servers."""
+    """A private DATA_DIR, so these tests neither touch data/servers nor stop servers other tests use."""
     path = tmp_path_factory.mktemp("data")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(servers, "DATA_DIR", path)
+        mp.setattr(servers, "_pg", None)  # set aside, not stopped; restored on leaving the context
+        mp.setattr(servers, "_redis", None)
         yield path
         servers.stop_postgres()
         servers.stop_redis()

@@ -1,0 +1,79 @@
+"""The project keeps its promises: same dependencies everywhere, clean notebooks, lint, types, README."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from helpers.lessons import LESSONS, navigation_line
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=\[ ;]", requirement.strip(), maxsplit=1)[0].lower()
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {r.replace(" ", "") for r in project["dependencies"] + project["optional-dependencies"]["dev"]}
+    text = (ROOT / "environment.yml").read_text()
+    pip_section = text.split("- pip:", 1)[1]
+    listed = {
+        line.strip()[2:].replace(" ", "") for line in pip_section.splitlines() if line.strip().startswith("- ")
+    }
+    listed.discard("-e.")
+    assert listed == declared
+
+
+def test_notebooks_are_committed_without_outputs() -> None:
+    for path in NOTEBOOKS:
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] == "code":
+                assert cell["outputs"] == [] and cell["execution_count"] is None, path.name
+
+
+def test_every_lesson_has_its_notebook_and_navigation_line() -> None:
+    assert [p.name for p in NOTEBOOKS] == [lesson.filename for lesson in LESSONS]
+    for lesson in LESSONS:
+        first = json.loads((ROOT / "notebooks" / lesson.filename).read_text())["cells"][0]
+        source = "".join(first["source"])
+        assert first["cell_type"] == "markdown"
+        assert source.splitlines()[0] == navigation_line(lesson.number), lesson.filename
+        assert f"# {lesson.number} · {lesson.title}" in source, lesson.filename
+
+
+def test_no_lesson_is_left_unfinished() -> None:
+    for path in NOTEBOOKS:
+        text = path.read_text()
+        assert "TODO" not in text and "FIXME" not in text, path.name
+
+
+def test_readme_lists_every_lesson_and_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for lesson in LESSONS:
+        assert lesson.filename in readme
+    for command in ("make lab", "make test", "make data", "make bench", "make app", "COURSE_BACKEND=postgres"):
+        assert command in readme
+
+
+def test_ci_runs_make_test() -> None:
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"]],
+    ids=["ruff-check", "ruff-format", "mypy"],
+)
+def test_code_and_notebooks_pass(command: list[str]) -> None:
+    tool = Path(sys.executable).parent / command[0]
+    proc = subprocess.run([str(tool), *command[1:]], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
