@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SIZE ?= $(or $(COURSE_SIZE),small)
 STAMP := $(VENV)/.installed
+PORT ?= 5000
 
 .PHONY: lab test data bench app lint typecheck reset clean-servers help
 
@@ -36,7 +37,7 @@ lab: $(STAMP)
 	COURSE_SIZE=$(SIZE) $(BIN)/python -m helpers lab
 
 test: $(STAMP)
-	$(BIN)/python -m tools.run_tests
+	$(BIN)/pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -50,4 +51,4 @@ bench: $(STAMP)
 
 app: $(STAMP)
 	$(BIN)/python -m helpers data ensure --size $(SIZE)
-	COURSE_SIZE=$(SIZE) $(BIN)/python -m helpers app
+	COURSE_SIZE=$(SIZE) $(BIN)/python -m helpers app --port $(PORT)

@@ -25,10 +25,10 @@ from sqlalchemy.orm import Session, joinedload
 
 from .config import DATA_DIR
 from .course import Course, setup
-from .data import Base, build_dataset, generate_rows
+from .data import build_dataset, generate_rows
 from .errors import CourseError
 from .harness import Measurement, _run
-from .shop.models import Customer, Order
+from .shop.models import Base, Customer, Order
 
 COLUMNS = (
     "benchmark", "variant", "backend", "size", "median_s", "spread_s", "runs",
@@ -109,7 +109,10 @@ def projection(course: Course) -> Variants:
 
     def columns() -> list[tuple[int, str]]:
         with Session(course.engine) as s:
-            return [tuple(r) for r in s.execute(select(Customer.id, Customer.name).order_by(Customer.id).limit(n))]
+            return [
+                (r.id, r.name)
+                for r in s.execute(select(Customer.id, Customer.name).order_by(Customer.id).limit(n))
+            ]
 
     return {"whole entities": entities, "select(columns)": columns}
 
@@ -131,7 +134,7 @@ def n_plus_one(course: Course) -> Variants:
     def join_columns() -> list[tuple[int, str]]:
         with Session(course.engine) as s:
             q = select(Order.id, Customer.name).join(Order.customer).order_by(Order.id.desc()).limit(500)
-            return [tuple(r) for r in s.execute(q)]
+            return [(r.id, r.name) for r in s.execute(q)]
 
     return {"lazy (N+1)": lazy, "joinedload": joined, "join + columns": join_columns}
 
@@ -164,7 +167,11 @@ def baseline_endpoints(course: Course) -> Variants:
         "search": "/search?city=Lisbon&name=an&limit=20",
         "sales report": "/reports/sales?days=7",
     }
-    return {name: (lambda url=url: client.get(url).status_code) for name, url in urls.items()}
+
+    def call(url: str) -> Callable[[], int]:
+        return lambda: client.get(url).status_code
+
+    return {name: call(url) for name, url in urls.items()}
 
 
 # ---------------------------------------------------------------- running

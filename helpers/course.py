@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 from flask import Flask
 from sqlalchemy import Engine
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 
@@ -18,9 +18,10 @@ from . import results
 from .config import Settings, settings
 from .data import DatasetInfo, copy_dataset, ensure_dataset
 from .db import check_connection, course_url, make_engine
-from .errors import show_course_errors_briefly
+from .errors import CourseError, show_course_errors_briefly
 from .harness import Comparison, compare
 from .recorder import Plan, QueryRecorder, explain, record
+from .servers import LatencyProxy
 
 
 @dataclass
@@ -92,6 +93,20 @@ class Course:
         url = copy_dataset(self.size, name)
         engine = make_engine(url)
         return Course(self.lesson, self.settings, url, engine, self.info)
+
+    def with_latency(self, delay_ms: float) -> tuple[Course, LatencyProxy]:
+        """A Course whose connections pass through a proxy adding `delay_ms` per round trip (PostgreSQL).
+
+        Close the proxy when done; its `delay_ms` can be changed while it runs.
+        """
+        if self.backend != "postgresql" or self.settings.database_url:
+            raise CourseError(
+                "Added latency needs the course's own PostgreSQL (a network database): "
+                "restart the kernel with COURSE_BACKEND=postgres."
+            )
+        proxy = LatencyProxy(delay_ms).start()
+        url = make_url(proxy.url(str(self.url.database)))
+        return Course(self.lesson, self.settings, url, make_engine(url), self.info), proxy
 
     def __repr__(self) -> str:
         return f"Course(lesson={self.lesson!r}, backend={self.backend!r}, size={self.size!r})"

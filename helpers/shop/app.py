@@ -12,6 +12,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
 
+from ..config import settings
 from ..db import course_url, make_engine
 
 cache = Cache()
@@ -23,9 +24,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, views: Blueprint | No
     app.config.from_mapping(
         DATABASE_URL=None,  # None: the course database for COURSE_SIZE / COURSE_BACKEND
         ENGINE_OPTIONS={},  # passed to create_engine: pool_size, max_overflow, echo, ...
-        CACHE_TYPE="SimpleCache",
         CACHE_DEFAULT_TIMEOUT=300,
-        JSON_SORT_KEYS=False,
+        **cache_config(),
     )
     app.config.from_mapping(config or {})
     url = app.config["DATABASE_URL"] or course_url()
@@ -43,6 +43,19 @@ def create_app(config: Mapping[str, Any] | None = None, *, views: Blueprint | No
     app.register_blueprint(views)
     app.add_url_rule("/", "index", _index)
     return app
+
+
+def cache_config() -> dict[str, Any]:
+    """Flask-Caching settings for COURSE_CACHE: a per-process SimpleCache, or a shared Redis."""
+    s = settings()
+    if s.cache == "redis":
+        from ..servers import check_redis, redis_url
+
+        url = s.cache_redis_url or redis_url()
+        check_redis(url)
+        return {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": url}
+    # Spelled out: with no CACHE_TYPE, Flask-Caching silently uses NullCache and caches nothing.
+    return {"CACHE_TYPE": "SimpleCache"}
 
 
 def get_engine() -> Engine:
