@@ -27,7 +27,7 @@ from .config import DATA_DIR
 from .course import Course, setup
 from .data import build_dataset, generate_rows
 from .errors import CourseError
-from .harness import Measurement, _run
+from .harness import Measurement, _check_same, _normalize, _run
 from .shop.models import Base, Customer, Order
 
 COLUMNS = (
@@ -45,16 +45,19 @@ class Benchmark:
     make: Callable[[Course], Variants]
     floor: str | None
     repeat: int
+    same_result: bool
 
 
 REGISTRY: list[Benchmark] = []
 
 
-def benchmark(floor: str | None = None, repeat: int = 7) -> Callable[[Callable[[Course], Variants]], Any]:
+def benchmark(
+    floor: str | None = None, repeat: int = 7, same_result: bool = True
+) -> Callable[[Callable[[Course], Variants]], Any]:
     """Register a function returning {variant: callable}; its docstring is the benchmark's label."""
 
     def register(make: Callable[[Course], Variants]) -> Callable[[Course], Variants]:
-        REGISTRY.append(Benchmark(make.__name__, (make.__doc__ or "").strip(), make, floor, repeat))
+        REGISTRY.append(Benchmark(make.__name__, (make.__doc__ or "").strip(), make, floor, repeat, same_result))
         return make
 
     return register
@@ -157,7 +160,7 @@ def index_lookup(course: Course) -> Variants:
     return {"no index": lambda: lookups(lab.engine), "index": lambda: lookups(with_index.engine)}
 
 
-@benchmark(repeat=5)
+@benchmark(repeat=5, same_result=False)
 def baseline_endpoints(course: Course) -> Variants:
     """The baseline app's endpoints through the test client (each its own variant, not a race)."""
     client = course.app().test_client()
@@ -174,6 +177,39 @@ def baseline_endpoints(course: Course) -> Variants:
     return {name: call(url) for name, url in urls.items()}
 
 
+@benchmark(repeat=50)
+def connection_cost(course: Course) -> Variants:
+    """Open a connection and run SELECT 1: a new connection each time (NullPool) vs a pooled one (QueuePool)."""
+    from sqlalchemy.pool import NullPool
+
+    from .db import make_engine
+
+    fresh, pooled = make_engine(course.url, poolclass=NullPool), make_engine(course.url)
+
+    def select_one(engine: Any) -> Callable[[], int]:
+        def run() -> int:
+            with engine.connect() as conn:
+                return int(conn.execute(text("SELECT 1")).scalar_one())
+
+        return run
+
+    return {"new connection (NullPool)": select_one(fresh), "pooled (QueuePool)": select_one(pooled)}
+
+
+@benchmark(repeat=5)
+def order_list_latency(course: Course) -> Variants:
+    """The baseline order list (an N+1) with 0 and 2 ms added per round trip to PostgreSQL (skipped on SQLite)."""
+    if course.backend != "postgresql" or course.settings.database_url:
+        return {}
+
+    def order_list(delay: float) -> Callable[[], Any]:
+        slow, _proxy = course.with_latency(delay)  # the proxy lives as long as the process
+        client = slow.app().test_client()
+        return lambda: client.get("/orders?per_page=20").get_json()
+
+    return {f"+{delay:g} ms per round trip": order_list(delay) for delay in (0.0, 2.0)}
+
+
 # ---------------------------------------------------------------- running
 def run(course: Course, only: Sequence[str] | None = None, repeat: int | None = None) -> list[dict[str, Any]]:
     """Run the registered benchmarks and return one record per variant."""
@@ -188,11 +224,11 @@ def run(course: Course, only: Sequence[str] | None = None, repeat: int | None = 
             continue
         print(f"· {bench.name}: {bench.doc}", flush=True)
         variants = bench.make(course)
-        same = bench.name not in ("baseline_endpoints", "dataset_build")
+        if not variants:
+            print("  (not on this backend)")
+            continue
         measurements = _run(variants, engine=None, repeat=repeat or bench.repeat, warmup=1, budget_s=60)
-        if same:
-            from .harness import _check_same, _normalize
-
+        if bench.same_result:
             _check_same(measurements, _normalize)
         records += _records(bench, course, measurements)
     return records
