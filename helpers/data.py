@@ -568,4 +568,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"(built {info.built_at} in {info.build_seconds:.1f} s)"
     )
     return 0
-

@@ -30,4 +30,3 @@ def main(argv: list[str] | None = None) -> None:
     print("Starting JupyterLab on notebooks/ — open the http://127.0.0.1:… URL printed below; Ctrl-C stops it.")
     sys.stdout.flush()
     os.execv(command[0], command)
-
