@@ -524,6 +524,19 @@ def copy_dataset(size: str | None = None, name: str = "copy") -> URL:
     raise CourseError("copy_dataset works on SQLite and PostgreSQL: use the course's own database for lesson 04.")
 
 
+def drop_copy(url: URL) -> None:
+    """Remove a copy made by copy_dataset (its engines must be disposed first)."""
+    if url.get_backend_name() == "sqlite":
+        path = Path(str(url.database))
+        for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            leftover.unlink(missing_ok=True)
+    elif url.get_backend_name() == "postgresql":
+        from . import servers
+
+        admin = url.set(database="postgres").render_as_string(hide_password=False)
+        servers.drop_database(str(url.database), server_url=admin)
+
+
 def row_counts(engine: Engine) -> dict[str, int]:
     """Live row counts of the shop tables."""
     with engine.connect() as conn:

@@ -37,7 +37,7 @@ def customer_page(customer_id: int) -> dict[str, Any]:
                 "total": order.total,
                 "lines": len(order.lines),  # lazy load: one statement per order
             }
-            for order in sorted(customer.orders, key=lambda o: o.created_at, reverse=True)
+            for order in sorted(customer.orders, key=lambda o: (o.created_at, o.id), reverse=True)
         ],
     }
 
