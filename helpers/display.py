@@ -8,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 from IPython.display import Markdown, display
+from sqlalchemy import Engine
+from sqlalchemy import inspect as inspect_db
 
 
 def show_source(*objects: Any) -> None:
@@ -28,6 +30,32 @@ def sample(frame: pd.DataFrame, width: int = 40) -> pd.DataFrame:
         return value
 
     return frame.map(cut)
+
+
+def schema_table(engine: Engine) -> pd.DataFrame:
+    """Every column of the shop tables with its type, primary key and the table it references."""
+    from .data import TABLE_ORDER
+
+    inspector = inspect_db(engine)
+    rows = []
+    for table in TABLE_ORDER:
+        primary = inspector.get_pk_constraint(table)["constrained_columns"]
+        references = {
+            column: f"{fk['referred_table']}.{fk['referred_columns'][0]}"
+            for fk in inspector.get_foreign_keys(table)
+            for column in fk["constrained_columns"]
+        }
+        for col in inspector.get_columns(table):
+            rows.append(
+                {
+                    "table": table,
+                    "column": col["name"],
+                    "type": str(col["type"]),
+                    "primary key": col["name"] in primary,
+                    "references": references.get(col["name"], ""),
+                }
+            )
+    return pd.DataFrame(rows).set_index(["table", "column"])
 
 
 def lesson_links() -> None:
