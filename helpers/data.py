@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, MetaData, inspect, text
+from sqlalchemy import Connection, Engine, MetaData, inspect, text
 from sqlalchemy.engine import URL
 
 from .config import SIZES, SizeSpec, settings, size_spec
@@ -266,11 +266,25 @@ def _columns(table: str) -> list[str]:
     return [c.name for c in Base.metadata.tables[table].columns]
 
 
-def _create_schema(engine: Engine) -> None:
+def _bare_tables() -> MetaData:
+    """The shop tables without any index: an `Index` made on a model's columns (in a lesson, say) attaches
+    itself to the model's table, and must not end up in a freshly built dataset."""
+    bare = MetaData()
+    for table in Base.metadata.sorted_tables:
+        copy = table.to_metadata(bare)
+        copy.indexes.clear()
+    return bare
+
+
+def _create_schema(bind: Engine | Connection) -> None:
     """Tables with primary keys only: lesson 04 adds the secondary indexes."""
-    Base.metadata.create_all(engine)
-    with engine.begin() as conn:
-        conn.execute(text(f"CREATE TABLE {META_TABLE} (key VARCHAR(40) PRIMARY KEY, value TEXT NOT NULL)"))
+    _bare_tables().create_all(bind)
+    create_meta = text(f"CREATE TABLE {META_TABLE} (key VARCHAR(40) PRIMARY KEY, value TEXT NOT NULL)")
+    if isinstance(bind, Connection):
+        bind.execute(create_meta)
+    else:
+        with bind.begin() as conn:
+            conn.execute(create_meta)
 
 
 def _meta_rows(spec: SizeSpec, seed: int, seconds: float, rows: dict[str, int]) -> list[dict[str, str]]:
@@ -357,8 +371,9 @@ def _build_postgres(url: URL, spec: SizeSpec, seed: int, progress: bool) -> Data
     started = time.perf_counter()
     engine = make_engine(url.set(database=building))
     try:
-        _create_schema(engine)
         with engine.begin() as conn:
+            _create_schema(conn)  # same transaction as the COPYs: with wal_level=minimal they skip the WAL
+            _skip_foreign_key_checks(conn)
             cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
             def write(table: str, cols: list[str], rows: list[Row]) -> None:
@@ -382,6 +397,21 @@ def _build_postgres(url: URL, spec: SizeSpec, seed: int, progress: bool) -> Data
     servers.rename_database(building, name, server_url=admin)
     servers.drop_database(old, server_url=admin)
     return read_info(url)
+
+
+def _skip_foreign_key_checks(conn: Connection) -> None:
+    """Generated rows reference each other correctly; checking each one would cost most of the load time.
+
+    Needs a superuser (the course's own server); on someone else's server the checks simply stay on.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    savepoint = conn.begin_nested()
+    try:
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        savepoint.commit()
+    except DBAPIError:
+        savepoint.rollback()
 
 
 def _build_in_place(url: URL, spec: SizeSpec, seed: int, progress: bool) -> DatasetInfo:

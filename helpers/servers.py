@@ -353,7 +353,9 @@ def _pg_ctl_start(pgdata: Path, bin_dir: Path, user: pwd.struct_passwd | None) -
     """Start the postmaster on a unix socket in `pgdata` (no TCP) and return its pid."""
     log = pgdata / "server.log"
     log.unlink(missing_ok=True)  # pg_ctl recreates it, owned by the server's user
-    options = f"-p {PG_PORT} -h '' -k {shlex.quote(str(pgdata))}"
+    # wal_level=minimal: no replicas here, and COPY into a table created in the same transaction (the
+    # dataset build) then skips the write-ahead log. Commits still sync to disk, as on any real server.
+    options = f"-p {PG_PORT} -h '' -k {shlex.quote(str(pgdata))} -c wal_level=minimal -c max_wal_senders=0"
     cmd = [bin_dir / "pg_ctl", "start", "-D", pgdata, "-l", log, "-w", "-t", "60", "-s", "-o", options]
     code, out = _run_as(cmd, pgdata, user, timeout=90)
     with contextlib.suppress(OSError, ValueError, IndexError):

@@ -173,3 +173,18 @@ def test_command_line_reports_bad_size_in_one_line() -> None:
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "Unknown COURSE_SIZE 'huge'" in proc.stderr
+
+
+def test_an_index_made_on_a_model_does_not_reach_new_datasets(tmp_path: Path) -> None:
+    from sqlalchemy import Index
+
+    from helpers.shop.models import Order
+
+    stray = Index("ix_lesson_experiment", Order.status)  # what a learner might type in a lesson
+    try:
+        build_dataset("tiny", url=sqlite_url(tmp_path / "fresh.sqlite"), progress=False)
+        engine = make_engine(sqlite_url(tmp_path / "fresh.sqlite"))
+        assert inspect(engine).get_indexes("orders") == []
+        engine.dispose()
+    finally:
+        Order.__table__.indexes.discard(stray)
