@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import shutil
 import sqlite3
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from .config import DATA_DIR
 from .course import Course, setup
-from .data import build_dataset, generate_rows
+from .data import build_dataset, drop_copy, generate_rows
 from .errors import CourseError
 from .harness import Measurement, _check_same, _normalize, _run
 from .shop.models import Base, Customer, Order
@@ -49,6 +49,18 @@ class Benchmark:
 
 
 REGISTRY: list[Benchmark] = []
+_CLEANUP: list[Callable[[], None]] = []  # what benchmarks made (copies, files), undone after the run
+
+
+def _private_copy(course: Course, name: str) -> Course:
+    copy = course.private_copy(name)
+
+    def remove() -> None:
+        copy.engine.dispose()
+        drop_copy(copy.url)
+
+    _CLEANUP.append(remove)
+    return copy
 
 
 def benchmark(
@@ -67,7 +79,9 @@ def benchmark(
 @benchmark(floor="raw driver executemany", repeat=3)
 def dataset_build(course: Course) -> Variants:
     """Build the dataset (SQLite file) vs the raw driver inserting the same pre-generated rows."""
-    workdir = Path(tempfile.mkdtemp(prefix="bench-build-"))
+    workdir = DATA_DIR / "bench" / "build"
+    workdir.mkdir(parents=True, exist_ok=True)
+    _CLEANUP.append(lambda: shutil.rmtree(workdir, ignore_errors=True))
     rows = list(generate_rows(course.size))  # generated once, outside the timed region
 
     def course_builder() -> int:
@@ -145,7 +159,7 @@ def n_plus_one(course: Course) -> Variants:
 @benchmark(repeat=5)
 def index_lookup(course: Course) -> Variants:
     """50 lookups of orders by customer id: no index vs an index (on a private copy)."""
-    lab = course.private_copy("bench")
+    lab = _private_copy(course, "bench")
     ids = list(range(1, 51))
     query = text("SELECT id, total FROM orders WHERE customer_id = :cid ORDER BY id")
 
@@ -153,7 +167,7 @@ def index_lookup(course: Course) -> Variants:
         with engine.connect() as conn:
             return [tuple(r) for cid in ids for r in conn.execute(query, {"cid": cid})]
 
-    with_index = course.private_copy("bench_indexed")
+    with_index = _private_copy(course, "bench_indexed")
     with with_index.engine.begin() as conn:
         conn.execute(text("CREATE INDEX ix_orders_customer_id ON orders (customer_id)"))
         conn.execute(text("ANALYZE"))
@@ -231,6 +245,8 @@ def run(course: Course, only: Sequence[str] | None = None, repeat: int | None = 
         if bench.same_result:
             _check_same(measurements, _normalize)
         records += _records(bench, course, measurements)
+    while _CLEANUP:
+        _CLEANUP.pop()()
     return records
 
 
