@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence, Sized
@@ -118,6 +119,9 @@ def _run(
     # Rounds interleave the variants, so a slow moment on a shared machine hits all of them alike.
     for round_ in range(repeat):
         for m, fn in zip(measurements, variants.values(), strict=True):
+            # Untimed: garbage left by the previous call (ORM objects hold reference cycles) would
+            # otherwise be collected, and charged, in the middle of this one.
+            gc.collect()
             t0 = time.perf_counter()
             fn()
             m.times_s.append(time.perf_counter() - t0)

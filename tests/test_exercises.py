@@ -21,7 +21,7 @@ exercise = Exercise("numbers", checker, "count to three", reference)
 
 
 def test_right_answer(capsys: pytest.CaptureFixture[str]) -> None:
-    assert exercise.check(lambda: [1, 2, 3]) is True
+    assert exercise.check(lambda: [1, 2, 3])
     assert "Correct! three numbers, in order." in capsys.readouterr().out
 
 
@@ -29,19 +29,19 @@ def test_unfinished_starter_is_not_an_error(capsys: pytest.CaptureFixture[str]) 
     def starter() -> object:
         return ____
 
-    assert exercise.check(starter) is False
-    assert exercise.check(____) is False
+    assert not exercise.check(starter)
+    assert not exercise.check(____)
     assert "Not answered yet" in capsys.readouterr().out
 
 
 def test_wrong_answer_says_where(capsys: pytest.CaptureFixture[str]) -> None:
-    assert exercise.check(lambda: [1, 3, 2]) is False
+    assert not exercise.check(lambda: [1, 3, 2])
     out = capsys.readouterr().out
     assert "item 1 of your result is 3, expected 2" in out and out.count("\n") == 1
 
 
 def test_crashing_answer_is_reported_not_raised(capsys: pytest.CaptureFixture[str]) -> None:
-    assert exercise.check(lambda: 1 / 0) is False
+    assert not exercise.check(lambda: 1 / 0)
     assert "raised ZeroDivisionError: division by zero" in capsys.readouterr().out
 
 

@@ -34,6 +34,28 @@ class _Blank:
 ____ = _Blank()
 
 
+class CheckResult:
+    """True or false like a bool, but shows nothing under the cell: the coloured line said it all."""
+
+    def __init__(self, passed: bool) -> None:
+        self.passed = passed
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __eq__(self, other: object) -> bool:
+        return bool(other) == self.passed if isinstance(other, bool | CheckResult) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.passed)
+
+    def __repr__(self) -> str:
+        return f"CheckResult({self.passed})"
+
+    def _ipython_display_(self) -> None:
+        """Display nothing."""
+
+
 class Incorrect(CourseError):
     """Raised inside a check with the one-line reason an answer is not right yet."""
 
@@ -51,26 +73,26 @@ class Exercise:
     hint_text: str
     solution_obj: Callable[..., Any] | str
 
-    def check(self, answer: Any) -> bool:
-        """Print whether `answer` is right, and why not; returns True when it is."""
+    def check(self, answer: Any) -> CheckResult:
+        """Say whether `answer` is right, and why not; the result is true when it is."""
         try:
             if _contains_blank(answer):
                 raise NotAnswered("replace ____ with your code, then run this cell again")
             detail = self.checker(answer)
         except NotAnswered as exc:
             _say(f"Not answered yet: {exc}.", "#7a6a00")
-            return False
+            return CheckResult(False)
         except Incorrect as exc:
             _say(f"Not yet — {exc}", "#b00020")
-            return False
+            return CheckResult(False)
         except CourseError:
             raise
         except Exception as exc:  # the learner's code failed: say how, keep it to one line
             reason = str(exc).splitlines()[0] if str(exc) else ""
             _say(f"Not yet — your answer raised {type(exc).__name__}: {reason}", "#b00020")
-            return False
+            return CheckResult(False)
         _say(f"Correct! {detail or ''}".strip(), "#1b7a2b")
-        return True
+        return CheckResult(True)
 
     def hint(self) -> None:
         _say(f"Hint: {self.hint_text}", "#3a6fb0")
