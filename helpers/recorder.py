@@ -107,6 +107,16 @@ def record(engine: Engine) -> Iterator[QueryRecorder]:
         event.remove(engine, "after_cursor_execute", after)
 
 
+def rows_fetched(engine: Engine, recorder: QueryRecorder) -> int:
+    """How many rows the recorded SELECTs sent back: each is run again and its rows counted."""
+    total = 0
+    with engine.connect() as conn:
+        for statement in recorder.statements:
+            if statement.sql.lstrip().upper().startswith(("SELECT", "WITH")) and not statement.executemany:
+                total += len(conn.exec_driver_sql(statement.sql, statement.params).all())
+    return total
+
+
 # ---------------------------------------------------------------- EXPLAIN
 @dataclass(frozen=True)
 class Plan:

@@ -11,7 +11,7 @@ from IPython.display import display
 from .config import SIZES
 
 
-def rerun_button(run: Callable[[], Any], *, label: str = "Run again", run_now: bool = True) -> w.VBox:
+def rerun_button(run: Callable[[], Any], *, label: str = "Run again", run_now: bool = True) -> None:
     """A button that clears its output and calls `run()` again (which displays its own table and chart)."""
     button = w.Button(description=label, icon="refresh", button_style="primary")
     out = w.Output()
@@ -26,16 +26,14 @@ def rerun_button(run: Callable[[], Any], *, label: str = "Run again", run_now: b
             button.disabled = False
 
     button.on_click(click)
-    box = w.VBox([button, out])
-    display(box)
+    display(w.VBox([button, out]))
     if run_now:
         click()
-    return box
 
 
 def slider_rerun(
     run: Callable[[Any], Any], *, options: Sequence[Any], value: Any, description: str, run_now: bool = True
-) -> w.VBox:
+) -> None:
     """A slider over `options`; releasing it calls `run(value)` again into the output below."""
     slider = w.SelectionSlider(
         options=list(options),
@@ -52,14 +50,12 @@ def slider_rerun(
             run(slider.value)
 
     slider.observe(changed, names="value")
-    box = w.VBox([slider, out])
-    display(box)
+    display(w.VBox([slider, out]))
     if run_now:
         changed()
-    return box
 
 
-def dataset_picker(current: str) -> w.VBox:
+def dataset_picker(current: str) -> None:
     """Choose a size and build it (already-built sizes are reused unless 'rebuild' is ticked)."""
     from .data import build_dataset
 
@@ -81,6 +77,4 @@ def dataset_picker(current: str) -> w.VBox:
             button.disabled = False
 
     button.on_click(click)
-    box = w.VBox([w.HBox([size, force, button]), out])
-    display(box)
-    return box
+    display(w.VBox([w.HBox([size, force, button]), out]))
