@@ -90,7 +90,10 @@ class Course:
 
     def private_copy(self, name: str) -> Course:
         """A Course on a fresh writable copy of the dataset, for lessons that change the database."""
-        url = copy_dataset(self.size, name)
+        url = copy_dataset(self.size, name, source=self.url)
+        # PostgreSQL copies from a template only when nobody is connected to it, so the copy ended this
+        # engine's pooled connections: start a fresh pool rather than meet a dead connection later.
+        self.engine.dispose()
         engine = make_engine(url)
         return Course(self.lesson, self.settings, url, engine, self.info)
 

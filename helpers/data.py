@@ -382,6 +382,11 @@ def _build_postgres(url: URL, spec: SizeSpec, seed: int, progress: bool) -> Data
                         copy.write_row(row)
 
             rows = _load(engine, spec, seed, write, progress)
+            # COPY wrote the ids itself: move each id sequence past them, or the next INSERT collides.
+            for table in TABLE_ORDER:
+                conn.execute(
+                    text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+                )
             seconds = time.perf_counter() - started
             conn.execute(
                 text(f"INSERT INTO {META_TABLE} (key, value) VALUES (:key, :value)"),
@@ -533,10 +538,13 @@ def ensure_dataset(size: str | None = None, *, url: URL | str | None = None, pro
     return build_dataset(size, url=url, progress=progress)
 
 
-def copy_dataset(size: str | None = None, name: str = "copy") -> URL:
-    """A private, writable copy of the dataset (lessons that add indexes or rows work on one)."""
+def copy_dataset(size: str | None = None, name: str = "copy", *, source: URL | None = None) -> URL:
+    """A private, writable copy of a dataset (lessons that add indexes or rows work on one).
+
+    `source` is the database to copy; by default the course database of `size` for COURSE_BACKEND.
+    """
     spec = size_spec(size)
-    source = course_url(settings(size=spec.name))
+    source = source or course_url(settings(size=spec.name))
     ensure_dataset(spec.name, url=source)
     if source.get_backend_name() == "sqlite":
         copy = sqlite_path(spec.name).with_name(f"shop-{spec.name}.{name}.sqlite")

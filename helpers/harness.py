@@ -60,6 +60,12 @@ class Measurement:
         return q3 - q1
 
 
+def _ms(seconds: float) -> str:
+    """Milliseconds with three significant digits, without scientific notation."""
+    ms = seconds * 1000
+    return f"{ms:,.0f} ms" if ms >= 100 else f"{ms:.3g} ms"
+
+
 def _rows_of(result: Any) -> int | None:
     if isinstance(result, Sized) and not isinstance(result, str | bytes):
         return len(result)
@@ -178,7 +184,7 @@ class Comparison:
         if fastest is base:
             return f"{base.variant!r} was the fastest here (median of {base.runs} runs)."
         return (
-            f"{fastest.variant!r} took {fastest.median_s * 1000:.3g} ms against {base.median_s * 1000:.3g} ms "
+            f"{fastest.variant!r} took {_ms(fastest.median_s)} against {_ms(base.median_s)} "
             f"for {base.variant!r}: {base.median_s / fastest.median_s:.1f}× faster "
             f"(medians of {fastest.runs} runs each, {self.backend}, size {self.size})."
         )

@@ -146,6 +146,15 @@ class Plan:
         )
         return any(re.search(pattern, ln) for ln in self.lines)
 
+    def searches(self, column: str) -> bool:
+        """An index is used to look rows up by `column` (not merely read through in order)."""
+        col = re.escape(column)
+        return any(
+            re.search(rf"^\s*SEARCH .*\(.*\b{col}\s*[=<>]", ln)  # SQLite: SEARCH t USING INDEX ix (col=?)
+            or re.search(rf"Index Cond: .*\b{col}\b", ln)  # PostgreSQL
+            for ln in self.lines
+        )
+
     def covering(self) -> bool:
         """Answered from an index alone, never touching the table."""
         return any(re.search(r"USING COVERING INDEX|Index Only Scan", ln) for ln in self.lines)

@@ -188,3 +188,29 @@ def test_an_index_made_on_a_model_does_not_reach_new_datasets(tmp_path: Path) ->
         engine.dispose()
     finally:
         Order.__table__.indexes.discard(stray)
+
+
+@pytest.mark.postgres
+def test_new_rows_get_fresh_ids_on_postgres() -> None:
+    from sqlalchemy import text
+
+    from helpers.config import settings
+    from helpers.data import copy_dataset, drop_copy
+    from helpers.db import course_url
+
+    source = course_url(settings(size="tiny", backend="postgres"))
+    build_dataset("tiny", url=source, progress=False)
+    copy = copy_dataset("tiny", "ids-test", source=source)
+    engine = make_engine(copy)
+    try:
+        with engine.begin() as conn:
+            new_id = conn.execute(
+                text(
+                    "INSERT INTO customers (name, email, city, address, notes, created_at) "
+                    "VALUES ('New', 'new@example.com', 'Oslo', '-', '-', now()) RETURNING id"
+                )
+            ).scalar_one()
+        assert new_id == SIZES["tiny"].customers + 1
+    finally:
+        engine.dispose()
+        drop_copy(copy)

@@ -63,3 +63,15 @@ def test_plan_reads_both_backends() -> None:
     assert pg_index.uses_index("ix_cov") and pg_index.covering() and not pg_index.scans("orders")
     bitmap = Plan("postgresql", ("Bitmap Heap Scan on orders", "  ->  Bitmap Index Scan on ix_orders_customer"))
     assert bitmap.uses_index("ix_orders_customer")
+
+
+def test_plan_tells_a_search_from_an_index_read_in_order() -> None:
+    search = Plan("sqlite", ("SEARCH orders USING INDEX ix (customer_id=?)",))
+    in_order = Plan("sqlite", ("SCAN orders USING COVERING INDEX ix_created_customer",))
+    assert search.searches("customer_id") and not in_order.searches("customer_id")
+    pg = Plan(
+        "postgresql",
+        ("Limit", "  ->  Index Scan Backward using ix on orders", "        Index Cond: (customer_id = 5)"),
+    )
+    pg_filter = Plan("postgresql", ("Index Scan Backward using ix on orders", "  Filter: (customer_id = 5)"))
+    assert pg.searches("customer_id") and not pg_filter.searches("customer_id")
