@@ -43,6 +43,13 @@ def test_notebook_runs_clean(path: Path, backend: tuple[str, str]) -> None:
     assert problems_in(nb) == []
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_run_all_twice_in_one_kernel(path: Path) -> None:
+    """Learners rerun cells: a second Run All in the same kernel must work too."""
+    nb = execute(path, size="tiny", backend="sqlite", cache="simple", times=2)
+    assert problems_in(nb) == []
+
+
 def _fingerprint(url: URL) -> dict[str, str]:
     engine = make_engine(url)
     try:

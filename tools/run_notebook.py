@@ -6,6 +6,7 @@ python -m tools.run_notebook notebooks/02_projection.ipynb [--size tiny] [--back
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 import time
@@ -18,9 +19,15 @@ from nbclient.exceptions import CellExecutionError
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def execute(path: Path, *, size: str, backend: str, cache: str, timeout: int = 900) -> nbformat.NotebookNode:
-    """Run every cell of `path` in a new kernel with the course environment set; raise on the first error."""
+def execute(
+    path: Path, *, size: str, backend: str, cache: str, timeout: int = 900, times: int = 1
+) -> nbformat.NotebookNode:
+    """Run every cell of `path` in a new kernel with the course environment set; raise on the first error.
+
+    `times=2` runs all cells twice in the same kernel, as a learner pressing Run All again would.
+    """
     nb = nbformat.read(path, as_version=4)
+    nb.cells = [copy.deepcopy(cell) for _ in range(times) for cell in nb.cells]
     env = {
         "COURSE_SIZE": size,
         "COURSE_BACKEND": backend,
