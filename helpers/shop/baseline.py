@@ -7,7 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, abort
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
 
 from ..shop.models import STATUSES, Customer, Order, OrderLine
 from .app import get_session
@@ -92,25 +93,33 @@ def search() -> dict[str, Any]:
     }
 
 
+def report_window(session: Session) -> tuple[int, list[ColumnElement[bool]] | None]:
+    """The report's parameters as conditions on Order: the last `days` days of orders, a status, a minimum."""
+    days = int_arg("days", 7, high=3650)
+    status = choice_arg("status", STATUSES)
+    min_total = float_arg("min_total", None)
+    newest = session.scalar(select(func.max(Order.created_at)))
+    if newest is None:
+        return days, None
+    conditions = [Order.created_at >= newest - timedelta(days=days)]
+    if status:
+        conditions.append(Order.status == status)
+    if min_total is not None:
+        conditions.append(Order.total >= min_total)
+    return days, conditions
+
+
 @bp.get("/reports/sales")
 @example("/reports/sales?days=7")
 def sales_report() -> dict[str, Any]:
     """Revenue and units per product category over the last `days` days of orders."""
-    days = int_arg("days", 7, high=3650)
-    status = choice_arg("status", STATUSES)
-    min_total = float_arg("min_total", None)
     session = get_session()
-    newest = session.scalar(select(func.max(Order.created_at)))
-    if newest is None:
+    days, conditions = report_window(session)
+    if conditions is None:
         return {"days": days, "categories": []}
-    query = select(OrderLine).join(OrderLine.order).where(Order.created_at >= newest - timedelta(days=days))
-    if status:
-        query = query.where(Order.status == status)
-    if min_total is not None:
-        query = query.where(Order.total >= min_total)
     revenue: dict[str, float] = defaultdict(float)
     units: dict[str, int] = defaultdict(int)
-    for line in session.scalars(query):
+    for line in session.scalars(select(OrderLine).join(OrderLine.order).where(*conditions)):
         category = line.product.category  # lazy load per distinct product
         revenue[category] += line.quantity * line.unit_price
         units[category] += line.quantity

@@ -7,15 +7,15 @@ per row (03), filters, orders, counts and limits in the database (03), relies on
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, abort
 from sqlalchemy import Engine, Index, MetaData, func, select, text
 
 from .app import cache, get_session
-from .models import STATUSES, Base, Customer, Order, OrderLine, Product
-from .params import choice_arg, example, float_arg, int_arg, str_arg
+from .baseline import report_window
+from .models import Base, Customer, Order, OrderLine, Product
+from .params import example, int_arg, str_arg
 
 bp = Blueprint("optimized", __name__)
 
@@ -129,25 +129,18 @@ def search() -> dict[str, Any]:
 @cache.cached(timeout=60, query_string=True)
 def sales_report() -> dict[str, Any]:
     """Revenue and units per product category over the last `days` days of orders (cached for a minute)."""
-    days = int_arg("days", 7, high=3650)
-    status = choice_arg("status", STATUSES)
-    min_total = float_arg("min_total", None)
     session = get_session()
-    newest = session.scalar(select(func.max(Order.created_at)))
-    if newest is None:
+    days, conditions = report_window(session)
+    if conditions is None:
         return {"days": days, "categories": []}
     revenue = func.sum(OrderLine.quantity * OrderLine.unit_price)
     query = (
         select(Product.category, revenue, func.sum(OrderLine.quantity))
         .join(OrderLine.order)
         .join(OrderLine.product)
-        .where(Order.created_at >= newest - timedelta(days=days))
+        .where(*conditions)
         .group_by(Product.category)
     )
-    if status:
-        query = query.where(Order.status == status)
-    if min_total is not None:
-        query = query.where(Order.total >= min_total)
     rows = [(category, round(float(total), 2), int(units)) for category, total, units in session.execute(query)]
     rows.sort(key=lambda r: (-r[1], r[0]))
     return {"days": days, "categories": [{"category": c, "revenue": r, "units": u} for c, r, u in rows]}
