@@ -88,9 +88,10 @@ class DatasetInfo:
 # ---------------------------------------------------------------- generation (vectorised, seeded)
 def _paragraphs(rng: np.random.Generator, count: int, min_words: int, max_words: int) -> list[str]:
     """A pool of random paragraphs; rows pick from the pool so wide text costs no per-row work."""
-    words = np.array(_WORDS)
     lengths = rng.integers(min_words, max_words + 1, size=count)
-    return [" ".join(words[rng.integers(0, len(words), size=n)]).capitalize() + "." for n in lengths]
+    picks = [_WORDS[i] for i in rng.integers(0, len(_WORDS), size=int(lengths.sum())).tolist()]
+    bounds = zip(lengths.tolist(), np.cumsum(lengths).tolist(), strict=True)
+    return [" ".join(picks[end - n : end]).capitalize() + "." for n, end in bounds]
 
 
 def _zipf_weights(n: int, s: float = 1.1) -> np.ndarray:
@@ -120,9 +121,9 @@ class _Generator:
         self.spec = spec
         self.seed = seed
         rng = self._rng("pools")
-        self.notes = _paragraphs(rng, 4096, 40, 110)
-        self.descriptions = _paragraphs(rng, 4096, 80, 160)
-        self.bodies = _paragraphs(rng, 4096, 10, 60)
+        self.notes = _paragraphs(rng, 1024, 40, 110)
+        self.descriptions = _paragraphs(rng, 1024, 80, 160)
+        self.bodies = _paragraphs(rng, 1024, 10, 60)
         self.order_notes = _paragraphs(rng, 1024, 4, 16)
         self.addresses: list[str] = []
         self.prices = np.round(self._rng("prices").gamma(2.0, 20.0, size=spec.products) + 1.0, 2)
