@@ -6,6 +6,7 @@ import gc
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence, Sized
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,16 @@ from sqlalchemy import Engine, Row
 from . import results
 from .errors import CourseError
 from .recorder import record
+
+# Where statements are counted: one engine, or several when variants run on different databases
+# (lesson 04 compares the shared dataset with an indexed copy of it).
+Engines = Engine | Sequence[Engine]
+
+
+def _engines(engine: Engines | None) -> list[Engine]:
+    if engine is None:
+        return []
+    return [engine] if isinstance(engine, Engine) else list(engine)
 
 
 class ResultMismatch(CourseError):
@@ -88,19 +99,19 @@ def _normalize(result: Any) -> Any:
 def measure(
     fn: Callable[[], Any],
     *,
-    engine: Engine | None = None,
+    engine: Engines | None = None,
     repeat: int = 7,
     warmup: int = 1,
     label: str = "run",
 ) -> Measurement:
-    """Time `fn` (after `warmup` untimed calls) `repeat` times; count its statements on `engine`."""
+    """Time `fn` (after `warmup` untimed calls) `repeat` times; count its statements on `engine`(s)."""
     return _run({label: fn}, engine=engine, repeat=repeat, warmup=warmup, budget_s=None)[0]
 
 
 def _run(
     variants: Mapping[str, Callable[[], Any]],
     *,
-    engine: Engine | None,
+    engine: Engines | None,
     repeat: int,
     warmup: int,
     budget_s: float | None,
@@ -111,28 +122,37 @@ def _run(
     measurements: list[Measurement] = []
     # The first call of each variant is untimed: it warms caches and is where statements are counted,
     # so the recorder's own overhead never lands in a timing.
+    engines = _engines(engine)
     for name, fn in variants.items():
-        if engine is not None:
-            with record(engine) as rec:
+        if engines:
+            with ExitStack() as stack:
+                recorders = [stack.enter_context(record(e)) for e in engines]
                 result = fn()
-            statements: int | None = rec.count
+            statements: int | None = sum(rec.count for rec in recorders)
         else:
             result, statements = fn(), None
         for _ in range(warmup - 1):
             fn()
         measurements.append(Measurement(name, [], statements, _rows_of(result), result))
     started = time.perf_counter()
-    # Rounds interleave the variants, so a slow moment on a shared machine hits all of them alike.
-    for round_ in range(repeat):
-        for m, fn in zip(measurements, variants.values(), strict=True):
-            # Untimed: garbage left by the previous call (ORM objects hold reference cycles) would
-            # otherwise be collected, and charged, in the middle of this one.
-            gc.collect()
-            t0 = time.perf_counter()
-            fn()
-            m.times_s.append(time.perf_counter() - t0)
-        if budget_s is not None and round_ + 1 >= min_repeat and time.perf_counter() - started > budget_s:
-            break
+    # Everything alive now (modules, the notebook's data) is frozen out of the collector's sight, so the
+    # collection before each call below only walks what the calls themselves left: milliseconds, not 0.1 s.
+    gc.collect()
+    gc.freeze()
+    try:
+        # Rounds interleave the variants, so a slow moment on a shared machine hits all of them alike.
+        for round_ in range(repeat):
+            for m, fn in zip(measurements, variants.values(), strict=True):
+                # Untimed: garbage left by the previous call (ORM objects hold reference cycles) would
+                # otherwise be collected, and charged, in the middle of this one.
+                gc.collect()
+                t0 = time.perf_counter()
+                fn()
+                m.times_s.append(time.perf_counter() - t0)
+            if budget_s is not None and round_ + 1 >= min_repeat and time.perf_counter() - started > budget_s:
+                break
+    finally:
+        gc.unfreeze()
     return measurements
 
 
@@ -195,12 +215,17 @@ class Comparison:
         return bar_chart(self, log=log, ax=ax)
 
     def show(self, *, summary: bool = True) -> None:
-        """Display the table, the chart and (unless told not to) the summary sentence, in a notebook."""
+        """Display the table, the chart and the summary sentence, in a notebook.
+
+        `summary=False` is for measurements that are not a race (different endpoints, say): no sentence
+        and no speed-up column.
+        """
         from IPython.display import display
 
         from .plots import show_figure
 
-        display(self.frame.style.format({"median_ms": "{:.3f}", "iqr_ms": "{:.3f}", "speedup": "{:.1f}×"}))
+        frame = self.frame if summary else self.frame.drop(columns="speedup")
+        display(frame.style.format({"median_ms": "{:.3f}", "iqr_ms": "{:.3f}", "speedup": "{:.1f}×"}, na_rep="–"))
         show_figure(self.plot())
         if summary:
             print(self.summary())
@@ -210,7 +235,7 @@ def compare(
     variants: Mapping[str, Callable[[], Any]],
     *,
     lesson: str,
-    engine: Engine | None = None,
+    engine: Engines | None = None,
     backend: str | None = None,
     size: str | None = None,
     repeat: int = 7,
@@ -224,9 +249,12 @@ def compare(
 
     `check=True` compares results by value; pass a function to compare a normalised form instead
     (for example `lambda rows: sorted(rows)`), or False when results legitimately differ.
+    `engine` may be a list when variants run on different databases: statements are counted on all,
+    backend and size are read from the first.
     """
     from .config import settings
 
+    first = next(iter(_engines(engine)), None)
     if not variants:
         raise CourseError("compare() needs at least one variant: a dict of {label: function}.")
     measurements = _run(variants, engine=engine, repeat=repeat, warmup=warmup, budget_s=budget_s)
@@ -234,8 +262,8 @@ def compare(
         _check_same(measurements, check if callable(check) else _normalize)
     comparison = Comparison(
         lesson=lesson,
-        backend=backend or (engine.dialect.name if engine is not None else "none"),
-        size=size or _dataset_size(engine) or settings().size,
+        backend=backend or (first.dialect.name if first is not None else "none"),
+        size=size or _dataset_size(first) or settings().size,
         measurements=measurements,
         title=title,
     )
@@ -285,7 +313,7 @@ def scaling(
     make_variants: Callable[[int], Mapping[str, Callable[[], Any]]],
     ns: Sequence[int],
     *,
-    engine: Engine | None = None,
+    engine: Engines | None = None,
     repeat: int = 5,
     warmup: int = 1,
     budget_s: float | None = 5.0,

@@ -34,6 +34,7 @@ def statement_shape(sql: str) -> str:
     """Collapse whitespace, numbers, strings and IN-lists so statements differing only in values match."""
     shape = re.sub(r"\s+", " ", sql).strip()
     shape = re.sub(r"'(?:[^']|'')*'", "?", shape)
+    shape = re.sub(r"::\w+(\[\])?", "", shape)  # PostgreSQL casts: %(pk_1)s::INTEGER is one parameter
     shape = re.sub(r"\b\d+(\.\d+)?\b", "?", shape)
     shape = re.sub(r"%\(\w+\)s|:\w+|\$\d+|\?", "?", shape)
     shape = re.sub(r"\(\s*\?(?:\s*,\s*\?)*\s*\)", "(?…)", shape)

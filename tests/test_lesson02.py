@@ -52,21 +52,33 @@ def test_projection_leaves_wide_columns_out_of_the_sql(course: Course) -> None:
     assert all("notes" not in st.sql and "address" not in st.sql for st in rec.statements)
 
 
-def test_touching_a_deferred_column_costs_one_statement_per_row(course: Course) -> None:
+@pytest.mark.parametrize("rows", [1, 10, 50])
+def test_touching_a_deferred_column_costs_one_statement_per_row(course: Course, rows: int) -> None:
     with Session(course.engine) as s, record(course.engine) as rec:
         customers = s.scalars(
-            select(Customer).options(load_only(Customer.id, Customer.name)).order_by(Customer.id).limit(N)
+            select(Customer).options(load_only(Customer.id, Customer.name)).order_by(Customer.id).limit(rows)
         ).all()
         cities = [c.city for c in customers]
-    assert len(cities) == N and rec.count == 1 + N
-    assert list(rec.repeated().values()) == [N]
+    assert len(cities) == rows and rec.count == 1 + rows
+    if rows > 1:
+        assert list(rec.repeated().values()) == [rows]
+
+
+def test_loading_the_touched_column_keeps_one_statement(course: Course) -> None:
+    with Session(course.engine) as s, record(course.engine) as rec:
+        customers = s.scalars(
+            select(Customer).options(load_only(Customer.id, Customer.name, Customer.city)).limit(50)
+        ).all()
+        cities = [c.city for c in customers]
+    assert len(cities) == 50 and rec.count == 1
 
 
 def test_raiseload_turns_the_lazy_load_into_an_error(course: Course) -> None:
     with Session(course.engine) as s:
         customer = s.scalars(select(Customer).options(load_only(Customer.id, raiseload=True)).limit(1)).one()
-        with pytest.raises(InvalidRequestError, match="raiseload=True"):
+        with record(course.engine) as rec, pytest.raises(InvalidRequestError, match="raiseload=True"):
             _ = customer.city
+    assert rec.count == 0  # refused, not queried
 
 
 def test_q1_passes_the_reference_and_fails_whole_entities(course: Course) -> None:
@@ -100,4 +112,32 @@ def test_q2_passes_the_reference_and_fails_the_lazy_loop(course: Course) -> None
         ).all()
         return [(o.id, o.status, o.total) for o in orders]
 
+    def whole_orders(session: Session) -> list[tuple[int, str, float]]:
+        orders = session.scalars(select(Order).order_by(Order.id).limit(100)).all()
+        return [(o.id, o.status, o.total) for o in orders]
+
+    def raiseload_only(session: Session) -> list[tuple[int, str, float]]:
+        orders = session.scalars(
+            select(Order).options(load_only(Order.id, Order.status, raiseload=True)).order_by(Order.id).limit(100)
+        ).all()
+        return [(o.id, o.status, o.total) for o in orders]
+
+    def columns(session: Session) -> list[object]:
+        return list(session.execute(select(Order.id, Order.status, Order.total).order_by(Order.id).limit(100)))
+
     assert not ex.q2.check(lazy_loop)
+    assert not ex.q2.check(whole_orders)  # one statement, but it reads the wide columns again
+    assert not ex.q2.check(raiseload_only)  # the guard raises: the missing column is still missing
+    assert ex.q2.check(columns)  # selecting the columns is a right answer too
+
+
+def test_unanswered_starters_are_not_marked_right(course: Course) -> None:
+    from helpers.exercises import ____
+
+    ex = exercises(course)
+
+    def starter(session: Session, city: str) -> object:
+        return ____
+
+    assert not ex.q1.check(starter)
+    assert not ex.q2.check(starter)

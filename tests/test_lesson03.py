@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -49,6 +50,24 @@ def test_lazy_joined_selectin_and_join_statement_counts(course: Course) -> None:
     assert lazy == joined == selectin == columns
 
 
+def test_lazy_loading_counts_distinct_customers_only(course: Course) -> None:
+    """The identity map: a customer already loaded in the session is not selected again."""
+    page = select(Order).order_by(Order.id.desc()).limit(300)
+    names, statements = run(course, lambda s: [o.customer.name for o in s.scalars(page)])
+    with Session(course.engine) as s:
+        distinct = len({o.customer_id for o in s.scalars(page)})
+    assert len(names) == 300 and distinct < 300
+    assert statements == 1 + distinct
+
+
+@pytest.mark.parametrize(("n", "statements"), [(500, 2), (501, 3), (1000, 3), (1200, 4)])
+def test_selectinload_sends_at_most_500_keys_per_in(course: Course, n: int, statements: int) -> None:
+    page = select(Order).options(selectinload(Order.lines)).order_by(Order.id).limit(n)
+    counts, ran = run(course, lambda s: [len(o.lines) for o in s.scalars(page)])
+    assert len(counts) == n and all(counts)
+    assert ran == statements
+
+
 def test_raiseload_catches_the_lazy_load(course: Course) -> None:
     with Session(course.engine) as s:
         order = s.scalars(select(Order).options(raiseload("*")).limit(1)).one()
@@ -82,22 +101,38 @@ def test_inner_join_drops_what_the_outer_join_keeps(course: Course) -> None:
 
 
 def test_filtering_in_sql_returns_the_python_answer_with_fewer_rows(course: Course) -> None:
-    def in_python(s: Session) -> list[tuple[int, float]]:
-        orders = s.scalars(select(Order).where(Order.status == "delivered")).all()
-        orders.sort(key=lambda o: (-o.total, o.id))
-        return [(o.id, o.total) for o in orders[:10]]
+    with Session(course.engine) as s:
+        latest = s.scalar(select(Order.created_at).order_by(Order.id.desc()).limit(1))
+        assert latest == s.scalar(select(func.max(Order.created_at)))  # ids grow with time
+    window_start = latest - timedelta(days=30)
 
-    def in_sql(s: Session) -> list[tuple[int, float]]:
-        q = select(Order.id, Order.total).where(Order.status == "delivered").order_by(Order.total.desc(), Order.id)
-        return [tuple(r) for r in s.execute(q.limit(10))]
+    def in_python(s: Session) -> list[tuple[int, float, str]]:
+        orders = s.scalars(
+            select(Order).options(joinedload(Order.customer)).where(Order.created_at >= window_start)
+        ).all()
+        delivered = sorted((o for o in orders if o.status == "delivered"), key=lambda o: (-o.total, o.id))
+        return [(o.id, o.total, o.customer.name) for o in delivered[:10]]
+
+    def in_sql(s: Session) -> list[tuple[int, float, str]]:
+        q = (
+            select(Order.id, Order.total, Customer.name)
+            .join(Order.customer)
+            .where(Order.created_at >= window_start, Order.status == "delivered")
+            .order_by(Order.total.desc(), Order.id)
+            .limit(10)
+        )
+        return [tuple(r) for r in s.execute(q)]
 
     with Session(course.engine) as s, record(course.engine) as python_rec:
         python = in_python(s)
     with Session(course.engine) as s, record(course.engine) as sql_rec:
         sql = in_sql(s)
+    with Session(course.engine) as s:
+        in_window = s.scalar(select(func.count()).where(Order.created_at >= window_start))
     assert python == sql and len(sql) == 10
+    assert python_rec.count == sql_rec.count == 1
     assert rows_fetched(course.engine, sql_rec) == 10
-    assert rows_fetched(course.engine, python_rec) > 50 * 10
+    assert rows_fetched(course.engine, python_rec) == in_window >= 3 * 10
 
 
 def test_q1_passes_the_reference_and_fails_the_n_plus_one(course: Course) -> None:

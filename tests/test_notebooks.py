@@ -19,6 +19,8 @@ BACKENDS = [
     pytest.param(("postgres", "redis"), id="postgres+redis", marks=[pytest.mark.postgres, pytest.mark.redis]),
 ]
 pytestmark = pytest.mark.notebooks
+# A cell at `tiny` takes seconds: a kernel that stops answering should fail the run, not stall it.
+CELL_TIMEOUT = 300
 
 
 def problems_in(nb: object) -> list[str]:
@@ -39,14 +41,14 @@ def test_there_are_notebooks() -> None:
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_clean(path: Path, backend: tuple[str, str]) -> None:
-    nb = execute(path, size="tiny", backend=backend[0], cache=backend[1])
+    nb = execute(path, size="tiny", backend=backend[0], cache=backend[1], timeout=CELL_TIMEOUT)
     assert problems_in(nb) == []
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_run_all_twice_in_one_kernel(path: Path) -> None:
     """Learners rerun cells: a second Run All in the same kernel must work too."""
-    nb = execute(path, size="tiny", backend="sqlite", cache="simple", times=2)
+    nb = execute(path, size="tiny", backend="sqlite", cache="simple", times=2, timeout=CELL_TIMEOUT)
     assert problems_in(nb) == []
 
 
@@ -64,5 +66,5 @@ def test_lessons_leave_the_dataset_as_they_found_it(backend: tuple[str, str]) ->
     ensure_dataset("tiny", url=url, progress=False)
     before = _fingerprint(url)
     for name in ("04_indexing.ipynb", "03_joins_and_n_plus_one.ipynb"):
-        execute(ROOT / "notebooks" / name, size="tiny", backend=backend[0], cache=backend[1])
+        execute(ROOT / "notebooks" / name, size="tiny", backend=backend[0], cache=backend[1], timeout=CELL_TIMEOUT)
     assert _fingerprint(url) == before

@@ -75,3 +75,9 @@ def test_plan_tells_a_search_from_an_index_read_in_order() -> None:
     )
     pg_filter = Plan("postgresql", ("Index Scan Backward using ix on orders", "  Filter: (customer_id = 5)"))
     assert pg.searches("customer_id") and not pg_filter.searches("customer_id")
+
+
+def test_shape_of_a_postgresql_statement_keeps_its_column() -> None:
+    assert statement_shape("SELECT * FROM customers WHERE customers.id = %(pk_1)s::INTEGER") == (
+        "SELECT * FROM customers WHERE customers.id = ?"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,6 +14,7 @@ from ..shop.models import Customer, Order
 from . import Exercise, Incorrect, counting, same_result, within_budget
 
 WIDE_COLUMNS = ("customers.address", "customers.notes", "customers.email", "customers.created_at")
+WIDE_ORDER_COLUMNS = ("orders.shipping_address", "orders.note")
 
 
 def customers_in_city(session: Session, city: str) -> list[Any]:
@@ -39,7 +41,7 @@ def exercises(course: Course) -> SimpleNamespace:
             got = answer(session, "Lisbon")
         same_result(got, expected)
         within_budget(rec, 1)
-        sql = rec.statements[0].sql
+        sql = " ".join(statement.sql for statement in rec.statements)
         loaded = [column for column in WIDE_COLUMNS if column in sql]
         if loaded:
             raise Incorrect(
@@ -54,7 +56,13 @@ def exercises(course: Course) -> SimpleNamespace:
             got = answer(session)
         same_result(got, expected)
         within_budget(rec, 1)
-        return "one statement for 100 orders: nothing was lazy-loaded."
+        sql = " ".join(statement.sql for statement in rec.statements)
+        loaded = [column for column in WIDE_ORDER_COLUMNS if re.search(rf"\b{re.escape(column)}\b", sql)]
+        if loaded:
+            raise Incorrect(
+                f"one statement, but it also reads {', '.join(loaded)}: load_only exactly what the loop reads"
+            )
+        return "one statement for 100 orders that leaves the wide columns out: nothing was lazy-loaded."
 
     return SimpleNamespace(
         q1=Exercise(
@@ -68,7 +76,8 @@ def exercises(course: Course) -> SimpleNamespace:
             "load_only without the lazy loads",
             check_q2,
             "Every attribute the loop reads must be in load_only(...); one that is not is fetched with its own "
-            "SELECT, once per order. Add raiseload=True to find the culprit.",
+            "SELECT, once per order. Add raiseload=True to find the culprit; don't drop load_only, or the "
+            "wide shipping_address comes back.",
             order_totals,
         ),
     )

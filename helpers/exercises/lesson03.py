@@ -6,26 +6,23 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..course import Course
 from ..recorder import rows_fetched
-from ..shop.models import Customer, Order, OrderLine
+from ..shop.models import Customer, Order
 from . import Exercise, Incorrect, counting, same_result, within_budget
 
 
-def order_page(session: Session) -> list[Any]:
-    """Reference for q1: the 50 newest orders with customer name and line count, in one statement."""
-    newest = select(Order.id).order_by(Order.id.desc()).limit(50).subquery()
-    query = (
-        select(Order.id, Customer.name, func.count(OrderLine.id))
-        .join(newest, newest.c.id == Order.id)
-        .join(Order.customer)
-        .outerjoin(Order.lines)
-        .group_by(Order.id, Customer.name)
+def order_page(session: Session) -> list[tuple[int, str, int]]:
+    """Reference for q1: the 50 newest orders with customer name and line count, in two statements."""
+    newest = (
+        select(Order)
+        .options(joinedload(Order.customer), selectinload(Order.lines))
         .order_by(Order.id.desc())
+        .limit(50)
     )
-    return list(session.execute(query).all())
+    return [(order.id, order.customer.name, len(order.lines)) for order in session.scalars(newest)]
 
 
 def top_customers(session: Session, city: str) -> list[Any]:
@@ -81,9 +78,10 @@ def exercises(course: Course) -> SimpleNamespace:
         q1=Exercise(
             "The order page in two statements or fewer",
             check_q1,
-            "Either load Order objects with selectinload/joinedload for customer and lines and count in Python, "
-            "or select the columns with .join(Order.customer), .outerjoin(Order.lines), func.count and group_by. "
-            "The answer is a list of (order id, customer name, number of lines), newest order first.",
+            "Keep the lazy loop, but tell the query what it will touch: one loader option per relationship, "
+            "the one this lesson used for the many-to-one Order.customer and the one the documentation "
+            "recommends for the collection Order.lines. Return (order.id, order.customer.name, "
+            "len(order.lines)) tuples, highest id first.",
             order_page,
         ),
         q2=Exercise(
