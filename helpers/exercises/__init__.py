@@ -113,32 +113,29 @@ def _contains_blank(answer: Any) -> bool:
     return False
 
 
-def _say(message: str, color: str) -> None:
-    try:
-        from IPython import get_ipython
-        from IPython.display import HTML, display
-    except ImportError:  # pragma: no cover
-        print(message)
-        return
-    if get_ipython() is None:
-        print(message)
-    else:
-        from html import escape
+def _show(plain: str, rich: Callable[[], Any]) -> None:
+    """Print `plain` outside IPython; in a notebook display the rich form instead."""
+    from IPython import get_ipython
+    from IPython.display import display
 
-        display(HTML(f'<div style="color:{color};font-weight:600">{escape(message)}</div>'))
+    if get_ipython() is None:
+        print(plain)
+    else:
+        display(rich())
+
+
+def _say(message: str, color: str) -> None:
+    from html import escape
+
+    from IPython.display import HTML
+
+    _show(message, lambda: HTML(f'<div style="color:{color};font-weight:600">{escape(message)}</div>'))
 
 
 def _show_code(code: str) -> None:
-    try:
-        from IPython import get_ipython
-        from IPython.display import Markdown, display
-    except ImportError:  # pragma: no cover
-        print(code)
-        return
-    if get_ipython() is None:
-        print(code)
-    else:
-        display(Markdown(f"```python\n{code}```"))
+    from IPython.display import Markdown
+
+    _show(code, lambda: Markdown(f"```python\n{code}```"))
 
 
 # ---------------------------------------------------------------- building blocks for checkers
