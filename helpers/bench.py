@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, joinedload
 from .config import DATA_DIR
 from .course import Course, setup
 from .data import build_dataset, drop_copy, generate_rows
+from .db import make_engine
 from .errors import CourseError
 from .harness import Measurement, _check_same, _normalize, _run
 from .shop.models import Base, Customer, Order
@@ -94,10 +95,6 @@ def dataset_build(course: Course) -> Variants:
     def raw_executemany() -> int:
         path = workdir / "floor.sqlite"
         path.unlink(missing_ok=True)
-        schema = sqlite3.connect(path)
-        schema.close()
-        from .db import make_engine
-
         engine = make_engine(URL.create("sqlite+pysqlite", database=str(path)))
         Base.metadata.create_all(engine)
         engine.dispose()
@@ -195,8 +192,6 @@ def baseline_endpoints(course: Course) -> Variants:
 def connection_cost(course: Course) -> Variants:
     """Open a connection and run SELECT 1: a new connection each time (NullPool) vs a pooled one (QueuePool)."""
     from sqlalchemy.pool import NullPool
-
-    from .db import make_engine
 
     fresh, pooled = make_engine(course.url, poolclass=NullPool), make_engine(course.url)
 
