@@ -23,12 +23,12 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, joinedload
 
-from .config import DATA_DIR
+from .config import data_dir
 from .course import Course, setup
 from .data import build_dataset, drop_copy, generate_rows
 from .db import make_engine
 from .errors import CourseError
-from .harness import Measurement, _check_same, _normalize, _run
+from .harness import Measurement, check_same, in_ms, run_variants
 from .shop.models import Base, Customer, Order
 
 COLUMNS = (
@@ -80,7 +80,7 @@ def benchmark(
 @benchmark(floor="raw driver executemany", repeat=3)
 def dataset_build(course: Course) -> Variants:
     """Build the dataset (SQLite file) vs the raw driver inserting the same pre-generated rows."""
-    workdir = DATA_DIR / "bench" / "build"
+    workdir = data_dir() / "bench" / "build"
     workdir.mkdir(parents=True, exist_ok=True)
     _CLEANUP.append(lambda: shutil.rmtree(workdir, ignore_errors=True))
     rows = list(generate_rows(course.size))  # generated once, outside the timed region
@@ -236,9 +236,9 @@ def run(course: Course, only: Sequence[str] | None = None, repeat: int | None = 
         if not variants:
             print("  (not on this backend)")
             continue
-        measurements = _run(variants, engine=None, repeat=repeat or bench.repeat, warmup=1, budget_s=60)
+        measurements = run_variants(variants, repeat=repeat or bench.repeat, warmup=1, budget_s=60)
         if bench.same_result:
-            _check_same(measurements, _normalize)
+            check_same(measurements)
         records += _records(bench, course, measurements)
     while _CLEANUP:
         _CLEANUP.pop()()
@@ -277,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", default=None)
     parser.add_argument("--only", default="", help="comma-separated benchmark names")
     parser.add_argument("--repeat", type=int, default=None)
-    parser.add_argument("--out", type=Path, default=DATA_DIR / "bench" / "latest.csv")
+    parser.add_argument("--out", type=Path, default=data_dir() / "bench" / "latest.csv")
     args = parser.parse_args(argv)
     try:
         course = setup("bench", size=args.size, quiet=True)
@@ -289,9 +289,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_csv(records, args.out)
     import pandas as pd
 
-    table = pd.DataFrame(records).set_index(["benchmark", "variant"])
-    table["median_ms"] = table["median_s"] * 1000
-    table["iqr_ms"] = table["spread_s"] * 1000
+    table = in_ms(pd.DataFrame(records).set_index(["benchmark", "variant"]))
     print(
         table[["median_ms", "iqr_ms", "runs", "ratio_vs_baseline", "ratio_vs_floor"]].to_string(
             float_format="{:.3f}".format

@@ -9,7 +9,12 @@ from pathlib import Path
 from .errors import CourseError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(os.environ.get("COURSE_DATA_DIR", PROJECT_ROOT / "data"))
+
+
+def data_dir() -> Path:
+    """Where datasets, results and the local servers live: COURSE_DATA_DIR, else data/ (read at call time)."""
+    return Path(os.environ.get("COURSE_DATA_DIR") or PROJECT_ROOT / "data")
+
 
 BACKENDS = ("sqlite", "postgres")
 CACHES = ("simple", "redis")

@@ -17,7 +17,7 @@ from sqlalchemy.sql import ClauseElement
 from . import results
 from .config import Settings, settings
 from .data import DatasetInfo, copy_dataset, ensure_dataset
-from .db import check_connection, course_url, make_engine
+from .db import check_connection, check_reachable, course_url, make_engine
 from .errors import CourseError, show_course_errors_briefly
 from .harness import Comparison, compare
 from .recorder import Plan, QueryRecorder, explain, record
@@ -62,31 +62,35 @@ class Course:
         kwargs.setdefault("size", self.size)
         return compare(variants, **kwargs)
 
-    def history(self) -> pd.DataFrame:
-        """This lesson's stored measurements at this backend and size, oldest first."""
+    def history(self, comparison: str | None = None) -> pd.DataFrame:
+        """This lesson's stored measurements at this backend and size (of one comparison), oldest first."""
         frame = results.history(self.lesson)
-        return frame[(frame["backend"] == self.backend) & (frame["size"] == self.size)]
+        frame = frame[(frame["backend"] == self.backend) & (frame["size"] == self.size)]
+        return frame if comparison is None else frame[frame["comparison"] == comparison]
 
-    def show_history(self, last: int = 12) -> None:
+    def show_history(self, last: int = 12, *, comparison: str | None = None) -> None:
         """Chart this lesson's stored medians across reruns and show the latest rows."""
         from IPython.display import display
 
+        from .display import styled
+        from .harness import in_ms
         from .plots import history_chart, show_figure
 
-        frame = self.history()
+        frame = self.history(comparison)
         if frame.empty:
             print("No stored measurements for this lesson, backend and size yet.")
             return
         show_figure(history_chart(frame))
-        table = frame.tail(last).assign(median_ms=frame["median_s"] * 1000, iqr_ms=frame["spread_s"] * 1000)
-        display(table[["measured_at", "variant", "median_ms", "iqr_ms", "runs", "statements", "rows"]])
+        table = in_ms(frame.tail(last))
+        columns = ["measured_at", "comparison", "variant", "median_ms", "iqr_ms", "runs", "statements", "rows"]
+        display(styled(table[columns].set_index("measured_at")))
 
-    def app(self, **config: Any) -> Flask:
-        """The shop app on this lesson's database (extra config as keyword arguments)."""
+    def app(self, *, views: Any = None, **config: Any) -> Flask:
+        """The shop app on this lesson's database; `views` is a Blueprint (or a list), config as keywords."""
         from .shop.app import create_app
+        from .shop.caching import cache_config
 
-        views = config.pop("views", None)
-        return create_app({"DATABASE_URL": self.url, **config}, views=views)
+        return create_app({"DATABASE_URL": self.url, **cache_config(self.settings), **config}, views=views)
 
     def private_copy(self, name: str) -> Course:
         """A Course on a fresh writable copy of the dataset, for lessons that change the database."""
@@ -119,10 +123,15 @@ def setup(lesson: str, *, size: str | None = None, backend: str | None = None, q
     """Check the environment, make sure the dataset exists, connect, and say what was set up."""
     show_course_errors_briefly()
     s = settings(size=size, backend=backend)
-    url = course_url(s)
+    url = course_url(s)  # the course's PostgreSQL starts here when asked for
+    check_reachable(url)  # a wrong DATABASE_URL fails now, in one line, before anything else touches it
     info = ensure_dataset(s.size, url=url)
     engine = make_engine(url)
     check_connection(engine)
+    if s.cache == "redis":
+        from .shop.caching import cache_config
+
+        cache_config(s)  # start (or reach) Redis now: an unreachable CACHE_REDIS_URL is one line here too
     course = Course(lesson, s, url, engine, info)
     if not quiet:
         print(

@@ -7,9 +7,10 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.pool import NullPool
 
-from .config import DATA_DIR, Settings, settings
+from .config import Settings, data_dir, settings
 from .errors import CourseError
 
 CONNECT_TIMEOUT_S = 3
@@ -17,7 +18,7 @@ CONNECT_TIMEOUT_S = 3
 
 def sqlite_path(size: str) -> Path:
     """Where the SQLite dataset of a size lives."""
-    return DATA_DIR / f"shop-{size}.sqlite"
+    return data_dir() / f"shop-{size}.sqlite"
 
 
 def parse_url(url: str | URL, source: str = "DATABASE_URL") -> URL:
@@ -45,12 +46,6 @@ def course_url(s: Settings | None = None) -> URL:
 
         return parse_url(postgres_url(f"shop_{s.size}"), source="the course PostgreSQL URL")
     return URL.create("sqlite+pysqlite", database=str(sqlite_path(s.size)))
-
-
-def backend_of(engine_or_url: Engine | URL | str) -> str:
-    """'sqlite', 'postgresql', ... for an engine or URL."""
-    url = engine_or_url.url if isinstance(engine_or_url, Engine) else make_url(engine_or_url)
-    return url.get_backend_name()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -85,9 +80,32 @@ def check_connection(engine: Engine) -> None:
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-    except OperationalError as exc:
+    except DBAPIError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc).splitlines()[0]
+        reason = reason.rsplit(" failed: ", 1)[-1]  # libpq: 'connection to server at "h", port 1 failed: ...'
         raise CourseError(
             f"Cannot reach the database at {engine.url.render_as_string(hide_password=True)} ({reason}): "
             "check DATABASE_URL, start the server, or unset DATABASE_URL to use the course's own database."
         ) from None
+
+
+def check_reachable(url: URL) -> None:
+    """Fail in one line, before anything else touches it, if the database at `url` cannot be used.
+
+    A SQLite file may not exist yet (the course builds it), but its folder must; a server must answer.
+    """
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            folder = Path(database).expanduser().resolve().parent
+            if not folder.is_dir():
+                raise CourseError(
+                    f"The folder {folder} for the SQLite database {database} does not exist: "
+                    "create it, or fix DATABASE_URL."
+                )
+        return
+    engine = make_engine(url, poolclass=NullPool)
+    try:
+        check_connection(engine)
+    finally:
+        engine.dispose()

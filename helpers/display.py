@@ -21,6 +21,34 @@ def show_source(*objects: Any) -> None:
         display(Markdown(f"`{short}`\n```python\n{source}```"))
 
 
+def ms_text(value: Any) -> str:
+    """Milliseconds with the digits that matter: 1,234 · 123 · 12.3 · 1.23 · 0.123."""
+    if value is None or value != value:  # None or NaN
+        return "–"
+    v = float(value)
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    if abs(v) >= 1:
+        return f"{v:.2f}"
+    return f"{v:.3f}"
+
+
+def styled(frame: pd.DataFrame) -> Any:
+    """A table formatted for reading: ms with sensible digits, speed-ups as ×, counts with separators."""
+    formats: dict[str, Any] = {}
+    for column in frame.columns:
+        name = str(column)
+        if name.endswith("_ms") or name.endswith("(ms)"):
+            formats[column] = ms_text
+        elif name in ("speedup", "ratio") or name.startswith("ratio"):
+            formats[column] = lambda v: "–" if v != v else f"{v:.1f}×"
+        elif name in ("runs", "statements", "rows") or frame[column].dtype.kind in "iu":
+            formats[column] = lambda v: "–" if v is None or v != v else f"{int(v):,}"
+    return frame.style.format(formats, na_rep="–")
+
+
 def sample(frame: pd.DataFrame, width: int = 40) -> pd.DataFrame:
     """A copy of `frame` with long text cut to `width` characters, for readable previews."""
 

@@ -1,4 +1,13 @@
-"""The measuring harness: warm-up, repeats, medians and spread, variants side by side in one run."""
+"""The measuring harness: warm-up, repeats, medians and spread, variants side by side in one run.
+
+The public surface, used by the lessons, the exercise checks and `make bench` alike:
+
+* `run_variants` times a dict of {label: function} side by side and returns one `Measurement` each;
+* `check_same` (with `normalize` and `first_difference`) says whether variants returned the same result;
+* `Measurement.row()` is the one mapping from a measurement to a record, and `in_ms` the one conversion
+  of its seconds into milliseconds for tables;
+* `measure`, `compare` and `scaling` are the three ways lessons call all of the above.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +17,20 @@ import time
 from collections.abc import Callable, Mapping, Sequence, Sized
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import Engine, Row
 
-from . import results
 from .errors import CourseError
 from .recorder import record
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Where statements are counted: one engine, or several when variants run on different databases
 # (lesson 04 compares the shared dataset with an indexed copy of it).
 Engines = Engine | Sequence[Engine]
+Variants = Mapping[str, Callable[[], Any]]
 
 
 def _engines(engine: Engines | None) -> list[Engine]:
@@ -70,8 +81,34 @@ class Measurement:
         q1, q3 = self._quartiles()
         return q3 - q1
 
+    def row(self) -> dict[str, Any]:
+        """The measurement as one record, times in seconds: what the store, tables, charts and bench use."""
+        return {
+            "variant": self.variant,
+            "median_s": self.median_s,
+            "spread_s": self.spread_s,
+            "q1_s": self.q1_s,
+            "q3_s": self.q3_s,
+            "min_s": min(self.times_s),
+            "max_s": max(self.times_s),
+            "runs": self.runs,
+            "statements": self.statements,
+            "rows": self.rows,
+        }
 
-def _ms(seconds: float) -> str:
+
+def in_ms(frame: pd.DataFrame) -> pd.DataFrame:
+    """Seconds columns (`median_s`, `spread_s`, ...) as milliseconds (`median_ms`, `iqr_ms`, ...), for reading."""
+    renamed = {column: column[:-2] + "_ms" for column in frame.columns if str(column).endswith("_s")}
+    renamed["spread_s"] = "iqr_ms"  # the spread the course reports is the interquartile range
+    converted = frame.copy()
+    for column in renamed:
+        if column in converted:
+            converted[column] = converted[column] * 1000
+    return converted.rename(columns=renamed)
+
+
+def format_ms(seconds: float) -> str:
     """Milliseconds with three significant digits, without scientific notation."""
     ms = seconds * 1000
     return f"{ms:,.0f} ms" if ms >= 100 else f"{ms:.3g} ms"
@@ -83,17 +120,61 @@ def _rows_of(result: Any) -> int | None:
     return None
 
 
-def _normalize(result: Any) -> Any:
+def normalize(result: Any) -> Any:
     """Make SQLAlchemy rows, tuples and lists comparable by value."""
     if isinstance(result, Row):  # a SQLAlchemy Row compares as the tuple of its values
-        return tuple(_normalize(v) for v in result)
+        return tuple(normalize(v) for v in result)
     if isinstance(result, list):
-        return [_normalize(item) for item in result]
+        return [normalize(item) for item in result]
     if isinstance(result, tuple):
-        return tuple(_normalize(item) for item in result)
+        return tuple(normalize(item) for item in result)
     if isinstance(result, dict):
-        return {k: _normalize(v) for k, v in result.items()}
+        return {k: normalize(v) for k, v in result.items()}
     return result
+
+
+def first_difference(expected: Any, got: Any, what: str = "result") -> str | None:
+    """None when the two are equal by value, else one phrase saying where they first differ."""
+    e, g = normalize(expected), normalize(got)
+    if e == g:
+        return None
+    return _difference(e, g, f"your {what}", top=True)
+
+
+def _difference(e: Any, g: Any, where: str, *, top: bool = False) -> str:
+    """Walk lists and dicts down to the first place where `g` differs from `e`."""
+    if isinstance(e, list) and isinstance(g, list):
+        if len(e) != len(g):
+            return f"{where} has {len(g)} items, the expected one has {len(e)}"
+        for i, (a, b) in enumerate(zip(e, g, strict=True)):
+            if a != b:
+                if isinstance(a, list | dict) and isinstance(b, type(a)):
+                    return _difference(a, b, f"{where}[{i}]" if not top else f"item {i} of {where}")
+                return f"item {i} of {where} is {b!r:.80}, expected {a!r:.80}"
+    if isinstance(e, dict) and isinstance(g, dict):
+        if missing := [k for k in e if k not in g]:
+            return f"{where} lacks {', '.join(map(repr, missing[:3]))}"
+        if extra := [k for k in g if k not in e]:
+            return f"{where} has {', '.join(map(repr, extra[:3]))}, which the expected one does not"
+        for key in e:
+            if e[key] != g[key]:
+                inner = f"{where}[{key!r}]"
+                if isinstance(e[key], list | dict) and isinstance(g[key], type(e[key])):
+                    return _difference(e[key], g[key], inner)
+                return f"{inner} is {g[key]!r:.80}, expected {e[key]!r:.80}"
+    return f"{where} is {g!r:.80}, expected {e!r:.80}"
+
+
+def check_same(measurements: Sequence[Measurement], key: Callable[[Any], Any] = normalize) -> None:
+    """Raise ResultMismatch unless every measurement's result equals the first one's (compared through `key`)."""
+    expected = key(measurements[0].result)
+    for m in measurements[1:]:
+        difference = first_difference(expected, key(m.result))
+        if difference is not None:
+            raise ResultMismatch(
+                f"{m.variant!r} returned a different result from {measurements[0].variant!r} ({difference}): "
+                "fix the variant, or pass check=... to compare what matters."
+            )
 
 
 def measure(
@@ -104,36 +185,50 @@ def measure(
     warmup: int = 1,
     label: str = "run",
 ) -> Measurement:
-    """Time `fn` (after `warmup` untimed calls) `repeat` times; count its statements on `engine`(s)."""
-    return _run({label: fn}, engine=engine, repeat=repeat, warmup=warmup, budget_s=None)[0]
+    """Time `fn` `repeat` times after `warmup` untimed calls; count its statements on `engine`(s).
+
+    `warmup=0` times the very first call (a cold one), as the first of the `repeat` runs.
+    """
+    return run_variants({label: fn}, engine=engine, repeat=repeat, warmup=warmup, budget_s=None)[0]
 
 
-def _run(
-    variants: Mapping[str, Callable[[], Any]],
+def _call_counting(fn: Callable[[], Any], engines: list[Engine]) -> tuple[Any, int | None]:
+    """Call `fn` once, counting the statements it sends on `engines` (None when there are none)."""
+    if not engines:
+        return fn(), None
+    with ExitStack() as stack:
+        recorders = [stack.enter_context(record(e)) for e in engines]
+        result = fn()
+    return result, sum(rec.count for rec in recorders)
+
+
+def run_variants(
+    variants: Variants,
     *,
-    engine: Engines | None,
-    repeat: int,
-    warmup: int,
-    budget_s: float | None,
+    engine: Engines | None = None,
+    repeat: int = 7,
+    warmup: int = 1,
+    budget_s: float | None = None,
     min_repeat: int = 3,
 ) -> list[Measurement]:
+    """Time each variant `repeat` times, interleaved round by round, after `warmup` untimed calls each.
+
+    Each variant is called exactly `warmup + repeat` times (fewer rounds when `budget_s` runs out after
+    `min_repeat`). Statements and rows come from the first call: an untimed warm-up call when there is one,
+    so the recorder's own small overhead never lands in a timing; with `warmup=0` the first call is timed
+    (a cold call) and is recorded as well.
+    """
     if repeat < 1 or warmup < 0:
         raise CourseError("repeat must be at least 1 and warmup at least 0, e.g. repeat=7, warmup=1.")
-    measurements: list[Measurement] = []
-    # The first call of each variant is untimed: it warms caches and is where statements are counted,
-    # so the recorder's own overhead never lands in a timing.
     engines = _engines(engine)
+    measurements: list[Measurement] = []
     for name, fn in variants.items():
-        if engines:
-            with ExitStack() as stack:
-                recorders = [stack.enter_context(record(e)) for e in engines]
-                result = fn()
-            statements: int | None = sum(rec.count for rec in recorders)
-        else:
-            result, statements = fn(), None
-        for _ in range(warmup - 1):
-            fn()
-        measurements.append(Measurement(name, [], statements, _rows_of(result), result))
+        m = Measurement(name, [], None, None)
+        if warmup:
+            m.result, m.statements = _call_counting(fn, engines)
+            for _ in range(warmup - 1):
+                fn()
+        measurements.append(m)
     started = time.perf_counter()
     # Everything alive now (modules, the notebook's data) is frozen out of the collector's sight, so the
     # collection before each call below only walks what the calls themselves left: milliseconds, not 0.1 s.
@@ -146,13 +241,19 @@ def _run(
                 # Untimed: garbage left by the previous call (ORM objects hold reference cycles) would
                 # otherwise be collected, and charged, in the middle of this one.
                 gc.collect()
-                t0 = time.perf_counter()
-                fn()
+                if round_ == 0 and not warmup:
+                    t0 = time.perf_counter()
+                    m.result, m.statements = _call_counting(fn, engines)
+                else:
+                    t0 = time.perf_counter()
+                    fn()
                 m.times_s.append(time.perf_counter() - t0)
             if budget_s is not None and round_ + 1 >= min_repeat and time.perf_counter() - started > budget_s:
                 break
     finally:
         gc.unfreeze()
+    for m in measurements:
+        m.rows = _rows_of(m.result)
     return measurements
 
 
@@ -165,7 +266,6 @@ class Comparison:
     size: str
     measurements: list[Measurement]
     title: str = ""
-    run_id: str | None = None
 
     @property
     def baseline(self) -> Measurement:
@@ -184,18 +284,12 @@ class Comparison:
 
     @property
     def frame(self) -> pd.DataFrame:
-        base = self.baseline.median_s
-        return pd.DataFrame(
-            {
-                "variant": [m.variant for m in self.measurements],
-                "median_ms": [m.median_s * 1000 for m in self.measurements],
-                "iqr_ms": [m.spread_s * 1000 for m in self.measurements],
-                "runs": [m.runs for m in self.measurements],
-                "statements": [m.statements for m in self.measurements],
-                "rows": [m.rows for m in self.measurements],
-                "speedup": [base / m.median_s for m in self.measurements],
-            }
-        ).set_index("variant")
+        """One row per variant: median and IQR in ms, runs, statements, rows, speed-up over the baseline."""
+        import pandas as pd
+
+        rows = pd.DataFrame.from_records([m.row() for m in self.measurements]).set_index("variant")
+        rows["speedup"] = self.baseline.median_s / rows["median_s"]
+        return in_ms(rows)[["median_ms", "iqr_ms", "runs", "statements", "rows", "speedup"]]
 
     def summary(self) -> str:
         """One sentence computed from the measurements."""
@@ -204,7 +298,7 @@ class Comparison:
         if fastest is base:
             return f"{base.variant!r} was the fastest here (median of {base.runs} runs)."
         return (
-            f"{fastest.variant!r} took {_ms(fastest.median_s)} against {_ms(base.median_s)} "
+            f"{fastest.variant!r} took {format_ms(fastest.median_s)} against {format_ms(base.median_s)} "
             f"for {base.variant!r}: {base.median_s / fastest.median_s:.1f}× faster "
             f"(medians of {fastest.runs} runs each, {self.backend}, size {self.size})."
         )
@@ -222,17 +316,18 @@ class Comparison:
         """
         from IPython.display import display
 
+        from .display import styled
         from .plots import show_figure
 
         frame = self.frame if summary else self.frame.drop(columns="speedup")
-        display(frame.style.format({"median_ms": "{:.3f}", "iqr_ms": "{:.3f}", "speedup": "{:.1f}×"}, na_rep="–"))
+        display(styled(frame))
         show_figure(self.plot())
         if summary:
             print(self.summary())
 
 
 def compare(
-    variants: Mapping[str, Callable[[], Any]],
+    variants: Variants,
     *,
     lesson: str,
     engine: Engines | None = None,
@@ -250,16 +345,18 @@ def compare(
     `check=True` compares results by value; pass a function to compare a normalised form instead
     (for example `lambda rows: sorted(rows)`), or False when results legitimately differ.
     `engine` may be a list when variants run on different databases: statements are counted on all,
-    backend and size are read from the first.
+    backend and size are read from the first. `title` names the comparison: the results store keeps each
+    comparison's history apart from the others' (two comparisons may both have a variant called 'no index').
     """
+    from . import results
     from .config import settings
 
-    first = next(iter(_engines(engine)), None)
     if not variants:
         raise CourseError("compare() needs at least one variant: a dict of {label: function}.")
-    measurements = _run(variants, engine=engine, repeat=repeat, warmup=warmup, budget_s=budget_s)
+    first = next(iter(_engines(engine)), None)
+    measurements = run_variants(variants, engine=engine, repeat=repeat, warmup=warmup, budget_s=budget_s)
     if check:
-        _check_same(measurements, check if callable(check) else _normalize)
+        check_same(measurements, check if callable(check) else normalize)
     comparison = Comparison(
         lesson=lesson,
         backend=backend or (first.dialect.name if first is not None else "none"),
@@ -268,7 +365,7 @@ def compare(
         title=title,
     )
     if store:
-        comparison.run_id = results.store(lesson, comparison.backend, comparison.size, measurements)
+        results.store(comparison)
     return comparison
 
 
@@ -287,30 +384,8 @@ def _dataset_size(engine: Engine | None) -> str | None:
     return str(size) if size else None
 
 
-def _check_same(measurements: Sequence[Measurement], key: Callable[[Any], Any]) -> None:
-    expected = key(measurements[0].result)
-    for m in measurements[1:]:
-        got = key(m.result)
-        if got != expected:
-            raise ResultMismatch(
-                f"{m.variant!r} returned a different result from {measurements[0].variant!r} "
-                f"({_first_difference(expected, got)}): "
-                "fix the variant, or pass check=... to compare what matters."
-            )
-
-
-def _first_difference(expected: Any, got: Any) -> str:
-    if isinstance(expected, list) and isinstance(got, list):
-        if len(expected) != len(got):
-            return f"{len(got)} items instead of {len(expected)}"
-        for i, (a, b) in enumerate(zip(expected, got, strict=True)):
-            if a != b:
-                return f"item {i}: {b!r:.80} instead of {a!r:.80}"
-    return f"{got!r:.80} instead of {expected!r:.80}"
-
-
 def scaling(
-    make_variants: Callable[[int], Mapping[str, Callable[[], Any]]],
+    make_variants: Callable[[int], Variants],
     ns: Sequence[int],
     *,
     engine: Engines | None = None,
@@ -318,20 +393,13 @@ def scaling(
     warmup: int = 1,
     budget_s: float | None = 5.0,
 ) -> pd.DataFrame:
-    """Time variants at each n (for charts of time against N); one row per (n, variant)."""
-    records = []
-    for n in ns:
-        for m in _run(make_variants(n), engine=engine, repeat=repeat, warmup=warmup, budget_s=budget_s):
-            records.append(
-                {
-                    "n": n,
-                    "variant": m.variant,
-                    "median_ms": m.median_s * 1000,
-                    "q1_ms": m.q1_s * 1000,
-                    "q3_ms": m.q3_s * 1000,
-                    "runs": m.runs,
-                    "statements": m.statements,
-                    "rows": m.rows,
-                }
-            )
-    return pd.DataFrame.from_records(records)
+    """Time variants at each n (for charts of time against N); one row per (n, variant), times in ms."""
+    import pandas as pd
+
+    records = [
+        {"n": n, **m.row()}
+        for n in ns
+        for m in run_variants(make_variants(n), engine=engine, repeat=repeat, warmup=warmup, budget_s=budget_s)
+    ]
+    frame = in_ms(pd.DataFrame.from_records(records))
+    return frame[["n", "variant", "median_ms", "q1_ms", "q3_ms", "iqr_ms", "runs", "statements", "rows"]]

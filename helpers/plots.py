@@ -29,24 +29,26 @@ def _new_axes(ax: Any, width: float = 7.5, height: float = 3.2) -> tuple[Any, An
 
 def bar_chart(comparison: Comparison, *, log: bool | None = None, ax: Any = None) -> Any:
     """Horizontal bars of median time, whiskers spanning the middle half of the runs."""
-    ms = comparison.measurements
-    fig, ax = _new_axes(ax, height=0.6 + 0.55 * len(ms))
-    names = [m.variant for m in ms][::-1]
-    medians = [m.median_s * 1000 for m in ms][::-1]
-    low = [(m.median_s - m.q1_s) * 1000 for m in ms][::-1]
-    high = [(m.q3_s - m.median_s) * 1000 for m in ms][::-1]
-    colors = [COLORS[i % len(COLORS)] for i in range(len(ms))][::-1]
-    ax.barh(names, medians, xerr=[low, high], color=colors, capsize=3)
+    import pandas as pd
+
+    from .harness import in_ms
+
+    frame = in_ms(pd.DataFrame.from_records([m.row() for m in comparison.measurements]))[::-1]
+    fig, ax = _new_axes(ax, height=0.6 + 0.55 * len(frame))
+    medians = frame["median_ms"]
+    whiskers = [medians - frame["q1_ms"], frame["q3_ms"] - medians]
+    colors = [COLORS[i % len(COLORS)] for i in range(len(frame))][::-1]
+    ax.barh(frame["variant"], medians, xerr=whiskers, color=colors, capsize=3)
     if log is None:
-        log = max(medians) / max(min(medians), 1e-9) > 50
+        log = medians.max() / max(medians.min(), 1e-9) > 50
     if log:
         ax.set_xscale("log")
-    for y, m in enumerate(ms[::-1]):
-        label = f" {m.median_s * 1000:.3g} ms"
-        if m.statements is not None:
-            label += f" · {m.statements} stmt"
+    for y, row in enumerate(frame.itertuples()):
+        label = f" {row.median_ms:.3g} ms"
+        if row.statements is not None and row.statements == row.statements:  # not None, not NaN
+            label += f" · {int(row.statements)} stmt"
         # Written just past the whisker so the label never sits on the error bar.
-        ax.annotate(label, (m.q3_s * 1000, y), va="center", fontsize=8, xytext=(6, 0), textcoords="offset points")
+        ax.annotate(label, (row.q3_ms, y), va="center", fontsize=8, xytext=(6, 0), textcoords="offset points")
     ax.set_xlabel("median time per call (ms)" + (", log scale" if log else ""))
     title = comparison.title or comparison.lesson
     ax.set_title(f"{title} — {comparison.backend}, size {comparison.size}", fontsize=10)
@@ -74,19 +76,23 @@ def scaling_chart(
 
 
 def history_chart(frame: pd.DataFrame, *, ax: Any = None) -> Any:
-    """Each variant's median across stored runs, so a rerun sits next to earlier ones."""
+    """Each variant's median across stored runs, one line per comparison and variant."""
     fig, ax = _new_axes(ax)
-    for i, (variant, part) in enumerate(frame.groupby("variant", sort=False)):
+    several = "comparison" in frame and frame["comparison"].nunique() > 1
+    keys = ["comparison", "variant"] if "comparison" in frame else ["variant"]
+    for i, (key, part) in enumerate(frame.groupby(keys, sort=False)):
+        parts = key if isinstance(key, tuple) else (key,)
+        label = " · ".join(map(str, parts)) if several else str(parts[-1])
         ax.plot(
             part["measured_at"],
             part["median_s"] * 1000,
             marker="o",
             color=COLORS[i % len(COLORS)],
-            label=str(variant),
+            label=label,
         )
     ax.set_ylabel("median time (ms)")
     ax.set_yscale("log")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7 if several else 8)
     ax.grid(alpha=0.3)
     fig.autofmt_xdate()
     return fig

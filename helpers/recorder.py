@@ -8,11 +8,13 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.sql import ClauseElement
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class QueryRecorder:
 
     def frame(self) -> pd.DataFrame:
         """The statements as a table (sql, params, ms)."""
+        import pandas as pd
+
         return pd.DataFrame(
             {
                 "sql": [re.sub(r"\s+", " ", s.sql).strip() for s in self.statements],

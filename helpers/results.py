@@ -1,44 +1,34 @@
-"""The results store: every measurement a learner makes, kept so reruns can be compared."""
+"""The results store: every measurement a learner makes, kept so reruns can be compared.
+
+Each stored row is one variant of one comparison in one run. History is read per comparison *and*
+variant: two comparisons may both have a variant called 'no index (scan)', and must not merge into one line.
+"""
 
 from __future__ import annotations
 
 import os
 import sqlite3
 import uuid
-from collections.abc import Iterable
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from .config import DATA_DIR
+from .config import data_dir
 
 if TYPE_CHECKING:
-    from .harness import Measurement
+    import pandas as pd
 
-COLUMNS = (
-    "run_id",
-    "lesson",
-    "variant",
-    "backend",
-    "size",
-    "median_s",
-    "spread_s",
-    "q1_s",
-    "q3_s",
-    "min_s",
-    "max_s",
-    "runs",
-    "statements",
-    "rows",
-    "measured_at",
-)
+    from .harness import Comparison
+
+MEASUREMENT_COLUMNS = (
+    "variant", "median_s", "spread_s", "q1_s", "q3_s", "min_s", "max_s", "runs", "statements", "rows",
+)  # fmt: skip
+COLUMNS = ("run_id", "lesson", "comparison", "backend", "size", *MEASUREMENT_COLUMNS, "measured_at")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS measurements (
     id INTEGER PRIMARY KEY,
-    run_id TEXT, lesson TEXT, variant TEXT, backend TEXT, size TEXT,
+    run_id TEXT, lesson TEXT, comparison TEXT, variant TEXT, backend TEXT, size TEXT,
     median_s REAL, spread_s REAL, q1_s REAL, q3_s REAL, min_s REAL, max_s REAL,
     runs INTEGER, statements INTEGER, rows INTEGER, measured_at TEXT
 )
@@ -47,7 +37,7 @@ CREATE TABLE IF NOT EXISTS measurements (
 
 def results_path() -> Path:
     """data/results.sqlite, or COURSE_RESULTS_PATH (the tests keep their runs out of the learner's history)."""
-    return Path(os.environ.get("COURSE_RESULTS_PATH") or DATA_DIR / "results.sqlite")
+    return Path(os.environ.get("COURSE_RESULTS_PATH") or data_dir() / "results.sqlite")
 
 
 def _connect(path: Path | None = None) -> sqlite3.Connection:
@@ -55,44 +45,34 @@ def _connect(path: Path | None = None) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=10)
     conn.execute(_SCHEMA)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(measurements)")}
+    if "comparison" not in columns:  # a store written before comparisons had names: theirs is the lesson's
+        conn.execute("ALTER TABLE measurements ADD COLUMN comparison TEXT")
+        conn.execute("UPDATE measurements SET comparison = lesson")
+        conn.commit()
     return conn
 
 
-def store(
-    lesson: str, backend: str, size: str, measurements: Iterable[Measurement], path: Path | None = None
-) -> str:
-    """Append one run of measurements; returns its run id."""
+def store(comparison: Comparison, path: Path | None = None) -> str:
+    """Append one run of a comparison (a row per variant); returns the run's id."""
     run_id = uuid.uuid4().hex[:12]
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    rows = [
-        (
-            run_id,
-            lesson,
-            m.variant,
-            backend,
-            size,
-            m.median_s,
-            m.spread_s,
-            m.q1_s,
-            m.q3_s,
-            min(m.times_s),
-            max(m.times_s),
-            m.runs,
-            m.statements,
-            m.rows,
-            now,
-        )
-        for m in measurements
+    name = comparison.title or comparison.lesson
+    records = [
+        (run_id, comparison.lesson, name, comparison.backend, comparison.size, *m.row().values(), now)
+        for m in comparison.measurements
     ]
     with closing(_connect(path)) as conn, conn:
         conn.executemany(
-            f"INSERT INTO measurements ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", rows
+            f"INSERT INTO measurements ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", records
         )
     return run_id
 
 
 def history(lesson: str | None = None, path: Path | None = None) -> pd.DataFrame:
     """Stored measurements, oldest first (all lessons, or one)."""
+    import pandas as pd
+
     query = f"SELECT {', '.join(COLUMNS)} FROM measurements"
     params: tuple[str, ...] = ()
     if lesson is not None:

@@ -32,7 +32,7 @@ import psutil
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from .config import DATA_DIR
+from .config import data_dir
 from .errors import CourseError
 
 if TYPE_CHECKING:
@@ -70,8 +70,8 @@ _redis: _Server | None = None
 
 # ------------------------------------------------------------------------------------------ plumbing
 def _servers_dir() -> Path:
-    """The servers' folder; read at call time so tests can point DATA_DIR elsewhere."""
-    return (Path(DATA_DIR) / "servers").resolve()
+    """The servers' folder; read at call time so tests can point COURSE_DATA_DIR elsewhere."""
+    return (data_dir() / "servers").resolve()
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 from flask import Flask
@@ -69,8 +70,10 @@ def test_search_filters_and_orders(course: Course, client: FlaskClient) -> None:
 
 def test_sales_report_adds_up(client: FlaskClient) -> None:
     body = client.get("/reports/sales?days=3650").get_json()
-    assert body["categories"] and all(c["revenue"] > 0 and c["units"] > 0 for c in body["categories"])
-    revenues = [c["revenue"] for c in body["categories"]]
+    # Money travels as exact decimal strings ("1234.50"), never as floats.
+    revenues = [Decimal(c["revenue"]) for c in body["categories"]]
+    assert revenues and all(r > 0 and r == r.quantize(Decimal("0.01")) for r in revenues)
+    assert all(c["units"] > 0 for c in body["categories"])
     assert revenues == sorted(revenues, reverse=True)
 
 
@@ -79,6 +82,7 @@ def test_sales_report_adds_up(client: FlaskClient) -> None:
     [
         ("/customers/999999999", 404, "no customer with id 999999999"),
         ("/customers/abc", 404, "not found"),
+        ("/customers/99999999999999999999999", 404, "not found"),
         ("/orders?page=abc", 400, "page must be a whole number"),
         ("/orders?page=0", 400, "page must be between 1"),
         ("/orders?per_page=100000", 400, "per_page must be between 1 and 500"),
@@ -86,6 +90,8 @@ def test_sales_report_adds_up(client: FlaskClient) -> None:
         ("/search?name=" + "x" * 500, 400, "at most 100 characters"),
         ("/reports/sales?status=lost", 400, "status must be one of"),
         ("/reports/sales?min_total=lots", 400, "min_total must be a number"),
+        ("/reports/sales?min_total=nan", 400, "min_total must be a number"),
+        ("/search?name=a%00b", 400, "control characters"),
         ("/nowhere", 404, "not found"),
     ],
 )
@@ -108,8 +114,17 @@ def test_every_request_closes_its_session(app: Flask, client: FlaskClient) -> No
 
 
 def test_index_lists_every_endpoint_with_an_example(client: FlaskClient) -> None:
-    endpoints = client.get("/").get_json()["endpoints"]
+    endpoints = client.get("/", headers={"Accept": "application/json"}).get_json()["endpoints"]
     rules = {e["rule"]: e for e in endpoints}
     assert {"/customers/<int:customer_id>", "/orders", "/search", "/reports/sales"} <= set(rules)
     for e in endpoints:
         assert e["example"] and client.get(e["example"].replace("http://localhost", "")).status_code == 200
+
+
+def test_index_is_a_page_for_browsers(client: FlaskClient) -> None:
+    browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    page = client.get("/", headers={"Accept": browser})
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    text = page.get_data(as_text=True)
+    assert "<table>" in text and 'href="http://localhost/orders?page=1&amp;per_page=20"' in text
+    assert client.get("/").is_json  # API clients (and Accept: */*) get JSON

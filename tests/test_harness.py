@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import func, select
 
 from helpers import results
 from helpers.course import Course
-from helpers.harness import Measurement, ResultMismatch, compare, measure, scaling
+from helpers.harness import Measurement, ResultMismatch, compare, in_ms, measure, run_variants, scaling
 from helpers.shop.models import Customer
 
 
@@ -30,6 +32,32 @@ def test_measure_counts_runs_statements_and_rows(course: Course) -> None:
     assert len(calls) == 6 and m.runs == 4
     assert (m.statements, m.rows) == (1, 5)
     assert m.q1_s <= m.median_s <= m.q3_s and m.spread_s >= 0
+
+
+@pytest.mark.parametrize(("warmup", "repeat"), [(0, 1), (0, 5), (1, 1), (1, 4), (3, 2)])
+def test_each_variant_is_called_exactly_warmup_plus_repeat_times(warmup: int, repeat: int) -> None:
+    calls: list[str] = []
+    variants = {name: (lambda name=name: calls.append(name) or [1, 2]) for name in ("a", "b")}
+    measurements = run_variants(variants, repeat=repeat, warmup=warmup)
+    assert calls.count("a") == calls.count("b") == warmup + repeat
+    assert [m.runs for m in measurements] == [repeat, repeat] and measurements[0].rows == 2
+
+
+def test_warmup_zero_times_the_first_call() -> None:
+    """A cold first call is the one timed: it must not be hidden behind an untimed counting call."""
+    durations = iter([0.05, 0.0, 0.0])
+
+    def first_call_is_slow() -> int:
+        time.sleep(next(durations))
+        return 1
+
+    cold = measure(first_call_is_slow, repeat=1, warmup=0)
+    assert cold.times_s[0] >= 0.05
+
+
+def test_statements_are_counted_on_a_cold_call_too(course: Course) -> None:
+    m = measure(names(course, 3), engine=course.engine, repeat=1, warmup=0)
+    assert (m.statements, m.rows, m.runs) == (1, 3, 1)
 
 
 def test_statistics_are_medians_and_quartiles() -> None:
@@ -97,3 +125,31 @@ def test_chart_is_drawn(course: Course) -> None:
     cmp = compare({"a": names(course, 3)}, lesson="harness-test", engine=course.engine, repeat=2, store=False)
     fig = cmp.plot()
     assert fig.axes[0].get_title().startswith("harness-test")
+
+
+def test_history_keeps_comparisons_apart(course: Course) -> None:
+    """Two comparisons with a variant of the same name are two histories, not one zigzag line."""
+    for title in ("first race", "second race"):
+        compare(
+            {"no index (scan)": names(course, 2)},
+            lesson="harness-hist",
+            engine=course.engine,
+            repeat=1,
+            title=title,
+        )
+    history = results.history("harness-hist")
+    assert sorted(history["comparison"].unique()) == ["first race", "second race"]
+    from helpers.plots import history_chart
+
+    labels = [line.get_label() for line in history_chart(history).axes[0].get_lines()]
+    assert labels == ["first race · no index (scan)", "second race · no index (scan)"]
+
+
+def test_one_mapping_from_measurement_to_milliseconds() -> None:
+    m = Measurement("x", [0.001, 0.003, 0.002], 4, 10)
+    row = m.row()
+    assert row["median_s"] == 0.002 and row["statements"] == 4 and row["min_s"] == 0.001
+    import pandas as pd
+
+    frame = in_ms(pd.DataFrame([row]))
+    assert frame.loc[0, "median_ms"] == pytest.approx(2.0) and "iqr_ms" in frame and "median_s" not in frame

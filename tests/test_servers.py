@@ -31,7 +31,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A private DATA_DIR, so these tests neither touch data/servers nor stop servers other tests use."""
     path = tmp_path_factory.mktemp("data")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(servers, "DATA_DIR", path)
+        mp.setenv("COURSE_DATA_DIR", str(path))
         mp.setattr(servers, "_pg", None)  # set aside, not stopped; restored on leaving the context
         mp.setattr(servers, "_redis", None)
         yield path
@@ -42,7 +42,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture
 def fresh_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Another DATA_DIR, with the module's servers set aside (restored afterwards) rather than stopped."""
-    monkeypatch.setattr(servers, "DATA_DIR", tmp_path)
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     monkeypatch.setattr(servers, "_pg", None)
     monkeypatch.setattr(servers, "_redis", None)
     yield tmp_path

@@ -7,13 +7,14 @@ import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import CodeType
 from typing import Any
 
 from sqlalchemy import Engine
 
 from ..errors import CourseError
-from ..harness import _normalize
-from ..recorder import Plan, QueryRecorder, record
+from ..harness import first_difference
+from ..recorder import QueryRecorder, record
 
 
 class _Blank:
@@ -76,41 +77,62 @@ class Exercise:
     def check(self, answer: Any) -> CheckResult:
         """Say whether `answer` is right, and why not; the result is true when it is."""
         try:
-            if _contains_blank(answer):
+            if contains_blank(answer):
                 raise NotAnswered("replace ____ with your code, then run this cell again")
             detail = self.checker(answer)
         except NotAnswered as exc:
-            _say(f"Not answered yet: {exc}.", "#7a6a00")
+            say(f"Not answered yet: {exc}.", "#7a6a00")
             return CheckResult(False)
         except Incorrect as exc:
-            _say(f"Not yet — {exc}", "#b00020")
+            say(f"Not yet — {exc}", "#b00020")
             return CheckResult(False)
         except CourseError:
             raise
         except Exception as exc:  # the learner's code failed: say how, keep it to one line
             reason = str(exc).splitlines()[0] if str(exc) else ""
-            _say(f"Not yet — your answer raised {type(exc).__name__}: {reason}", "#b00020")
+            say(f"Not yet — your answer raised {type(exc).__name__}: {reason}", "#b00020")
             return CheckResult(False)
-        _say(f"Correct! {detail or ''}".strip(), "#1b7a2b")
+        say(f"Correct! {detail or ''}".strip(), "#1b7a2b")
         return CheckResult(True)
 
     def hint(self) -> None:
-        _say(f"Hint: {self.hint_text}", "#3a6fb0")
+        say(f"Hint: {self.hint_text}", "#3a6fb0")
 
     def solution(self) -> None:
         """Show the reference solution's code."""
         code = self.solution_obj if isinstance(self.solution_obj, str) else inspect.getsource(self.solution_obj)
-        _show_code(textwrap.dedent(code))
+        show_code(textwrap.dedent(code))
 
 
-def _contains_blank(answer: Any) -> bool:
+def contains_blank(answer: Any) -> bool:
+    """Whether an answer still holds the starter's ____ (in a value, a function, or a blueprint's views)."""
+    from flask import Blueprint
+
     if isinstance(answer, _Blank):
         return True
     if isinstance(answer, list | tuple | set):
-        return any(_contains_blank(a) for a in answer)
+        return any(contains_blank(a) for a in answer)
+    if isinstance(answer, Blueprint):
+        return any(contains_blank(view) for view in blueprint_views(answer))
     if callable(answer) and hasattr(answer, "__code__"):
-        return "____" in answer.__code__.co_names
+        return _code_mentions_blank(answer.__code__)
     return False
+
+
+def _code_mentions_blank(code: CodeType) -> bool:
+    """____ in a function's code or in the code of what it nests (comprehensions, inner functions)."""
+    return "____" in code.co_names or any(
+        _code_mentions_blank(const) for const in code.co_consts if isinstance(const, CodeType)
+    )
+
+
+def blueprint_views(blueprint: Any) -> list[Callable[..., Any]]:
+    """The view functions a Flask Blueprint registers (found by registering it on a scratch app)."""
+    from flask import Flask
+
+    app = Flask("scratch")
+    app.register_blueprint(blueprint)
+    return [view for name, view in app.view_functions.items() if name.startswith(f"{blueprint.name}.")]
 
 
 def _show(plain: str, rich: Callable[[], Any]) -> None:
@@ -124,7 +146,7 @@ def _show(plain: str, rich: Callable[[], Any]) -> None:
         display(rich())
 
 
-def _say(message: str, color: str) -> None:
+def say(message: str, color: str) -> None:
     from html import escape
 
     from IPython.display import HTML
@@ -132,7 +154,7 @@ def _say(message: str, color: str) -> None:
     _show(message, lambda: HTML(f'<div style="color:{color};font-weight:600">{escape(message)}</div>'))
 
 
-def _show_code(code: str) -> None:
+def show_code(code: str) -> None:
     from IPython.display import Markdown
 
     _show(code, lambda: Markdown(f"```python\n{code}```"))
@@ -148,16 +170,9 @@ def counting(engine: Engine) -> Iterator[QueryRecorder]:
 
 def same_result(got: Any, expected: Any, what: str = "result") -> None:
     """Raise Incorrect unless two results are equal by value (rows compare as tuples)."""
-    g, e = _normalize(got), _normalize(expected)
-    if g == e:
-        return
-    if isinstance(g, list) and isinstance(e, list):
-        if len(g) != len(e):
-            raise Incorrect(f"your {what} has {len(g)} items, the expected one has {len(e)}")
-        for i, (a, b) in enumerate(zip(g, e, strict=True)):
-            if a != b:
-                raise Incorrect(f"item {i} of your {what} is {a!r:.80}, expected {b!r:.80}")
-    raise Incorrect(f"your {what} is {g!r:.80}, expected {e!r:.80}")
+    difference = first_difference(expected, got, what)
+    if difference is not None:
+        raise Incorrect(difference)
 
 
 def within_budget(rec: QueryRecorder, budget: int) -> None:
@@ -166,10 +181,3 @@ def within_budget(rec: QueryRecorder, budget: int) -> None:
         repeated = rec.repeated()
         why = f" (one statement shape ran {max(repeated.values())} times: an N+1?)" if repeated else ""
         raise Incorrect(f"it ran {rec.count} statements, the budget is {budget}{why}")
-
-
-def uses_index(plan: Plan, index: str | None = None) -> None:
-    """Raise Incorrect unless the plan reads through an index."""
-    if not plan.uses_index(index):
-        target = f"index {index}" if index else "an index"
-        raise Incorrect(f"the plan does not use {target}: {plan.text.splitlines()[0] if plan.lines else ''}")

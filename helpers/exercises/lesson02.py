@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -23,7 +24,7 @@ def customers_in_city(session: Session, city: str) -> list[Any]:
     return list(session.execute(query).all())
 
 
-def order_totals(session: Session) -> list[tuple[int, str, float]]:
+def order_totals(session: Session) -> list[tuple[int, str, Decimal]]:
     """Reference for q2: load_only the columns the loop reads, all of them."""
     orders = session.scalars(
         select(Order).options(load_only(Order.id, Order.status, Order.total)).order_by(Order.id).limit(100)

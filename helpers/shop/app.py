@@ -1,110 +1,53 @@
-"""The shop's Flask app factory: one engine, one session per request, statement counts per request."""
+"""The shop's Flask app factory: settings in, extensions registered with init_app, views as blueprints.
+
+    app = create_app({"DATABASE_URL": url, "CACHE_TYPE": "SimpleCache"}, views=my_blueprint)
+
+`Course.app()` fills DATABASE_URL and the cache settings from the course settings, so lessons rarely call
+this directly. Nothing here reads the environment: what the app uses is what it was given.
+"""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
+from html import escape
 from typing import Any
 
-from flask import Blueprint, Flask, Response, g, has_request_context, jsonify, request, url_for
-from flask_caching import Cache
-from sqlalchemy import Engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ..config import settings
-from ..db import course_url, make_engine
+from ..errors import CourseError
+from . import db
+from .caching import cache
 
-cache = Cache()
+DEFAULTS: dict[str, Any] = {
+    "DATABASE_URL": None,  # required: a SQLAlchemy URL (Course.app() passes the lesson's database)
+    "ENGINE_OPTIONS": {},  # passed to create_engine: pool_size, max_overflow, pool_timeout, echo, ...
+    "CACHE_TYPE": "SimpleCache",  # unset, Flask-Caching would fall back to NullCache: nothing cached
+    "CACHE_DEFAULT_TIMEOUT": 300,
+}
 
 
-def create_app(config: Mapping[str, Any] | None = None, *, views: Blueprint | None = None) -> Flask:
-    """Build the shop app; `views` is the blueprint of endpoints (the naive baseline by default)."""
+def create_app(
+    config: Mapping[str, Any] | None = None, *, views: Blueprint | Sequence[Blueprint] | None = None
+) -> Flask:
+    """Build the shop app on config["DATABASE_URL"]; `views` are its endpoints (default: the naive baseline)."""
     app = Flask("shop")
-    app.config.from_mapping(
-        DATABASE_URL=None,  # None: the course database for COURSE_SIZE / COURSE_BACKEND
-        ENGINE_OPTIONS={},  # passed to create_engine: pool_size, max_overflow, echo, ...
-        CACHE_DEFAULT_TIMEOUT=300,
-        **cache_config(),
-    )
+    app.config.from_mapping(DEFAULTS)
     app.config.from_mapping(config or {})
-    url = app.config["DATABASE_URL"] or course_url()
-    engine = make_engine(url, **app.config["ENGINE_OPTIONS"])
-    app.extensions["engine"] = engine
-    app.extensions["sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
-    _count_statements_per_request(app, engine)
+    if not app.config["DATABASE_URL"]:
+        raise CourseError("create_app needs DATABASE_URL in its config: use course.app(), which passes it.")
+    db.init_app(app)
     cache.init_app(app)
-    app.teardown_appcontext(_close_session)
     app.register_error_handler(HTTPException, _json_error)
     if views is None:
         from .baseline import bp
 
         views = bp
-    app.register_blueprint(views)
-    app.add_url_rule("/", "index", _index)
+    for blueprint in [views] if isinstance(views, Blueprint) else views:
+        app.register_blueprint(blueprint)
+    app.add_url_rule("/", "index", index)
     return app
-
-
-def cache_config() -> dict[str, Any]:
-    """Flask-Caching settings for COURSE_CACHE: a per-process SimpleCache, or a shared Redis."""
-    s = settings()
-    if s.cache == "redis":
-        from ..servers import check_redis, redis_url
-
-        url = s.cache_redis_url or redis_url()
-        check_redis(url)
-        return {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": url}
-    # Spelled out: with no CACHE_TYPE, Flask-Caching silently uses NullCache and caches nothing.
-    return {"CACHE_TYPE": "SimpleCache"}
-
-
-def get_engine() -> Engine:
-    from flask import current_app
-
-    engine: Engine = current_app.extensions["engine"]
-    return engine
-
-
-def get_session() -> Session:
-    """The request's session, opened on first use and closed at teardown."""
-    if "db_session" not in g:
-        from flask import current_app
-
-        g.db_session = current_app.extensions["sessionmaker"]()
-    session: Session = g.db_session
-    return session
-
-
-def _close_session(exc: BaseException | None) -> None:
-    session = g.pop("db_session", None)
-    if session is not None:
-        session.close()
-
-
-def _count_statements_per_request(app: Flask, engine: Engine) -> None:
-    """Expose each request's statement count and database time as response headers."""
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _before(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
-        if has_request_context():
-            g.db_started = time.perf_counter()
-
-    @event.listens_for(engine, "after_cursor_execute")
-    def _after(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
-        if has_request_context() and "db_started" in g:
-            g.db_statements = g.get("db_statements", 0) + 1
-            g.db_seconds = g.get("db_seconds", 0.0) + time.perf_counter() - g.pop("db_started")
-
-    @app.before_request
-    def _start() -> None:
-        g.request_started = time.perf_counter()
-
-    @app.after_request
-    def _headers(response: Response) -> Response:
-        response.headers["X-Statements"] = str(g.get("db_statements", 0))
-        response.headers["X-DB-Time-ms"] = f"{g.get('db_seconds', 0.0) * 1000:.3f}"
-        response.headers["X-Response-Time-ms"] = f"{(time.perf_counter() - g.request_started) * 1000:.3f}"
-        return response
 
 
 def _json_error(exc: HTTPException) -> tuple[Response, int]:
@@ -112,22 +55,46 @@ def _json_error(exc: HTTPException) -> tuple[Response, int]:
     return jsonify(error=exc.name, message=exc.description), exc.code or 500
 
 
-def _index() -> Response:
-    """Every endpoint with an example link."""
-    from flask import current_app
-
-    examples = current_app.config.get("EXAMPLES", {})
-    endpoints = []
-    for rule in sorted(current_app.url_map.iter_rules(), key=lambda r: r.rule):
+def endpoints() -> list[dict[str, Any]]:
+    """Every endpoint of the current app: its rule, methods, first docstring line and example URL."""
+    listed = []
+    for rule in sorted(current_app.url_map.iter_rules(), key=lambda r: (r.rule, r.endpoint)):
         if rule.endpoint in ("static", "index"):
             continue
         view = current_app.view_functions[rule.endpoint]
-        example = examples.get(rule.endpoint) or getattr(view, "example", None)
-        endpoints.append(
+        example = getattr(view, "example", None)
+        listed.append(
             {
-                "rule": rule.rule,
+                "rule": re.sub(r"<(\w+)\([^)]*\):", r"<\1:", rule.rule),  # <int(max=…):id> reads as <int:id>
+                "methods": sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}),
                 "doc": (view.__doc__ or "").strip().splitlines()[0] if view.__doc__ else "",
                 "example": request.host_url.rstrip("/") + example if example else None,
             }
         )
-    return jsonify(app="shop", endpoints=endpoints, index=url_for("index"))
+    return listed
+
+
+def index() -> Response:
+    """Every endpoint with an example link: an HTML page for browsers, JSON for API clients."""
+    listed = endpoints()
+    if request.accept_mimetypes.best_match(["application/json", "text/html"]) != "text/html":
+        return jsonify(app="shop", endpoints=listed)
+    items = "\n".join(
+        f"<tr><td><code>{' '.join(e['methods'])}</code></td><td><code>{escape(e['rule'])}</code></td>"
+        f"<td>{escape(e['doc'])}</td><td>"
+        + (f'<a href="{escape(e["example"])}">{escape(e["example"])}</a>' if e["example"] else "")
+        + "</td></tr>"
+        for e in listed
+    )
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>The shop</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:70rem}}td,th{{padding:.3rem .8rem;
+text-align:left;vertical-align:top}}tr:nth-child(even){{background:#f3f5f8}}</style></head>
+<body><h1>The shop</h1>
+<p>The course's Flask + SQLAlchemy shop. Every endpoint answers JSON; each response carries
+<code>X-Statements</code>, <code>X-DB-Time-ms</code> and <code>X-Response-Time-ms</code> headers.
+This page is also available as JSON (<code>Accept: application/json</code>).</p>
+<table><tr><th>method</th><th>endpoint</th><th>what it returns</th><th>example</th></tr>
+{items}
+</table></body></html>"""
+    return Response(page, mimetype="text/html")

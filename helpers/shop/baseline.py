@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, abort
-from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
-from ..shop.models import STATUSES, Customer, Order, OrderLine
-from .app import get_session
-from .params import choice_arg, example, float_arg, int_arg, str_arg
+from .db import get_session
+from .models import Customer, Order, OrderLine
+from .params import ID, example, int_arg, str_arg
+from .queries import NEWEST_FIRST, report_window
 
 bp = Blueprint("baseline", __name__)
 
 
-@bp.get("/customers/<int:customer_id>")
+@bp.get(f"/customers/<{ID}:customer_id>")
 @example("/customers/1")
 def customer_page(customer_id: int) -> dict[str, Any]:
     """A customer and their orders, each with its number of lines."""
@@ -51,10 +51,7 @@ def order_list() -> dict[str, Any]:
     per_page = int_arg("per_page", 20, high=500)
     session = get_session()
     orders = session.scalars(
-        select(Order)
-        .order_by(Order.created_at.desc(), Order.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+        select(Order).order_by(*NEWEST_FIRST).limit(per_page).offset((page - 1) * per_page)
     ).all()
     return {
         "page": page,
@@ -93,22 +90,6 @@ def search() -> dict[str, Any]:
     }
 
 
-def report_window(session: Session) -> tuple[int, list[ColumnElement[bool]] | None]:
-    """The report's parameters as conditions on Order: the last `days` days of orders, a status, a minimum."""
-    days = int_arg("days", 7, high=3650)
-    status = choice_arg("status", STATUSES)
-    min_total = float_arg("min_total", None)
-    newest = session.scalar(select(func.max(Order.created_at)))
-    if newest is None:
-        return days, None
-    conditions = [Order.created_at >= newest - timedelta(days=days)]
-    if status:
-        conditions.append(Order.status == status)
-    if min_total is not None:
-        conditions.append(Order.total >= min_total)
-    return days, conditions
-
-
 @bp.get("/reports/sales")
 @example("/reports/sales?days=7")
 def sales_report() -> dict[str, Any]:
@@ -117,7 +98,7 @@ def sales_report() -> dict[str, Any]:
     days, conditions = report_window(session)
     if conditions is None:
         return {"days": days, "categories": []}
-    revenue: dict[str, float] = defaultdict(float)
+    revenue: dict[str, Decimal] = defaultdict(Decimal)
     units: dict[str, int] = defaultdict(int)
     for line in session.scalars(select(OrderLine).join(OrderLine.order).where(*conditions)):
         category = line.product.category  # lazy load per distinct product
@@ -126,7 +107,7 @@ def sales_report() -> dict[str, Any]:
     return {
         "days": days,
         "categories": [
-            {"category": c, "revenue": round(revenue[c], 2), "units": units[c]}
+            {"category": c, "revenue": revenue[c], "units": units[c]}
             for c in sorted(revenue, key=lambda c: (-revenue[c], c))
         ],
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import ForeignKey, Numeric, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -36,7 +37,7 @@ class Product(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
     category: Mapped[str] = mapped_column(String(40))
-    price: Mapped[float] = mapped_column(Numeric(10, 2, asdecimal=False))
+    price: Mapped[Decimal] = mapped_column(Numeric(10, 2))  # money: exact decimals, never floats
     description: Mapped[str] = mapped_column(Text)
 
     reviews: Mapped[list[Review]] = relationship(back_populates="product")
@@ -52,7 +53,7 @@ class Order(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))  # no index yet: lesson 04
     status: Mapped[str] = mapped_column(String(20))  # low selectivity: five values
     created_at: Mapped[datetime]
-    total: Mapped[float] = mapped_column(Numeric(12, 2, asdecimal=False))
+    total: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     shipping_address: Mapped[str] = mapped_column(Text)
     note: Mapped[str | None] = mapped_column(Text)
 
@@ -70,7 +71,7 @@ class OrderLine(Base):
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
     quantity: Mapped[int]
-    unit_price: Mapped[float] = mapped_column(Numeric(10, 2, asdecimal=False))
+    unit_price: Mapped[Decimal] = mapped_column(Numeric(10, 2))  # money: exact decimals, never floats
 
     order: Mapped[Order] = relationship(back_populates="lines")
     product: Mapped[Product] = relationship()
@@ -97,4 +98,3 @@ class Review(Base):
 
 
 STATUSES = ("delivered", "shipped", "paid", "pending", "cancelled")
-MODELS: tuple[type[Base], ...] = (Customer, Product, Order, OrderLine, Review)

@@ -7,15 +7,19 @@ per row (03), filters, orders, counts and limits in the database (03), relies on
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, abort
 from sqlalchemy import Engine, Index, MetaData, func, select, text
 
-from .app import cache, get_session
-from .baseline import report_window
+from .caching import cache
+from .db import get_session
 from .models import Base, Customer, Order, OrderLine, Product
-from .params import example, int_arg, str_arg
+from .params import ID, example, int_arg, str_arg
+from .queries import NEWEST_FIRST, report_window
+
+CENT = Decimal("0.01")
 
 bp = Blueprint("optimized", __name__)
 
@@ -41,7 +45,7 @@ def create_indexes(engine: Engine) -> None:
         conn.execute(text("ANALYZE"))
 
 
-@bp.get("/customers/<int:customer_id>")
+@bp.get(f"/customers/<{ID}:customer_id>")
 @example("/customers/1")
 def customer_page(customer_id: int) -> dict[str, Any]:
     """A customer and their orders, each with its number of lines."""
@@ -75,13 +79,7 @@ def order_list() -> dict[str, Any]:
     per_page = int_arg("per_page", 20, high=500)
     # The page is chosen first (an index range on created_at), then joined: counting lines of 20 orders,
     # not of every order.
-    newest = (
-        select(Order.id)
-        .order_by(Order.created_at.desc(), Order.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-        .subquery()
-    )
+    newest = select(Order.id).order_by(*NEWEST_FIRST).limit(per_page).offset((page - 1) * per_page).subquery()
     rows = get_session().execute(
         select(Order.id, Customer.name, Order.status, Order.created_at, Order.total, func.count(OrderLine.id))
         .join(newest, newest.c.id == Order.id)
@@ -141,6 +139,9 @@ def sales_report() -> dict[str, Any]:
         .where(*conditions)
         .group_by(Product.category)
     )
-    rows = [(category, round(float(total), 2), int(units)) for category, total, units in session.execute(query)]
+    # SQLite sums money as floating point: round back to cents (PostgreSQL's NUMERIC sum is exact already).
+    rows = [
+        (category, Decimal(total).quantize(CENT), int(units)) for category, total, units in session.execute(query)
+    ]
     rows.sort(key=lambda r: (-r[1], r[0]))
     return {"days": days, "categories": [{"category": c, "revenue": r, "units": u} for c, r, u in rows]}

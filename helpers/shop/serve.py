@@ -20,20 +20,24 @@ def build_app(baseline: bool = False) -> Flask:
     """The optimized app on an indexed copy of the dataset, or the baseline app on the dataset itself."""
     from ..config import settings
     from ..data import copy_dataset, ensure_dataset
-    from ..db import course_url, make_engine
+    from ..db import check_reachable, course_url, make_engine
     from .app import create_app
+    from .caching import cache_config
 
     s = settings()
-    ensure_dataset(s.size, url=course_url(s))
+    url = course_url(s)
+    check_reachable(url)
+    ensure_dataset(s.size, url=url)
+    config = cache_config(s)
     if baseline:
-        return create_app()
+        return create_app({"DATABASE_URL": url, **config})
     from .optimized import bp, create_indexes
 
-    url = copy_dataset(s.size, "app")
-    engine = make_engine(url)
+    copy = copy_dataset(s.size, "app", source=url)
+    engine = make_engine(copy)
     create_indexes(engine)
     engine.dispose()
-    return create_app({"DATABASE_URL": url}, views=bp)
+    return create_app({"DATABASE_URL": copy, **config}, views=bp)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

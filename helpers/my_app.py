@@ -1,0 +1,323 @@
+"""Improve the app: the learner rewrites one endpoint of the shop per lesson, checked, kept and raced.
+
+In a lesson::
+
+    my_views = Blueprint("my_views", __name__)
+
+    @my_views.get("/orders")
+    def order_list(): ...
+
+    ex.improve.check(my_views)              # right answers within the budget? then saved and raced
+    ex.improve.solution()                   # the course's reference version
+    ex.improve.race(my_views, reference=True)  # baseline, yours and the reference side by side
+
+`check` asks the learner's app and the baseline app (lesson 01's code) the same requests and wants the same
+status and JSON, within the lesson's statement budget. A passing answer is saved under data/my_app/ as a
+small module (the cell that defined it, plus `from helpers.shop.kit import *`), which the capstone loads to
+assemble the learner's own app.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import linecache
+import re
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from types import FunctionType, ModuleType
+from typing import TYPE_CHECKING, Any
+
+from flask import Blueprint, Flask
+
+from .config import data_dir
+from .errors import CourseError
+from .exercises import CheckResult, Incorrect, NotAnswered, blueprint_views, contains_blank, say, show_code
+from .harness import Comparison, first_difference, format_ms
+
+if TYPE_CHECKING:
+    from flask.testing import FlaskClient
+
+    from .course import Course
+
+# The names lesson 01's baseline table gives the endpoints (its stored measurements are looked up by them).
+BASELINE_COMPARISON = "Baseline endpoints (test client)"
+ENDPOINT_NAMES = {
+    "customer_page": "customer page",
+    "order_list": "order list",
+    "search": "search",
+    "sales_report": "sales report",
+}
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request a check makes: a method, a URL and a JSON body."""
+
+    url: str
+    method: str = "GET"
+    json: Any = None
+
+    def send(self, client: FlaskClient) -> Any:
+        return client.open(self.url, method=self.method, json=self.json)
+
+
+def my_app_dir() -> Path:
+    """Where accepted answers are kept: data/my_app/."""
+    return data_dir() / "my_app"
+
+
+def _body(response: Any) -> Any:
+    return response.get_json(silent=True) if response.is_json else response.get_data(as_text=True)[:200]
+
+
+@dataclass
+class AppTask:
+    """One lesson's "improve the app" task: rewrite `endpoint` (served at `rule`) as a Blueprint."""
+
+    lesson: str
+    endpoint: str  # the view's name in helpers/shop/baseline.py and optimized.py, e.g. "order_list"
+    rule: str  # the URL rule the learner's blueprint must serve, e.g. "/orders"
+    calls: Sequence[Call]  # requests whose status and JSON must match the baseline's
+    timed: Call  # the request raced against the baseline
+    budget: int | None  # statements allowed per request (None: no budget)
+    hint_text: str
+    course: Course  # the database the learner's app runs on (lesson 04: its indexed copy)
+    baseline_course: Course | None = None  # where the baseline app runs (default: `course`)
+    reference: Blueprint | None = None  # the course's version (default: helpers.shop.optimized.bp)
+    same: Callable[[Any], Any] = field(default=lambda body: body)  # the part of a JSON body that must match
+    extra: Callable[[Flask], str | None] | None = None  # a further check on the learner's app (raises Incorrect)
+    method: str = "GET"
+
+    @property
+    def title(self) -> str:
+        return ENDPOINT_NAMES.get(self.endpoint, self.endpoint.replace("_", " "))
+
+    # ------------------------------------------------------------------ the learner's side
+    def check(self, views: Any) -> CheckResult:
+        """Check the learner's blueprint; if right, keep it under data/my_app/ and race it against the baseline."""
+        try:
+            if contains_blank(views):
+                raise NotAnswered("replace ____ with your code, then run this cell again")
+            detail = self._verify(views)
+        except NotAnswered as exc:
+            say(f"Not answered yet: {exc}.", "#7a6a00")
+            return CheckResult(False)
+        except Incorrect as exc:
+            say(f"Not yet — {exc}", "#b00020")
+            return CheckResult(False)
+        except CourseError:
+            raise
+        except Exception as exc:  # the learner's code failed outside a request: one line, not a traceback
+            reason = str(exc).splitlines()[0] if str(exc) else ""
+            say(f"Not yet — your code raised {type(exc).__name__}: {reason}", "#b00020")
+            return CheckResult(False)
+        saved = save(views, self)
+        say(f"Correct! {detail} Saved as data/my_app/{saved.name} for the capstone.", "#1b7a2b")
+        self.race(views).show()
+        return CheckResult(True)
+
+    def hint(self) -> None:
+        say(f"Hint: {self.hint_text}", "#3a6fb0")
+
+    def solution(self) -> None:
+        """Show the course's reference version of the endpoint."""
+        view = getattr(self._reference_module(), self.endpoint)
+        show_code(textwrap.dedent(inspect.getsource(view)))
+
+    def race(self, views: Blueprint, *, reference: bool = False, repeat: int = 7) -> Comparison:
+        """Lesson 01's baseline against the learner's endpoint (and the reference), side by side, stored."""
+        baseline_app = (self.baseline_course or self.course).app()
+        mine = self._app(views)
+        apps = {"baseline (lesson 01)": baseline_app, "yours": mine}
+        if reference:
+            apps["the course's version"] = self.course.app(views=self._reference())
+        clients = {name: app.test_client() for name, app in apps.items()}
+        engines = [app.extensions["engine"] for app in apps.values()]
+        try:
+            comparison = self.course.compare(
+                {name: partial(self.timed.send, client) for name, client in clients.items()},
+                engine=engines,
+                check=lambda response: (response.status_code, self.same(_body(response))),
+                title=f"improve the app: {self.title}",
+                repeat=repeat,
+            )
+        finally:
+            for engine in engines:
+                engine.dispose()
+        stored = stored_baseline(self.course, self.endpoint)
+        if stored is not None:
+            print(
+                f"Lesson 01 measured the baseline {self.title} at {format_ms(stored['median_s'])} "
+                f"with {stored['statements']} statements on this backend and size "
+                f"({stored['measured_at']:%Y-%m-%d})."
+            )
+        return comparison
+
+    # ------------------------------------------------------------------ checking
+    def _app(self, views: Any) -> Flask:
+        if not isinstance(views, Blueprint):
+            raise Incorrect(
+                f"pass your Blueprint (the object whose .get(...) decorates your view), not {type(views).__name__}"
+            )
+        app = self.course.app(views=views)
+        rules = {rule.rule: rule for rule in app.url_map.iter_rules()}
+        if self.rule not in rules or self.method not in (rules[self.rule].methods or set()):
+            app.extensions["engine"].dispose()
+            served = ", ".join(sorted(r for r in rules if r != "/" and not r.startswith("/static"))) or "nothing"
+            raise Incorrect(
+                f"your blueprint serves {served}, not {self.method} {self.rule}: "
+                f"decorate your view with @{views.name}.{self.method.lower()}({self.rule!r})"
+            )
+        return app
+
+    def _verify(self, views: Any) -> str:
+        mine = self._app(views)
+        baseline = (self.baseline_course or self.course).app()
+        try:
+            client, expected_client = mine.test_client(), baseline.test_client()
+            worst = 0
+            for call in self.calls:
+                expected, got = call.send(expected_client), call.send(client)
+                if got.status_code != expected.status_code:
+                    message = (_body(got) or {}).get("message", "") if got.is_json else ""
+                    raise Incorrect(
+                        f"{call.method} {call.url} answered {got.status_code}, the baseline {expected.status_code}"
+                        + (f" ({message})" if message else "")
+                    )
+                difference = first_difference(self.same(_body(expected)), self.same(_body(got)), "JSON")
+                if difference is not None:
+                    raise Incorrect(f"{call.method} {call.url}: {difference}")
+                if got.status_code < 400:
+                    statements = int(got.headers.get("X-Statements", 0))
+                    worst = max(worst, statements)
+                    if self.budget is not None and statements > self.budget:
+                        raise Incorrect(
+                            f"{call.method} {call.url} gave the right answer with {statements} statements; "
+                            f"the budget is {self.budget}"
+                        )
+            detail = self.extra(mine) if self.extra else None
+        finally:
+            for app in (mine, baseline):
+                app.extensions["engine"].dispose()
+        budget = f" (budget {self.budget})" if self.budget is not None else ""
+        return detail or (
+            f"Your {self.title} gives the baseline's answers to {len(self.calls)} requests with at most "
+            f"{worst} statement{'s' if worst != 1 else ''} each{budget}."
+        )
+
+    def _reference_module(self) -> ModuleType:
+        from .shop import optimized
+
+        return optimized
+
+    def _reference(self) -> Blueprint:
+        return self.reference or self._reference_module().bp
+
+
+# ---------------------------------------------------------------------- keeping the learner's code
+_KEEP = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def _cell_source(views: Blueprint) -> str:
+    """The source of the notebook cell(s) that defined the blueprint's views, without calls like check()."""
+    functions = blueprint_views(views)
+    files = dict.fromkeys(f.__code__.co_filename for f in functions if isinstance(f, FunctionType))
+    kept: list[str] = []
+    for filename in files:
+        source = "".join(linecache.getlines(filename))
+        if not source:
+            raise CourseError(f"The source of your views ({filename}) cannot be read back: define them in a cell.")
+        tree = ast.parse(source)
+        for node in tree.body:
+            if isinstance(node, _KEEP) or (isinstance(node, ast.Assign | ast.AnnAssign) and _is_definition(node)):
+                kept.append(ast.get_source_segment(source, node, padded=False) or "")
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.decorator_list:
+                    # get_source_segment starts at `def`: put the decorators back in front.
+                    decorators = "".join(
+                        "@" + (ast.get_source_segment(source, d) or "") + "\n" for d in node.decorator_list
+                    )
+                    kept[-1] = decorators + kept[-1]
+    return "\n\n\n".join(kept) + "\n"
+
+
+def _is_definition(node: ast.Assign | ast.AnnAssign) -> bool:
+    """A module-level assignment worth keeping: a Blueprint, a constant, a query built from constants."""
+    value = node.value
+    if value is None:
+        return False
+    calls = [n for n in ast.walk(value) if isinstance(n, ast.Call)]
+    names = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
+    # Calls into the lesson's objects (ex.improve.check(...), course.compare(...)) stay in the notebook.
+    return not names & {"ex", "course", "display", "print"} and all(
+        not isinstance(c.func, ast.Attribute) or not isinstance(c.func.value, ast.Name) or c.func.value.id != "ex"
+        for c in calls
+    )
+
+
+def save(views: Blueprint, task: AppTask) -> Path:
+    """Write the learner's accepted views to data/my_app/<lesson>_<endpoint>.py; return the path."""
+    folder = my_app_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{task.lesson}_{task.endpoint}.py"
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    header = (
+        f'"""Your {task.title} ({task.method} {task.rule}), written in lesson {task.lesson} and accepted by its '
+        f'check on {when} ({task.course.backend}, {task.course.size})."""\n\n'
+        "from helpers.shop.kit import *  # noqa: F403 (what the lessons write views with)\n\n"
+    )
+    path.write_text(header + _cell_source(views))
+    return path
+
+
+def saved_files() -> dict[str, Path]:
+    """The learner's saved endpoints: {endpoint: file}, the latest lesson's version of each."""
+    latest: dict[str, Path] = {}
+    for path in sorted(my_app_dir().glob("[0-9][0-9]_*.py")):
+        endpoint = re.sub(r"^\d\d_", "", path.stem)
+        latest[endpoint] = path  # sorted by lesson number: a later lesson's version wins
+    return latest
+
+
+def load(path: Path) -> Blueprint:
+    """The Blueprint defined by a saved answer, renamed after its file so several can share one app."""
+    namespace: dict[str, Any] = {"__name__": f"my_app_{path.stem}"}
+    try:
+        exec(compile(path.read_text(), str(path), "exec"), namespace)
+    except Exception as exc:
+        raise CourseError(
+            f"{path.name} cannot be loaded ({type(exc).__name__}: {exc}): rerun that lesson's improve-the-app "
+            "cell and its check, with everything the view needs defined in that cell."
+        ) from None
+    blueprints = [v for v in namespace.values() if isinstance(v, Blueprint)]
+    if len(blueprints) != 1:
+        raise CourseError(f"{path.name} defines {len(blueprints)} blueprints, not one: rerun that lesson's check.")
+    blueprint = blueprints[0]
+    blueprint.name = f"my_{path.stem}"
+    return blueprint
+
+
+def my_views() -> list[Blueprint]:
+    """The learner's app: one blueprint per endpoint they have improved (the latest version of each)."""
+    return [load(path) for path in saved_files().values()]
+
+
+def stored_baseline(course: Course, endpoint: str) -> dict[str, Any] | None:
+    """Lesson 01's latest stored measurement of `endpoint` at this course's backend and size, if any."""
+    from . import results
+
+    frame = results.history("01")
+    frame = frame[
+        (frame["comparison"] == BASELINE_COMPARISON)
+        & (frame["variant"] == ENDPOINT_NAMES.get(endpoint, endpoint))
+        & (frame["backend"] == course.backend)
+        & (frame["size"] == course.size)
+    ]
+    if frame.empty:
+        return None
+    row: dict[str, Any] = frame.iloc[-1].to_dict()
+    return row
