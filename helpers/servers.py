@@ -367,6 +367,28 @@ def _pg_ctl_start(pgdata: Path, bin_dir: Path, user: pwd.struct_passwd | None) -
     )
 
 
+def restart_postgres() -> None:
+    """Restart the course's PostgreSQL (fast shutdown, then start), as an upgrade or a failover would.
+
+    Every open connection is cut: pools then hold dead connections, which is what lesson 06's
+    `pool_pre_ping` is for. The server keeps its data, its socket and its users.
+    """
+    global _pg
+    postgres_url()  # started (or adopted) first
+    with _lock:
+        assert _pg is not None
+        pgdata = _pg.path
+        with _file_lock(pgdata.parent / "postgres.lock"):
+            bin_dir = _pg_bin_dir(pgdata)
+            user = _pg_system_user(pgdata)
+            log = pgdata / "server.log"
+            cmd = [bin_dir / "pg_ctl", "restart", "-D", pgdata, "-m", "fast", "-l", log, "-w", "-t", "60", "-s"]
+            code, out = _run_as(cmd, pgdata, user, timeout=90)
+            if code != 0:
+                raise CourseError(f"PostgreSQL did not restart ({_last_line(_read(log) or out)}): see {log}.")
+            _pg = _Server(pgdata, int((pgdata / "postmaster.pid").read_text().split()[0]), _pg.owner)
+
+
 # ------------------------------------------------------------------------------------------ databases
 @contextlib.contextmanager
 def _admin(server_url: str | None) -> Iterator[sa.Connection]:

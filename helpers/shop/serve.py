@@ -2,42 +2,74 @@
 
 The optimized views need the indexes lesson 04 teaches, so the app runs on its own copy of the dataset
 (`shop-<size>.app.sqlite`, or the `shop_<size>__app` database) with those indexes, never on the lessons' data.
-`--baseline` serves the naive app on the shared dataset instead.
+`--views baseline` serves the naive app, `--views mine` the endpoints you wrote in the lessons (saved under
+data/my_app/); `--database-url` serves a given database as it is, with no copy and no indexes added.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from flask import Flask
+from flask import Blueprint, Flask
 
 from ..errors import CourseError
 
+VIEWS = ("optimized", "baseline", "mine")
 
-def build_app(baseline: bool = False) -> Flask:
-    """The optimized app on an indexed copy of the dataset, or the baseline app on the dataset itself."""
+
+def _views(kind: str) -> Blueprint | list[Blueprint]:
+    if kind == "baseline":
+        from .baseline import bp
+
+        return bp
+    if kind == "mine":
+        from ..my_app import my_views
+
+        mine = my_views()
+        if not mine:
+            raise CourseError(
+                "You have not saved any endpoint yet: pass an improve-the-app check in a lesson (02 to 07) first."
+            )
+        return mine
+    from .optimized import bp as optimized
+
+    return optimized
+
+
+def build_app(
+    views: str = "optimized", *, database_url: str | None = None, engine_options: Mapping[str, Any] | None = None
+) -> Flask:
+    """The app to serve: the optimized views on an indexed copy of the dataset, unless told otherwise."""
     from ..config import settings
     from ..data import copy_dataset, ensure_dataset
-    from ..db import check_reachable, course_url, make_engine
+    from ..db import check_reachable, course_url, make_engine, parse_url
     from .app import create_app
     from .caching import cache_config
 
+    if views not in VIEWS:
+        raise CourseError(f"Unknown views {views!r}: choose one of {', '.join(VIEWS)}.")
     s = settings()
+    config: dict[str, Any] = {**cache_config(s), "ENGINE_OPTIONS": dict(engine_options or {})}
+    if database_url:
+        url = parse_url(database_url, source="--database-url")
+        check_reachable(url)
+        return create_app({"DATABASE_URL": url, **config}, views=_views(views))
     url = course_url(s)
     check_reachable(url)
     ensure_dataset(s.size, url=url)
-    config = cache_config(s)
-    if baseline:
-        return create_app({"DATABASE_URL": url, **config})
-    from .optimized import bp, create_indexes
+    if views == "baseline":
+        return create_app({"DATABASE_URL": url, **config}, views=_views(views))
+    from .optimized import create_indexes
 
     copy = copy_dataset(s.size, "app", source=url)
     engine = make_engine(copy)
     create_indexes(engine)
     engine.dispose()
-    return create_app({"DATABASE_URL": copy, **config}, views=bp)
+    return create_app({"DATABASE_URL": copy, **config}, views=_views(views))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,19 +77,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--baseline", action="store_true", help="serve the naive endpoints instead")
+    parser.add_argument("--views", default="optimized", help=f"one of {', '.join(VIEWS)}")
+    parser.add_argument("--database-url", default=None, help="serve this database as it is")
+    parser.add_argument("--engine-options", default="{}", help='create_engine options as JSON: {"pool_size": 10}')
     args = parser.parse_args(argv)
     try:
         from waitress import serve
 
-        app = build_app(args.baseline)
+        try:
+            options = json.loads(args.engine_options)
+        except ValueError:
+            raise CourseError(f"--engine-options is not JSON: {args.engine_options!r}") from None
+        app = build_app(args.views, database_url=args.database_url, engine_options=options)
     except CourseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     url = f"http://{args.host}:{args.port}/"
     engine = app.extensions["engine"]
-    kind = "baseline" if args.baseline else "optimized"
-    print(f"Serving the {kind} shop on {url} ({engine.url.render_as_string(hide_password=True)})")
+    print(f"Serving the {args.views} shop on {url} ({engine.url.render_as_string(hide_password=True)})")
     print(f"Open {url} for every endpoint with an example link; Ctrl-C stops the server.", flush=True)
     try:
         serve(app, host=args.host, port=args.port, threads=args.threads, ident="shop")

@@ -1,0 +1,300 @@
+"""The shop on a real WSGI server (waitress) in the background, and concurrent HTTP clients to load it.
+
+* `serve_in_thread(app)` serves an app object from this process: the notebook can read its pool and cache
+  while clients hit it (lessons 05 and 06);
+* `serve_in_process(...)` starts `python -m helpers app` as a child process: a server of its own, as in
+  production (two of them show that a per-process cache is per process; the capstone loads them);
+* `run_load(url, paths, concurrency=...)` sends requests from several threads over keep-alive connections
+  and reports latencies, throughput and errors.
+
+Everything listens on 127.0.0.1 only and stops when asked, or with the process that started it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from .config import PROJECT_ROOT
+from .errors import CourseError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from flask import Flask
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Served:
+    """A running server: its base URL, and `stop()` (also on leaving a `with` block)."""
+
+    url: str
+    _stop: Any = field(repr=False)
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def stop(self) -> None:
+        stop, self._stop = self._stop, None
+        if stop is not None:
+            stop()
+
+    def get(self, path: str, timeout_s: float = 10) -> tuple[int, dict[str, str], bytes]:
+        """One GET on a fresh connection: (status, headers, body)."""
+        return _get(self.url, path, timeout_s)
+
+    def __enter__(self) -> Served:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _get(base: str, path: str, timeout_s: float) -> tuple[int, dict[str, str], bytes]:
+    parts = urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout_s)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()
+
+
+def serve_in_thread(app: Flask, *, threads: int = 8, port: int = 0, **options: Any) -> Served:
+    """Serve `app` with waitress from a background thread of this process; `threads` handle requests."""
+    from waitress.server import create_server
+
+    socket_map: dict[int, Any] = {}  # ours, so stop() can close every connection the server holds
+    server = create_server(
+        app, map=socket_map, host="127.0.0.1", port=port, threads=threads, ident="shop", **options
+    )
+    runner = threading.Thread(target=server.run, daemon=True, name="waitress")
+    runner.start()
+
+    def stop() -> None:
+        for dispatcher in list(socket_map.values()):
+            with contextlib.suppress(OSError):
+                dispatcher.close()
+        server.task_dispatcher.shutdown(timeout=5)
+        runner.join(5)
+
+    served = Served(f"http://127.0.0.1:{server.effective_port}", stop)
+    atexit.register(served.stop)
+    return served
+
+
+def serve_in_process(
+    *,
+    views: str = "optimized",
+    database_url: str | None = None,
+    env: Mapping[str, str] | None = None,
+    threads: int = 8,
+    port: int | None = None,
+    engine_options: Mapping[str, Any] | None = None,
+    ready_timeout_s: float = 60,
+) -> Served:
+    """Start `python -m helpers app` as a child process and wait until it answers.
+
+    `views` is 'baseline', 'optimized' or 'mine' (the learner's saved endpoints); `database_url` serves that
+    database as it is (no copy, no indexes added); `env` adds environment variables (COURSE_CACHE, ...).
+    """
+    port = port or free_port()
+    command = [sys.executable, "-m", "helpers", "app", "--port", str(port), "--threads", str(threads)]
+    command += ["--views", views]
+    if database_url:
+        command += ["--database-url", database_url]
+    if engine_options:
+        command += ["--engine-options", json.dumps(dict(engine_options))]
+    process = subprocess.Popen(
+        command,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # Jupyter's interrupt (SIGINT to the kernel's group) spares it
+    )
+
+    def stop() -> None:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+    served = Served(f"http://127.0.0.1:{port}", stop, process)
+    atexit.register(served.stop)
+    deadline = time.monotonic() + ready_timeout_s
+    while True:
+        if process.poll() is not None:
+            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+            served.stop()
+            last = [line for line in output.splitlines() if line.strip()][-1:] or ["no output"]
+            raise CourseError(f"The app server did not start ({last[0]}).")
+        try:
+            if _get(served.url, "/", 2)[0] == 200:
+                return served
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            served.stop()
+            raise CourseError(f"The app server did not answer on {served.url} within {ready_timeout_s:.0f} s.")
+        time.sleep(0.1)
+
+
+# ---------------------------------------------------------------------- load
+@dataclass
+class LoadResult:
+    """What a burst of concurrent requests saw: each request's latency and status."""
+
+    concurrency: int
+    duration_s: float
+    latencies_s: list[float]
+    statuses: Counter[int]
+    errors: list[str]
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies_s)
+
+    @property
+    def failed(self) -> int:
+        """Requests that got no answer or a 5xx."""
+        return len(self.errors) + sum(n for status, n in self.statuses.items() if status >= 500)
+
+    @property
+    def throughput(self) -> float:
+        """Answered requests per second."""
+        return self.requests / self.duration_s if self.duration_s else 0.0
+
+    def percentile_s(self, q: float) -> float:
+        if not self.latencies_s:
+            return float("nan")
+        if len(self.latencies_s) == 1:
+            return self.latencies_s[0]
+        return statistics.quantiles(self.latencies_s, n=100, method="inclusive")[round(q) - 1]
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "concurrency": self.concurrency,
+            "requests": self.requests,
+            "throughput_rps": self.throughput,
+            "p50_ms": self.percentile_s(50) * 1000,
+            "p95_ms": self.percentile_s(95) * 1000,
+            "max_ms": max(self.latencies_s, default=float("nan")) * 1000,
+            "errors": self.failed,
+            "statuses": dict(sorted(self.statuses.items())),
+        }
+
+
+def run_load(
+    base_url: str,
+    paths: Sequence[str],
+    *,
+    concurrency: int,
+    requests: int | None = None,
+    duration_s: float | None = None,
+    timeout_s: float = 10,
+) -> LoadResult:
+    """`concurrency` clients, each on its own keep-alive connection, cycle through `paths`.
+
+    Stops after `requests` in all or after `duration_s`, whichever comes first (one of them is required).
+    """
+    if requests is None and duration_s is None:
+        raise CourseError("run_load needs requests=... or duration_s=... so that the load is bounded.")
+    parts = urlsplit(base_url)
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    errors: list[str] = []
+    lock = threading.Lock()
+    issued = iter(range(requests if requests is not None else sys.maxsize))
+    start = time.perf_counter()
+    deadline = start + duration_s if duration_s is not None else float("inf")
+
+    def client(worker: int) -> None:
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout_s)
+        try:
+            while time.perf_counter() < deadline:
+                with lock:
+                    n = next(issued, None)
+                if n is None:
+                    return
+                path = paths[n % len(paths)]
+                t0 = time.perf_counter()
+                try:
+                    conn.request("GET", path)
+                    response = conn.getresponse()
+                    response.read()
+                    status = response.status
+                    if response.getheader("Connection", "").lower() == "close":
+                        conn.close()
+                except (OSError, http.client.HTTPException) as exc:
+                    conn.close()
+                    with lock:
+                        errors.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                with lock:
+                    latencies.append(time.perf_counter() - t0)
+                    statuses[status] += 1
+        finally:
+            conn.close()
+
+    workers = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(concurrency)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return LoadResult(concurrency, time.perf_counter() - start, latencies, statuses, errors)
+
+
+def load_table(results: Sequence[LoadResult]) -> pd.DataFrame:
+    """One row per load run: concurrency, requests, throughput, p50/p95/max latency, errors."""
+    import pandas as pd
+
+    return pd.DataFrame([r.row() for r in results]).set_index("concurrency")
+
+
+def wait_until(predicate: Any, timeout_s: float = 10, interval_s: float = 0.02) -> bool:
+    """Poll `predicate()` until it is true or the time is up; returns whether it became true."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval_s)
+    return bool(predicate())
+
+
+@contextlib.contextmanager
+def served(app: Flask, **kwargs: Any) -> Iterator[Served]:
+    """`with served(app) as server:` serve an app in a thread for the block."""
+    running = serve_in_thread(app, **kwargs)
+    try:
+        yield running
+    finally:
+        running.stop()
