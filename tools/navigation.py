@@ -1,6 +1,6 @@
 """Rewrite each lesson notebook's first line (← previous · contents · next →) from helpers.lessons.LESSONS.
 
-    python -m tools.navigation          # after adding a lesson to LESSONS
+python -m tools.navigation          # after adding a lesson to LESSONS
 """
 
 from __future__ import annotations
