@@ -6,14 +6,16 @@ BIN := $(VENV)/bin
 SIZE ?= $(or $(COURSE_SIZE),small)
 STAMP := $(VENV)/.installed
 PORT ?= 5000
+BACKENDS ?= sqlite,postgres
 
-.PHONY: lab test data bench app lint typecheck reset clean-servers help
+.PHONY: lab test data bench bench-notebooks app lint typecheck reset clean-servers help
 
 help:
 	@echo "make lab    set up and open the course in JupyterLab"
 	@echo "make test   set up and run every test (unit, notebooks at tiny on SQLite and PostgreSQL, lint)"
 	@echo "make data SIZE=small   build a dataset (tiny, small, medium, large)"
-	@echo "make bench  run the benchmark suite, write data/bench/latest.csv"
+	@echo "make bench  run the benchmark suite on SQLite and PostgreSQL, write data/bench/latest.csv"
+	@echo "make bench-notebooks  time every notebook at SIZE (default small) and the whole course at tiny"
 	@echo "make app    serve the course app on http://127.0.0.1:5000"
 	@echo "make reset SIZE=small  rebuild a dataset from scratch"
 
@@ -47,7 +49,10 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	$(BIN)/python -m helpers bench --size $(SIZE)
+	$(BIN)/python -m helpers bench --size $(SIZE) --backends $(BACKENDS)
+
+bench-notebooks: $(STAMP)
+	$(BIN)/python -m helpers bench --notebooks --size $(SIZE)
 
 app: $(STAMP)
 	$(BIN)/python -m helpers data ensure --size $(SIZE)

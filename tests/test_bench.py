@@ -1,4 +1,4 @@
-"""`make bench` writes the promised CSV; its comparisons check that variants agree."""
+"""`make bench` writes the promised CSV; every race checks that its variants agree and holds them to a floor."""
 
 from __future__ import annotations
 
@@ -8,31 +8,76 @@ from pathlib import Path
 import pytest
 
 from helpers.bench import COLUMNS, REGISTRY, main
+from helpers.bench.runner import stability
 
 
-def test_every_benchmark_has_a_label_and_two_variants_or_more() -> None:
+def test_every_benchmark_has_a_label_and_a_lesson() -> None:
     names = [b.name for b in REGISTRY]
-    assert len(names) == len(set(names)) >= 5
-    assert all(b.doc for b in REGISTRY)
+    assert len(names) == len(set(names)) >= 10
+    assert all(b.doc and b.lesson for b in REGISTRY)
+    assert [b.lesson for b in REGISTRY] == sorted(b.lesson for b in REGISTRY)
 
 
-def test_bench_writes_the_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bench_writes_the_csv_with_floors_on_both_backends(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "latest.csv"
-    code = main(
-        ["--size", "tiny", "--only", "projection,n_plus_one,connection_cost", "--repeat", "3", "--out", str(out)]
-    )
+    code = main(["--size", "tiny", "--only", "projection,pooled_request", "--repeat", "3", "--out", str(out)])
     assert code == 0
     with out.open() as f:
         reader = csv.DictReader(f)
         assert tuple(reader.fieldnames or ()) == COLUMNS
         rows = list(reader)
-    assert [r["benchmark"] for r in rows] == ["projection"] * 2 + ["n_plus_one"] * 3 + ["connection_cost"] * 2
-    assert all(r["size"] == "tiny" and r["backend"] == "sqlite" and r["runs"] == "3" for r in rows)
-    assert float(rows[0]["ratio_vs_baseline"]) == 1.0
-    assert "Written to" in capsys.readouterr().out
+    assert [(r["benchmark"], r["backend"]) for r in rows] == [("projection", "sqlite")] * 3 + [
+        ("pooled_request", "sqlite")
+    ] * 3 + [("projection", "postgresql")] * 3 + [("pooled_request", "postgresql")] * 3
+    for row in rows:
+        assert row["size"] == "tiny" and row["runs"] == "3"
+    for race in (rows[0:3], rows[3:6], rows[6:9], rows[9:12]):
+        assert float(race[0]["ratio_vs_baseline"]) == 1.0
+        floor = next(r for r in race if "(floor)" in r["variant"])
+        assert float(floor["ratio_vs_floor"]) == 1.0
+        # ratio_vs_floor is variant ÷ floor, ratio_vs_baseline naive ÷ variant: the two agree with the medians
+        for r in race:
+            assert float(r["ratio_vs_floor"]) == pytest.approx(float(r["median_s"]) / float(floor["median_s"]))
+            assert float(r["ratio_vs_baseline"]) == pytest.approx(
+                float(race[0]["median_s"]) / float(r["median_s"])
+            )
+    printed = capsys.readouterr().out
+    assert "≤ 2× floor" in printed and "Written to" in printed
 
 
-def test_unknown_benchmark_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--size", "tiny", "--only", "nope"]) == 2
+def test_one_backend_can_be_chosen(tmp_path: Path) -> None:
+    out = tmp_path / "latest.csv"
+    assert main(["--size", "tiny", "--backends", "sqlite", "--only", "filter_in_sql", "--out", str(out)]) == 0
+    with out.open() as f:
+        assert {r["backend"] for r in csv.DictReader(f)} == {"sqlite"}
+
+
+def test_stability_reports_how_far_each_median_moved() -> None:
+    first = [
+        {"benchmark": "b", "backend": "sqlite", "variant": v, "median_s": s} for v, s in (("x", 1.0), ("y", 2.0))
+    ]
+    second = [
+        {"benchmark": "b", "backend": "sqlite", "variant": v, "median_s": s} for v, s in (("x", 1.05), ("y", 3.0))
+    ]
+    report = stability(first, second)
+    assert (
+        "5%" in report
+        and "50%" in report
+        and report.endswith("1 of 2 medians moved by 10% or less between the two runs.")
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--only", "nope"], "error: Unknown benchmark nope"),
+        (["--backends", "mysql"], "error: Unknown backend mysql"),
+        (["--size", "huge"], "error: Unknown COURSE_SIZE 'huge'"),
+    ],
+)
+def test_bad_input_is_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    assert main(["--size", "tiny", *argv]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: Unknown benchmark nope") and err.count("\n") == 1
+    assert err.startswith(message) and err.count("\n") == 1

@@ -1,0 +1,66 @@
+"""`make bench`: every lesson's key comparison against its naive form and its floor, on both backends, in one run.
+
+    python -m helpers bench [--size small] [--backends sqlite,postgres] [--only projection,n_plus_one]
+                            [--repeat 5] [--repeat-run] [--notebooks]
+
+One module per topic, as in SQLAlchemy's examples/performance: `reads` (02–04), `writes` (00, 07), `web`
+(05, 06, 09 and the endpoints), `notebooks` (execution times); `registry` declares, `runner` runs.
+Writes data/bench/latest.csv with the columns in `COLUMNS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..config import data_dir
+from ..errors import CourseError
+from . import reads, web, writes  # noqa: F401  (registers the benchmarks, in lesson order below)
+from .registry import REGISTRY, Benchmark, Goal, Race, benchmark
+from .runner import BACKENDS, COLUMNS, run, stability, table, write_csv
+
+REGISTRY.sort(key=lambda b: b.lesson)  # stable: within a lesson, declaration order
+
+__all__ = ["BACKENDS", "COLUMNS", "REGISTRY", "Benchmark", "Goal", "Race", "benchmark", "main", "run"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers bench", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--size", default=None, help="tiny, small, medium or large (default: COURSE_SIZE or small)"
+    )
+    parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated: sqlite,postgres")
+    parser.add_argument("--only", default="", help="comma-separated benchmark names")
+    parser.add_argument("--repeat", type=int, default=None, help="timed runs per variant (default: per benchmark)")
+    parser.add_argument("--repeat-run", action="store_true", help="run the suite twice; report how medians moved")
+    parser.add_argument("--notebooks", action="store_true", help="time every notebook instead (see notebooks.py)")
+    parser.add_argument("--out", type=Path, default=None, help="CSV path (default: data/bench/latest.csv)")
+    args = parser.parse_args(argv)
+    out = args.out or data_dir() / "bench" / ("notebooks.csv" if args.notebooks else "latest.csv")
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    try:
+        unknown = [b for b in backends if b not in BACKENDS]
+        if unknown or not backends:
+            raise CourseError(
+                f"Unknown backend {', '.join(unknown) or '(none)'}: choose from {', '.join(BACKENDS)}."
+            )
+        if args.notebooks:
+            from .notebooks import time_notebooks
+
+            records = time_notebooks(args.size)
+        else:
+            only = [n for n in args.only.split(",") if n]
+            records = run(backends, size=args.size, only=only, repeat=args.repeat)
+            if args.repeat_run:
+                print("\nSecond run, for stability:", flush=True)
+                again = run(backends, size=args.size, only=only, repeat=args.repeat)
+                print("\n" + stability(records, again))
+    except CourseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    write_csv(records, out)
+    print("\n" + table(records))
+    print(f"\nWritten to {out}")
+    return 0

@@ -1,0 +1,55 @@
+"""The floors: the same work done the fastest way available, to hold the course's code against."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from flask import Flask
+
+from ..course import Course
+
+
+def raw_connection(course: Course) -> Any:
+    """A DBAPI connection of the course's driver (sqlite3 or psycopg), opened once outside any timing."""
+    connection = course.engine.raw_connection()
+    return connection
+
+
+def raw_fetch(
+    course: Course, sql: str, params: Sequence[Any] = ()
+) -> tuple[Callable[[], list[Any]], Callable[[], None]]:
+    """The raw driver running `sql` (written with `?` placeholders) and fetching every row, as tuples.
+
+    Returns the timed function and the cleanup that gives its connection back.
+    """
+    connection = raw_connection(course)
+    if course.backend == "postgresql":
+        sql = sql.replace("?", "%s")
+
+    def fetch() -> list[Any]:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(sql, tuple(params))
+            return [tuple(row) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
+
+    return fetch, connection.close
+
+
+def bare_flask_view(path: str, payload: Any) -> Callable[[], Any]:
+    """A Flask app whose one view returns `payload` (the same JSON an endpoint returns) with no database work.
+
+    The floor for any endpoint: what the request and the JSON encoding alone cost through the test client.
+    """
+    app = Flask("bare")
+    app.add_url_rule(path.split("?")[0], "bare", lambda **_: payload)
+    client = app.test_client()
+    return lambda: client.get(path)
+
+
+def select_one_on_open_connection(course: Course) -> tuple[Callable[[], int], Callable[[], None]]:
+    """`SELECT 1` on a DBAPI connection that stays open: one round trip, the floor for a short request."""
+    fetch, close = raw_fetch(course, "SELECT 1")
+    return (lambda: int(fetch()[0][0])), close

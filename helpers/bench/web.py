@@ -1,0 +1,162 @@
+"""The app: baseline against optimized endpoint by endpoint (01–04), the cached view (05), the pooled request
+(06) and both apps under concurrent load on a real server (09), each against its floor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import text
+from sqlalchemy.pool import NullPool
+
+from ..course import Course
+from ..data import drop_copy
+from ..db import make_engine
+from ..harness import Measurement
+from ..shop import optimized
+from .floors import bare_flask_view, select_one_on_open_connection
+from .registry import Goal, Race, benchmark
+
+ENDPOINTS = {
+    "customer page": "/customers/1",
+    "order list": "/orders?page=1&per_page=20",
+    "search": "/search?city=Lisbon&name=an&limit=20",
+    "sales report": "/reports/sales?days=7",
+}
+
+
+def _optimized_copy(course: Course, name: str) -> tuple[Course, Callable[[], None]]:
+    """A private copy of the dataset with the indexes the optimized views rely on (as `make app` serves)."""
+    copy = course.private_copy(name)
+    optimized.create_indexes(copy.engine)
+
+    def remove() -> None:
+        copy.engine.dispose()
+        drop_copy(copy.url)
+
+    return copy, remove
+
+
+def _body(response: Any) -> Any:
+    return (response.status_code, response.get_json())
+
+
+def _endpoint_race(course: Course, name: str) -> Race:
+    path = ENDPOINTS[name]
+    copy, remove = _optimized_copy(course, f"bench_{name.replace(' ', '_')}")
+    apps: list[Flask] = [
+        course.app(),
+        copy.app(views=optimized.bp, CACHE_TYPE="NullCache", CACHE_NO_NULL_WARNING=True),
+    ]
+    baseline, fast = (app.test_client() for app in apps)
+    payload = fast.get(path).get_json()
+
+    def dispose() -> None:
+        for app in apps:
+            app.extensions["engine"].dispose()
+        remove()
+
+    return Race(
+        {
+            "baseline app": lambda: baseline.get(path),
+            "optimized app": lambda: fast.get(path),
+            "bare Flask view (floor)": bare_flask_view(path, payload),
+        },
+        floor="bare Flask view (floor)",
+        key=_body,
+        cleanup=[dispose],
+    )
+
+
+def _register_endpoint(name: str) -> None:
+    def make(course: Course) -> Race:
+        return _endpoint_race(course, name)
+
+    make.__name__ = "endpoint_" + name.replace(" ", "_")
+    make.__doc__ = f"{ENDPOINTS[name]}: the baseline app vs the optimized app (uncached) vs a bare Flask view."
+    benchmark(lesson="09", repeat=5)(make)
+
+
+for _name in ENDPOINTS:
+    _register_endpoint(_name)
+
+
+@benchmark(lesson="05", repeat=15)
+def cached_view(course: Course) -> Race:
+    """The sales report: uncached (the optimized SQL) vs cached (a SimpleCache hit) vs a bare Flask view."""
+    path = "/reports/sales?days=30"
+    copy, remove = _optimized_copy(course, "bench_cache")
+    uncached_app = copy.app(views=optimized.bp, CACHE_TYPE="NullCache", CACHE_NO_NULL_WARNING=True)
+    cached_app = copy.app(views=optimized.bp, CACHE_TYPE="SimpleCache")
+    uncached, cached = uncached_app.test_client(), cached_app.test_client()
+    payload = cached.get(path).get_json()  # fills the cache
+
+    def dispose() -> None:
+        for app in (uncached_app, cached_app):
+            app.extensions["engine"].dispose()
+        remove()
+
+    return Race(
+        {
+            "uncached": lambda: uncached.get(path),
+            "cached": lambda: cached.get(path),
+            "bare Flask view (floor)": bare_flask_view(path, payload),
+        },
+        floor="bare Flask view (floor)",
+        goals=(Goal("cached", 1.5),),
+        key=_body,
+        cleanup=[dispose],
+    )
+
+
+@benchmark(lesson="06", repeat=50)
+def pooled_request(course: Course) -> Race:
+    """Connect and run SELECT 1: a new connection each time (NullPool) vs pooled vs SELECT 1 on an open one."""
+    fresh, pooled = make_engine(course.url, poolclass=NullPool), make_engine(course.url)
+
+    def select_one(engine: Any) -> Callable[[], int]:
+        def run() -> int:
+            with engine.connect() as conn:
+                return int(conn.execute(text("SELECT 1")).scalar_one())
+
+        return run
+
+    floor, close = select_one_on_open_connection(course)
+
+    def dispose() -> None:
+        close()
+        fresh.dispose()
+        pooled.dispose()
+
+    return Race(
+        {
+            "new connection (NullPool)": select_one(fresh),
+            "pooled (QueuePool)": select_one(pooled),
+            "SELECT 1 on an open connection (floor)": floor,
+        },
+        floor="SELECT 1 on an open connection (floor)",
+        cleanup=[dispose],
+    )
+
+
+@benchmark(lesson="09", repeat=1)
+def app_under_load(course: Course) -> Race:
+    """Both apps on waitress in their own processes, 8 concurrent clients over the four endpoints."""
+    from ..wsgi import run_load, serve_in_process
+
+    requests = 200 if course.size == "tiny" else 120
+    copy, remove = _optimized_copy(course, "bench_load")
+    measured = []
+    for label, views, url in (
+        ("baseline app", "baseline", course.url),
+        ("optimized app", "optimized", copy.url),
+    ):
+        with serve_in_process(views=views, database_url=url.render_as_string(hide_password=False)) as server:
+            run_load(server.url, list(ENDPOINTS.values()), concurrency=8, requests=16)  # warm-up
+            result = run_load(server.url, list(ENDPOINTS.values()), concurrency=8, requests=requests)
+        if result.failed:
+            raise RuntimeError(f"{label}: {result.failed} of {result.requests} requests failed under load")
+        measured.append(Measurement(f"{label} (latency at concurrency 8)", result.latencies_s, None, None))
+    remove()
+    return Race({}, measured=measured)
