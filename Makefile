@@ -7,6 +7,7 @@ SIZE ?= $(or $(COURSE_SIZE),small)
 STAMP := $(VENV)/.installed
 PORT ?= 5000
 BACKENDS ?= sqlite,postgres
+VIEWS ?= optimized
 
 .PHONY: lab test data bench bench-notebooks app lint typecheck reset clean-servers help
 
@@ -49,11 +50,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	$(BIN)/python -m helpers bench --size $(SIZE) --backends $(BACKENDS)
+	$(BIN)/python -m helpers bench --size $(SIZE) --backends $(BACKENDS) $(ARGS)
 
 bench-notebooks: $(STAMP)
 	$(BIN)/python -m helpers bench --notebooks --size $(SIZE)
 
 app: $(STAMP)
 	$(BIN)/python -m helpers data ensure --size $(SIZE)
-	COURSE_SIZE=$(SIZE) $(BIN)/python -m helpers app --port $(PORT)
+	COURSE_SIZE=$(SIZE) $(BIN)/python -m helpers app --port $(PORT) --views $(VIEWS)

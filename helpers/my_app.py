@@ -306,6 +306,36 @@ def my_views() -> list[Blueprint]:
     return [load(path) for path in saved_files().values()]
 
 
+def _routes(blueprints: Sequence[Blueprint]) -> list[tuple[str, frozenset[str], str, Any]]:
+    """(rule, methods, endpoint, view) of every route the blueprints serve, found on a scratch app."""
+    app = Flask("scratch")
+    for blueprint in blueprints:
+        app.register_blueprint(blueprint)
+    return [
+        (rule.rule, frozenset((rule.methods or set()) - {"HEAD", "OPTIONS"}), rule.endpoint,
+         app.view_functions[rule.endpoint])
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint != "static"
+    ]  # fmt: skip
+
+
+def assemble(fallback: Blueprint) -> tuple[list[Blueprint], list[str]]:
+    """The learner's app: their saved endpoints, and `fallback`'s views for every route they have not written.
+
+    Returns the blueprints to serve and the endpoints that came from the fallback.
+    """
+    mine = my_views()
+    covered = {(rule, method) for rule, methods, _, _ in _routes(mine) for method in methods}
+    rest = Blueprint("not_yet_yours", __name__)
+    borrowed = []
+    for rule, methods, endpoint, view in _routes([fallback]):
+        if not any((rule, method) in covered for method in methods):
+            name = endpoint.rsplit(".", 1)[-1]
+            rest.add_url_rule(rule, endpoint=name, view_func=view, methods=sorted(methods))
+            borrowed.append(name)
+    return [*mine, rest], borrowed
+
+
 def stored_baseline(course: Course, endpoint: str) -> dict[str, Any] | None:
     """Lesson 01's latest stored measurement of `endpoint` at this course's backend and size, if any."""
     from . import results

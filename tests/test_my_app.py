@@ -123,3 +123,20 @@ def test_a_later_lesson_replaces_an_earlier_version(task: AppTask, tmp_path: Pat
     for lesson in ("03", "04"):
         (folder / f"{lesson}_order_list.py").write_text(f"# {lesson}\n")
     assert my_app.saved_files() == {"order_list": folder / "04_order_list.py"}
+
+
+def test_the_learners_app_is_their_endpoints_plus_the_baseline_for_the_rest(task: AppTask) -> None:
+    from helpers.my_app import assemble
+    from helpers.shop import baseline
+
+    assert task.check(cell(RIGHT, 4)["my_views"])
+    blueprints, borrowed = assemble(baseline.bp)
+    assert sorted(borrowed) == ["customer_page", "sales_report", "search"]
+    app = task.course.app(views=blueprints)
+    try:
+        client = app.test_client()
+        for url in ("/orders?per_page=3", "/customers/1", "/search?city=Lisbon", "/reports/sales"):
+            assert client.get(url).status_code == 200
+        assert int(client.get("/orders?per_page=3").headers["X-Statements"]) == 1  # yours, not the baseline's
+    finally:
+        app.extensions["engine"].dispose()
