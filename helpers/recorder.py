@@ -228,3 +228,29 @@ def analyze(bind: Engine) -> None:
     """Refresh the planner's statistics (SQLite fills sqlite_stat1)."""
     with bind.begin() as conn:
         conn.execute(text("ANALYZE"))
+
+
+def value_bytes(value: Any) -> int:
+    """The bytes one value takes, as lesson 02 counts them: text as its UTF-8 length, NULL as 0, else 8.
+
+    Numbers, decimals, dates and times count as a fixed 8 bytes (their usual binary size): the count is meant
+    to show what wide text costs, not to reproduce a driver's wire format.
+    """
+    if value is None:
+        return 0
+    if isinstance(value, str):
+        return len(value.encode("utf-8"))
+    if isinstance(value, bytes | bytearray | memoryview):
+        return len(value)
+    return 8
+
+
+def bytes_fetched(engine: Engine, recorder: QueryRecorder) -> int:
+    """The bytes the recorded SELECTs sent back (see `value_bytes`): each is run again and its values summed."""
+    total = 0
+    with engine.connect() as conn:
+        for statement in recorder.statements:
+            if statement.sql.lstrip().upper().startswith(("SELECT", "WITH")) and not statement.executemany:
+                for row in conn.exec_driver_sql(statement.sql, statement.params):
+                    total += sum(value_bytes(value) for value in row)
+    return total

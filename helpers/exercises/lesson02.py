@@ -1,69 +1,272 @@
-"""Exercises for lesson 02 · Projection."""
+"""Exercises for lesson 02 · Projection, and its "improve the app" task: the customer page."""
 
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import select
+from flask import Flask
+from sqlalchemy import func, select
+from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session, load_only
 
 from ..course import Course
-from ..shop.models import Customer, Order
+from ..my_app import AppTask, Call
+from ..recorder import bytes_fetched, record, rows_fetched
+from ..shop.models import Customer, Order, Product
+from ..shop.params import ID, MAX_ID
 from . import Exercise, Incorrect, counting, same_result, within_budget
 
+# Columns a customer list has no use for (q1), and the wide ones the customer page must not read (improve).
 WIDE_COLUMNS = ("customers.address", "customers.notes", "customers.email", "customers.created_at")
-WIDE_ORDER_COLUMNS = ("orders.shipping_address", "orders.note")
+PAGE_WIDE_COLUMNS = ("address", "notes", "shipping_address", "note")
+CARD_COLUMNS = {"id", "name", "price"}  # what a product card shows (q2)
+PREVIEW = 40  # characters of a customer's notes shown in a list (q3)
+# The improve task's "busy" customer has the most orders up to this many: the baseline page runs one lazy load
+# per order, each reading all of order_lines until lesson 04's index, so the check stays quick at every size.
+BUSY_ORDERS = 20
 
 
+# ---------------------------------------------------------------- references
 def customers_in_city(session: Session, city: str) -> list[Any]:
     """Reference for q1: (id, name, city) of a city's customers, by id, selecting only those columns."""
     query = select(Customer.id, Customer.name, Customer.city).where(Customer.city == city).order_by(Customer.id)
     return list(session.execute(query).all())
 
 
-def order_totals(session: Session) -> list[tuple[int, str, Decimal]]:
-    """Reference for q2: load_only the columns the loop reads, all of them."""
-    orders = session.scalars(
-        select(Order).options(load_only(Order.id, Order.status, Order.total)).order_by(Order.id).limit(100)
-    ).all()
-    return [(order.id, order.status, order.total) for order in orders]
+def product_cards(session: Session, category: str) -> list[Product]:
+    """Reference for q2: a category's products as objects with id, name and price loaded; anything else raises."""
+    query = (
+        select(Product)
+        .options(load_only(Product.id, Product.name, Product.price, raiseload=True))
+        .where(Product.category == category)
+        .order_by(Product.id)
+    )
+    return list(session.scalars(query))
 
 
+def note_previews(session: Session, city: str) -> list[Any]:
+    """Reference for q3: a city's customers with the first 40 characters of their notes, cut by the database."""
+    preview = func.substr(Customer.notes, 1, PREVIEW).label("preview")
+    query = select(Customer.id, Customer.name, preview).where(Customer.city == city).order_by(Customer.id)
+    return list(session.execute(query).all())
+
+
+# ---------------------------------------------------------------- reading the SQL an answer sent
+def _one_line(sql: str) -> str:
+    return " ".join(sql.split())
+
+
+def _ordered_by_id(sql: str, table: str) -> bool:
+    """Whether the statement ends with ORDER BY <table>.id (ascending), the order the task asks for."""
+    return re.search(rf"\bORDER BY {table}\.id( ASC)?( LIMIT\b.*| OFFSET\b.*)?$", _one_line(sql)) is not None
+
+
+def _selected_columns(sql: str, table: str) -> set[str]:
+    """The columns of `table` named between SELECT and FROM."""
+    select_list = _one_line(sql).split(" FROM ", 1)[0]
+    return set(re.findall(rf"\b{table}\.(\w+)", select_list))
+
+
+def _unordered(table: str) -> Incorrect:
+    return Incorrect(
+        f"the SELECT has no ORDER BY {table}.id: without one the database may return rows in any order (SQLite "
+        "happens to follow the table, PostgreSQL need not), so let it order them with .order_by(...)"
+    )
+
+
+def _wide_in(sql: str) -> list[str]:
+    """The wide columns (of any table or alias) a statement reads, and '*' when it selects every column."""
+    one_line = _one_line(sql)
+    found = [f"{table}.{column}" for table, column in re.findall(r"\b(\w+)\.(\w+)\b", one_line)
+             if column in PAGE_WIDE_COLUMNS]  # fmt: skip
+    if "*" in re.sub(r"\bcount\(\*\)", "", one_line, flags=re.IGNORECASE):
+        found.append("*")
+    return list(dict.fromkeys(found))
+
+
+# ---------------------------------------------------------------- the improve-the-app task
+def _task_customers(course: Course) -> dict[str, int | None]:
+    """The customers the improve task asks for: a busy one, an ordinary one, one without orders."""
+    orders = func.count().label("orders")
+    per_customer = select(Order.customer_id, orders).group_by(Order.customer_id).subquery("per_customer")
+    average = course.info.rows["orders"] / course.info.rows["customers"]
+    with course.session() as session:
+        busy = session.scalar(
+            select(per_customer.c.customer_id)
+            .where(per_customer.c.orders <= BUSY_ORDERS)
+            .order_by(per_customer.c.orders.desc(), per_customer.c.customer_id)
+            .limit(1)
+        )
+        ordinary = session.scalar(
+            select(per_customer.c.customer_id)
+            .order_by(func.abs(per_customer.c.orders - average), per_customer.c.customer_id)
+            .limit(1)
+        )
+        without_orders = session.scalar(
+            select(func.min(Customer.id)).where(Customer.id.not_in(select(Order.customer_id)))
+        )
+    return {"busy": busy, "ordinary": ordinary, "without orders": without_orders}
+
+
+def improve_task(course: Course) -> AppTask:
+    """Rewrite the customer page so that it reads only the columns it returns."""
+    customers = _task_customers(course)
+    busy, ordinary = customers["busy"], customers["ordinary"]
+    ids = [i for i in customers.values() if i is not None]
+    last = course.info.rows["customers"]
+    calls = [Call(f"/customers/{i}") for i in dict.fromkeys(ids)] + [
+        Call(f"/customers/{last + 1}"),  # missing: 404
+        Call(f"/customers/{MAX_ID}"),  # the largest id the route takes, missing too
+        Call(f"/customers/{10**12}"),  # larger than any id: no route matches, 404 before any SQL
+    ]
+
+    def reads_no_wide_column(app: Flask) -> str:
+        """Record what the learner's page sends for two customers: no SELECT may read a wide column."""
+        engine, client = app.extensions["engine"], app.test_client()
+        ran: list[str] = []
+        for customer in dict.fromkeys(i for i in (busy, ordinary) if i is not None):
+            with record(engine) as rec:
+                orders = len(client.get(f"/customers/{customer}").get_json()["orders"])
+            ran.append(f"{rec.count} for customer {customer} and their {orders} order{'s' * (orders != 1)}")
+            for statement in rec.statements:
+                wide = _wide_in(statement.sql)
+                if wide:
+                    read = "every column (SELECT *)" if wide == ["*"] else ", ".join(c for c in wide if c != "*")
+                    raise Incorrect(
+                        f"the right answers, but GET /customers/{customer} still reads {read}: select only the "
+                        "columns the page returns"
+                    )
+        return (
+            f"Your customer page gives the baseline's answers to {len(calls)} requests, and none of its SELECTs "
+            f"reads a wide column (statements: {', '.join(ran)})."
+        )
+
+    return AppTask(
+        lesson="02",
+        endpoint="customer_page",
+        rule=f"/customers/<{ID}:customer_id>",
+        calls=calls,
+        timed=Call("/customers/1"),  # lesson 01's example, so its stored baseline is the same request
+        budget=None,  # the per-order line counts are lesson 03's N+1: this task checks what is read, not how often
+        hint_text=(
+            "session.execute(select(Customer.id, Customer.name, Customer.email, Customer.city).where(Customer.id "
+            "== customer_id)).first() is one row, or None. select(Order.id, Order.status, Order.created_at, "
+            "Order.total).where(Order.customer_id == customer_id).order_by(Order.created_at.desc(), "
+            "Order.id.desc()) gives the orders, newest first. For the lines, session.scalar(select(func.count())"
+            ".where(OrderLine.order_id == order.id)) counts them without loading them."
+        ),
+        course=course,
+        extra=reads_no_wide_column,
+    )
+
+
+# ---------------------------------------------------------------- the exercises
 def exercises(course: Course) -> SimpleNamespace:
     """The lesson's exercises, bound to its database."""
+    with course.session() as session:
+        category = str(
+            session.scalar(
+                select(Product.category)
+                .group_by(Product.category)
+                .order_by(func.count().desc(), Product.category)
+                .limit(1)
+            )
+        )
 
     def check_q1(answer: Any) -> str:
         with course.session() as session:
             expected = customers_in_city(session, "Lisbon")
         with course.session() as session, counting(course.engine) as rec:
             got = answer(session, "Lisbon")
-        same_result(got, expected)
         within_budget(rec, 1)
-        sql = " ".join(statement.sql for statement in rec.statements)
-        loaded = [column for column in WIDE_COLUMNS if column in sql]
+        sql = rec.statements[0].sql
+        if not _ordered_by_id(sql, "customers"):
+            raise _unordered("customers")
+        same_result(got, expected)
+        loaded = [column for column in WIDE_COLUMNS if re.search(rf"\b{re.escape(column)}\b", sql)]
         if loaded:
             raise Incorrect(
                 f"the right rows, but the SELECT still reads {', '.join(loaded)}: select only three columns"
             )
-        return f"{len(got)} customers in one statement that reads three columns."
+        fetched = rows_fetched(course.engine, rec)
+        if fetched > len(expected):
+            raise Incorrect(
+                f"the right rows, but {fetched:,} came back from the database for {len(expected)}: "
+                "filter in the SELECT with .where(...)"
+            )
+        return f"{len(got)} customers in one statement that reads three columns, ordered by the database."
 
     def check_q2(answer: Any) -> str:
         with course.session() as session:
-            expected = order_totals(session)
+            expected = [(p.id, p.name, p.price) for p in product_cards(session, category)]
+        with course.session() as session:
+            with counting(course.engine) as rec:
+                got = answer(session, category)
+            if not isinstance(got, list | tuple) or not all(isinstance(p, Product) for p in got):
+                raise Incorrect(
+                    "return a list of Product objects: the page's template reads them as objects "
+                    f"(got {type(got).__name__}{' of ' + type(got[0]).__name__ if got else ''})"
+                )
+            within_budget(rec, 1)
+            sql = rec.statements[0].sql
+            if not _ordered_by_id(sql, "products"):
+                raise _unordered("products")
+            extra = sorted(_selected_columns(sql, "products") - CARD_COLUMNS)
+            if extra:
+                columns = ", ".join(f"products.{c}" for c in extra)
+                raise Incorrect(f"the SELECT also reads {columns}: load only what a card shows (id, name, price)")
+            try:
+                with counting(course.engine) as touched:
+                    cards = [(p.id, p.name, p.price) for p in got]
+            except InvalidRequestError:
+                raise Incorrect("reading id, name or price raised: load all three of them") from None
+            if touched.count:
+                raise Incorrect(
+                    f"reading id, name and price ran {touched.count} more statement{'s' * (touched.count != 1)}: "
+                    "load all three of them"
+                )
+            same_result(cards, expected)
+            with counting(course.engine) as touched:
+                try:
+                    _ = got[0].description
+                    refused = False
+                except InvalidRequestError:
+                    refused = True
+            if not refused:
+                raise Incorrect(
+                    f"reading product.description quietly ran {touched.count} statement: add raiseload=True, so a "
+                    "template that reads an unloaded column fails in your tests instead of querying once per row"
+                )
+        return (
+            f"{len(got)} {category} products in one statement that reads id, name and price; reading anything "
+            "else raises."
+        )
+
+    def check_q3(answer: Any) -> str:
+        with course.session() as session, counting(course.engine) as reference:
+            expected = note_previews(session, "Porto")
         with course.session() as session, counting(course.engine) as rec:
-            got = answer(session)
-        same_result(got, expected)
+            got = answer(session, "Porto")
         within_budget(rec, 1)
-        sql = " ".join(statement.sql for statement in rec.statements)
-        loaded = [column for column in WIDE_ORDER_COLUMNS if re.search(rf"\b{re.escape(column)}\b", sql)]
-        if loaded:
+        if not _ordered_by_id(rec.statements[0].sql, "customers"):
+            raise _unordered("customers")
+        same_result(got, expected)
+        moved, needed = bytes_fetched(course.engine, rec), bytes_fetched(course.engine, reference)
+        if moved > needed * 1.1:
             raise Incorrect(
-                f"one statement, but it also reads {', '.join(loaded)}: load_only exactly what the loop reads"
+                f"the right previews, but {moved:,} bytes came back from the database for {needed:,} bytes of "
+                "answer: cut the notes in the SELECT (func.substr), not in Python"
             )
-        return "one statement for 100 orders that leaves the wide columns out: nothing was lazy-loaded."
+        whole_notes = select(Customer.id, Customer.name, Customer.notes).where(Customer.city == "Porto")
+        with course.session() as session, counting(course.engine) as whole:
+            session.execute(whole_notes.order_by(Customer.id)).all()
+        read_whole = bytes_fetched(course.engine, whole)
+        return (
+            f"{len(got)} previews in one statement: {moved:,} bytes came back, against {read_whole:,} with the "
+            f"notes read whole ({read_whole / max(moved, 1):.0f}×)."
+        )
 
     return SimpleNamespace(
         q1=Exercise(
@@ -74,11 +277,20 @@ def exercises(course: Course) -> SimpleNamespace:
             customers_in_city,
         ),
         q2=Exercise(
-            "load_only without the lazy loads",
+            "Product cards that refuse to lazy-load",
             check_q2,
-            "Every attribute the loop reads must be in load_only(...); one that is not is fetched with its own "
-            "SELECT, once per order. Add raiseload=True to find the culprit; don't drop load_only, or the "
-            "wide shipping_address comes back.",
-            order_totals,
+            "select(Product) with .options(load_only(Product.id, Product.name, Product.price, raiseload=True)), "
+            ".where(Product.category == category) and .order_by(Product.id); session.scalars(...) returns the "
+            "objects.",
+            product_cards,
         ),
+        q3=Exercise(
+            "Note previews cut by the database",
+            check_q3,
+            "A SQL expression can be selected like a column: func.substr(Customer.notes, 1, 40).label('preview') "
+            "(SQL counts characters from 1). Select it with Customer.id and Customer.name, filter on the city, "
+            "order by id.",
+            note_previews,
+        ),
+        improve=improve_task(course),
     )

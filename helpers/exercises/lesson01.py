@@ -1,0 +1,340 @@
+"""Exercises for lesson 01 · The baseline app: the learner wires a session per request, the factory, one endpoint.
+
+Each check runs what the learner wrote: it builds a Flask app around their functions, calls it with the test
+client, and reads the connection pool afterwards. A session left open keeps its connection checked out of the
+pool, so `pool.checkedout()` after a request says whether the teardown did its job.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import SimpleNamespace
+from typing import Any
+
+from flask import Blueprint, Flask, abort, current_app, g
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..course import Course
+from ..db import make_engine
+from ..harness import first_difference
+from ..recorder import record, rows_fetched
+from ..shop import db as shop_db
+from ..shop.models import Customer, Product
+from ..shop.params import ID, MAX_ID
+from . import Exercise, Incorrect
+
+
+# ---------------------------------------------------------------- references
+def get_session() -> Session:
+    """Reference for q1: the request's session, opened on first use and kept on `g` for the request."""
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["sessionmaker"]()
+    session: Session = g.db_session
+    return session
+
+
+def close_session(exc: BaseException | None = None) -> None:
+    """Reference for q1: at teardown, close the request's session (if it opened one), whatever happened."""
+    session = g.pop("db_session", None)
+    if session is not None:
+        session.close()
+
+
+def create_app(config: dict[str, Any], views: Blueprint) -> Flask:
+    """Reference for q2: one engine per app, a session per request closed at teardown, the views registered."""
+    app = Flask("my_shop")
+    app.config.from_mapping(config)
+    engine = make_engine(app.config["DATABASE_URL"])
+    app.extensions["engine"] = engine
+    app.extensions["sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
+    app.teardown_appcontext(close_session)
+    app.register_blueprint(views)
+    return app
+
+
+products = Blueprint("products", __name__)
+
+
+@products.get(f"/products/<{ID}:product_id>")
+def product_page(product_id: int) -> dict[str, Any]:
+    """Reference for q3: a product's id, name, category and price; 404 when there is none."""
+    product = shop_db.get_session().get(Product, product_id)
+    if product is None:
+        abort(404, description=f"no product with id {product_id}")
+    return {"id": product.id, "name": product.name, "category": product.category, "price": product.price}
+
+
+def _source(*objects: Any) -> str:
+    return "\n\n".join(inspect.getsource(obj) for obj in objects)
+
+
+# ---------------------------------------------------------------- what the checks run
+class ViewFailed(Exception):
+    """Raised by a probe view on purpose: the check's stand-in for a bug in a view."""
+
+
+@contextmanager
+def _probe_engine(course: Course) -> Iterator[tuple[Engine, list[Session]]]:
+    """An engine of its own (its pool is what the check reads) and every session opened on it, closed after."""
+    engine = make_engine(course.url)
+    opened: list[Session] = []  # kept referenced: a session dropped unclosed must still show in the pool
+    try:
+        yield engine, opened
+    finally:
+        for session in opened:
+            session.close()
+        engine.dispose()
+
+
+def _leaked(engine: Engine) -> int:
+    checked_out: int = engine.pool.checkedout()  # type: ignore[attr-defined]
+    return checked_out
+
+
+def _call(app: Flask, url: str) -> tuple[int | None, Any, BaseException | None]:
+    """GET `url` on a testing app (exceptions propagate): status, JSON, and the exception raised, if any."""
+    try:
+        response = app.test_client().get(url)
+    except Exception as exc:
+        return None, None, exc
+    return response.status_code, response.get_json(silent=True), None
+
+
+def _check_session_functions(course: Course, answer: Any) -> str:
+    if not (isinstance(answer, tuple) and len(answer) == 2 and all(callable(f) for f in answer)):
+        raise Incorrect("pass both functions as a pair: ex.q1.check((get_session, close_session))")
+    learner_get_session, learner_close_session = answer
+    with _probe_engine(course) as (engine, opened):
+
+        def new_session() -> Session:
+            session = Session(engine, expire_on_commit=False)
+            opened.append(session)
+            return session
+
+        app = Flask("q1_probe")
+        app.testing = True  # a view's exception reaches the check, after the teardown has run
+        app.extensions["sessionmaker"] = new_session
+        app.teardown_appcontext(learner_close_session)
+
+        @app.get("/one")
+        def one() -> dict[str, Any]:
+            return {"name": learner_get_session().scalar(select(Customer.name).where(Customer.id == 1))}
+
+        @app.get("/twice")
+        def twice() -> dict[str, Any]:
+            first, second = learner_get_session(), learner_get_session()
+            return {"same": first is second}
+
+        @app.get("/nothing")
+        def nothing() -> dict[str, Any]:
+            return {"database": "not used"}
+
+        @app.get("/boom")
+        def boom() -> dict[str, Any]:
+            learner_get_session().execute(select(Customer.id).limit(1))
+            raise ViewFailed("the view failed after using the session")
+
+        status, body, error = _call(app, "/twice")
+        if error is not None:
+            raise Incorrect(f"GET /twice raised {type(error).__name__}: {_first_line(error)}")
+        if not opened:
+            raise Incorrect("get_session() did not open a session with current_app.extensions['sessionmaker']()")
+        if not (body or {}).get("same"):
+            raise Incorrect(
+                "get_session() returned a new session on its second call in the same request: keep the first on g"
+            )
+        status, body, error = _call(app, "/one")
+        if error is not None:
+            raise Incorrect(f"GET /one raised {type(error).__name__}: {_first_line(error)}")
+        if _leaked(engine):
+            raise Incorrect(
+                "after a request, its connection was still checked out of the pool: "
+                "close_session must close the session it takes off g"
+            )
+        status, body, error = _call(app, "/nothing")
+        if error is not None:
+            raise Incorrect(
+                f"a request that never asked for a session failed at teardown ({type(error).__name__}: "
+                f"{_first_line(error)}): close a session only if the request opened one"
+            )
+        status, body, error = _call(app, "/boom")
+        if not isinstance(error, ViewFailed):
+            what = f"raised {type(error).__name__}: {_first_line(error)}" if error else f"answered {status}"
+            raise Incorrect(f"GET /boom (a view that raises) {what} instead of passing the view's error on")
+        if _leaked(engine):
+            raise Incorrect(
+                "when the view raised, the session stayed open: close_session runs with the exception as `exc`, "
+                "and must close the session then too"
+            )
+        sessions = len(opened)
+    return (
+        f"4 requests, {sessions} sessions opened and every one closed at teardown: after a normal request, after "
+        "a view that raised and after a request that never used the database, no connection stayed checked out."
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:160] if text else ""
+
+
+def _probe_views() -> Blueprint:
+    """A blueprint the q2 check hands to the learner's factory: one read, one view that fails."""
+    probe = Blueprint("probe", __name__)
+
+    @probe.get("/probe/customer")
+    def customer() -> dict[str, Any]:
+        return {"name": shop_db.get_session().scalar(select(Customer.name).where(Customer.id == 1))}
+
+    @probe.get("/probe/boom")
+    def boom() -> dict[str, Any]:
+        shop_db.get_session().execute(select(Customer.id).limit(1))
+        raise ViewFailed("the view failed after using the session")
+
+    return probe
+
+
+def _check_factory(course: Course, answer: Any) -> str:
+    if not callable(answer):
+        raise Incorrect("pass your factory function itself: ex.q2.check(create_app)")
+    with course.session() as session:
+        expected = session.scalar(select(Customer.name).where(Customer.id == 1))
+    app = answer({"DATABASE_URL": course.url}, _probe_views())
+    if not isinstance(app, Flask):
+        raise Incorrect(f"create_app returned {type(app).__name__}, not the Flask app: end with `return app`")
+    engine = app.extensions.get("engine")
+    opened: list[Session] = []  # kept referenced: a session dropped unclosed must still show in the pool
+    try:
+        if not isinstance(engine, Engine):
+            raise Incorrect("app.extensions['engine'] is not the app's engine: make it with make_engine(...)")
+        if engine.url.database != course.url.database:
+            raise Incorrect(f"the app's engine points at {engine.url.database}: use config['DATABASE_URL']")
+        maker = app.extensions.get("sessionmaker")
+        if not callable(maker):
+            raise Incorrect("app.extensions['sessionmaker'] is missing: the views' get_session() needs it")
+
+        def recording_maker() -> Any:
+            session = maker()
+            opened.append(session)
+            return session
+
+        app.extensions["sessionmaker"] = recording_maker
+        app.testing = True
+        status, body, error = _call(app, "/probe/customer")
+        if error is not None:
+            raise Incorrect(f"a request raised {type(error).__name__}: {_first_line(error)}")
+        if status == 404:
+            raise Incorrect("your app does not serve the views it was given: register the blueprint `views`")
+        difference = first_difference({"name": expected}, body, "JSON")
+        if status != 200 or difference is not None:
+            raise Incorrect(f"GET /probe/customer answered {status}: {difference or body}")
+        if _leaked(engine):
+            raise Incorrect(
+                "after a request its connection was still checked out of the pool: register close_session "
+                "with app.teardown_appcontext(...), so every request's session is closed"
+            )
+        status, body, error = _call(app, "/probe/boom")
+        if not isinstance(error, ViewFailed):
+            raise Incorrect(f"GET /probe/boom (a view that raises) answered {status} instead of raising")
+        if _leaked(engine):
+            raise Incorrect(
+                "when a view raised, its session stayed open: close sessions in a teardown "
+                "(teardown_appcontext runs whatever happened), not in after_request"
+            )
+    finally:
+        for session in opened:
+            session.close()
+        if isinstance(engine, Engine):
+            engine.dispose()
+    return (
+        "Your factory made one engine, registered the views and a teardown that closed the session after a "
+        "normal request and after a failing one."
+    )
+
+
+def _check_product_page(course: Course, answer: Any) -> str:
+    if not isinstance(answer, Blueprint):
+        raise Incorrect(f"pass your Blueprint (the object that decorates your view), not {type(answer).__name__}")
+    last = course.info.rows["products"]
+    ids = [1, last // 2, last]
+    missing = [last + 1, MAX_ID, 10**10]  # the last one is larger than the route's ID allows: 404 before any SQL
+    urls = [f"/products/{i}" for i in ids + missing]
+    mine, reference = course.app(views=answer), course.app(views=products)
+    mine.testing = True  # a view's exception reaches the check instead of becoming a logged 500
+    engine = mine.extensions["engine"]
+    try:
+        client, expected_client = mine.test_client(), reference.test_client()
+        for url in urls:
+            expected = expected_client.get(url)
+            with record(engine) as rec:
+                try:
+                    got = client.get(url)
+                except Exception as exc:
+                    raise Incorrect(
+                        f"GET {url} raised {type(exc).__name__}: {_first_line(exc)}"
+                        + (
+                            " (answer 404 with abort(404, ...) when there is no such product)"
+                            if "None" in str(exc)
+                            else ""
+                        )
+                    ) from None
+            if got.status_code != expected.status_code:
+                raise Incorrect(f"GET {url} answered {got.status_code}, expected {expected.status_code}")
+            if expected.status_code != 200:
+                continue
+            difference = first_difference(expected.get_json(), got.get_json(silent=True), "JSON")
+            if difference is not None:
+                money = isinstance((got.get_json(silent=True) or {}).get("price"), float)
+                raise Incorrect(
+                    f"GET {url}: {difference}"
+                    + ("; money stays a Decimal (Flask writes it as a string), never a float" if money else "")
+                )
+            if rec.count > 1:
+                raise Incorrect(f"GET {url} ran {rec.count} statements; one lookup by primary key is enough")
+            fetched = rows_fetched(engine, rec)
+            if fetched > 1:
+                raise Incorrect(
+                    f"GET {url} fetched {fetched} rows to show one product: let the database find it "
+                    "(session.get(Product, product_id))"
+                )
+    finally:
+        for app in (mine, reference):
+            app.extensions["engine"].dispose()
+    return f"{len(urls)} requests answered like the reference, each in one statement that fetched one row at most."
+
+
+def exercises(course: Course) -> SimpleNamespace:
+    """The lesson's exercises, bound to its database."""
+
+    def check(fn: Callable[[Course, Any], str]) -> Callable[[Any], str]:
+        return lambda answer: fn(course, answer)
+
+    return SimpleNamespace(
+        q1=Exercise(
+            "A session per request: the teardown",
+            check(_check_session_functions),
+            "session = g.pop('db_session', None) takes the session off g (None when the request never asked for "
+            "one); if there is one, session.close() rolls back anything uncommitted and returns its connection to "
+            "the pool. Close it whatever `exc` is: a view that raised needs its connection back too.",
+            _source(get_session, close_session),
+        ),
+        q2=Exercise(
+            "The app factory",
+            check(_check_factory),
+            "engine = make_engine(app.config['DATABASE_URL']); register the teardown with "
+            "app.teardown_appcontext(close_session): Flask calls it after every request, even one whose view "
+            "raised.",
+            create_app,
+        ),
+        q3=Exercise(
+            "One endpoint: the product page",
+            check(_check_product_page),
+            "product = get_session().get(Product, product_id) is one lookup by primary key; when it is None, "
+            "abort(404, description=...). Return a dict with id, name, category and price, the price as it comes "
+            "(a Decimal).",
+            product_page,
+        ),
+    )
