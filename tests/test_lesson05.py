@@ -682,3 +682,18 @@ def test_improve_rejects_wrong_caches(lab: Course, kept: Any, capsys: pytest.Cap
     assert not (kept / "my_app" / "05_sales_report.py").exists()
     with lab.session() as session:
         assert session.scalar(select(func.count()).select_from(Order)) == lab.info.rows["orders"]
+
+
+def test_hit_ratio_chart_draws_a_line_per_column_and_marks_the_pages() -> None:
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from helpers.cachelab import hit_ratio_chart
+
+    frame = pd.DataFrame({"a": [0.1, 0.5], "b": [0.2, 0.9]}, index=pd.Index([10, 100], name="threshold"))
+    fig = hit_ratio_chart(frame, pages={"a": 50})
+    ax = fig.axes[0]
+    assert len(ax.get_lines()) == 3  # two lines and the dotted mark at 50 pages
+    assert ax.get_xscale() == "log" and ax.get_ylim() == (0, 1)
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["a", "b"]
+    plt.close(fig)
