@@ -16,7 +16,7 @@ def show_source(*objects: Any) -> None:
     """Display the source of functions, classes or modules from the course package, highlighted."""
     for obj in objects:
         source = textwrap.dedent(inspect.getsource(obj))
-        where = inspect.getsourcefile(obj) or ""
+        where = inspect.getsourcefile(inspect.unwrap(obj)) or ""  # a decorated view: the file it is written in
         short = where[where.find("helpers/") :] if "helpers/" in where else where
         display(Markdown(f"`{short}`\n```python\n{source}```"))
 

@@ -3,7 +3,8 @@
 The optimized views need the indexes lesson 04 teaches, so the app runs on its own copy of the dataset
 (`shop-<size>.app.sqlite`, or the `shop_<size>__app` database) with those indexes, never on the lessons' data.
 `--views baseline` serves the naive app, `--views mine` the endpoints you wrote in the lessons (saved under
-data/my_app/); `--database-url` serves a given database as it is, with no copy and no indexes added.
+data/my_app/), `--views package.module:blueprint` any importable Blueprint (lesson 05 serves its demo views so);
+`--database-url` serves a given database as it is, with no copy and no indexes added.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ VIEWS = ("optimized", "baseline", "mine")
 
 
 def _views(kind: str) -> Blueprint | list[Blueprint]:
+    if ":" in kind:
+        return _imported_views(kind)
     if kind == "baseline":
         from .baseline import bp
 
@@ -40,6 +43,20 @@ def _views(kind: str) -> Blueprint | list[Blueprint]:
     return optimized
 
 
+def _imported_views(spec: str) -> Blueprint:
+    """The Blueprint named by 'package.module:attribute'."""
+    import importlib
+
+    module_name, _, attribute = spec.partition(":")
+    try:
+        views = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise CourseError(f"Cannot import views {spec!r} ({exc}): write them as module:blueprint.") from None
+    if not isinstance(views, Blueprint):
+        raise CourseError(f"{spec!r} is a {type(views).__name__}, not a Flask Blueprint.")
+    return views
+
+
 def build_app(
     views: str = "optimized", *, database_url: str | None = None, engine_options: Mapping[str, Any] | None = None
 ) -> Flask:
@@ -50,8 +67,8 @@ def build_app(
     from .app import create_app
     from .caching import cache_config
 
-    if views not in VIEWS:
-        raise CourseError(f"Unknown views {views!r}: choose one of {', '.join(VIEWS)}.")
+    if views not in VIEWS and ":" not in views:
+        raise CourseError(f"Unknown views {views!r}: choose one of {', '.join(VIEWS)} or module:blueprint.")
     s = settings()
     config: dict[str, Any] = {**cache_config(s), "ENGINE_OPTIONS": dict(engine_options or {})}
     if database_url:
@@ -77,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--views", default="optimized", help=f"one of {', '.join(VIEWS)}")
+    parser.add_argument("--views", default="optimized", help=f"one of {', '.join(VIEWS)} or package.module:name")
     parser.add_argument("--database-url", default=None, help="serve this database as it is")
     parser.add_argument("--engine-options", default="{}", help='create_engine options as JSON: {"pool_size": 10}')
     args = parser.parse_args(argv)
