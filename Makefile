@@ -7,7 +7,7 @@ SIZE ?= $(or $(COURSE_SIZE),small)
 STAMP := $(VENV)/.installed
 PORT ?= 5000
 
-.PHONY: lab test data bench app lint typecheck reset clean-servers help
+.PHONY: lab test data bench app lint typecheck reset clean-servers help site
 
 help:
 	@echo "make lab    set up and open the course in JupyterLab"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench  run the benchmark suite, write data/bench/latest.csv"
 	@echo "make app    serve the course app on http://127.0.0.1:5000"
 	@echo "make reset SIZE=small  rebuild a dataset from scratch"
+	@echo "make site   execute every lesson at SIZE (small) and render them as HTML pages into data/site/"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: install it, or run make PYTHON=python3.12 ...")'
@@ -24,6 +25,7 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -c 'from helpers.lab import write_settings; write_settings()'  # the course's JupyterLab settings
 	@touch $(STAMP)
 
 data: $(STAMP)
@@ -52,3 +54,7 @@ bench: $(STAMP)
 app: $(STAMP)
 	$(BIN)/python -m helpers data ensure --size $(SIZE)
 	COURSE_SIZE=$(SIZE) $(BIN)/python -m helpers app --port $(PORT)
+
+site: $(STAMP)
+	$(BIN)/python -m helpers data ensure --size $(SIZE)
+	$(BIN)/python -m tools.site --size $(SIZE)
