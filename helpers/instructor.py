@@ -94,12 +94,11 @@ def reset_for_next_group() -> str:
 # ---------------------------------------------------------------------------------------------------- widgets
 
 
-def _confirm_button(label: str, confirm: str, action: Callable[[], str]) -> w.VBox:
-    """A button that asks for a second click before `action`, then shows what the action reports."""
+def _confirm_button(label: str, confirm: str, action: Callable[[], str], out: w.Output) -> w.Button:
+    """A button that asks for a second click before `action`, then prints what the action reports into `out`."""
     import ipywidgets as w
 
     button = w.Button(description=label, icon="trash", button_style="warning", layout=w.Layout(width="auto"))
-    out = w.Output()
     armed = {"yes": False}
 
     def click(_: Any = None) -> None:
@@ -118,18 +117,27 @@ def _confirm_button(label: str, confirm: str, action: Callable[[], str]) -> w.VB
             button.disabled = False
 
     button.on_click(click)
-    return w.VBox([button, out])
+    return button
 
 
-def clear_history_widget(lesson: str | None = None) -> w.VBox:
-    """The clear-history button (of `lesson`, or of every lesson when None), with its confirmation step."""
+def _clear_history_button(lesson: str | None, out: w.Output) -> w.Button:
     what = f"lesson {lesson}" if lesson else "every lesson"
 
     def action() -> str:
         removed = clear_history(lesson)
         return f"Cleared {removed:,} stored measurements of {what}: the next run starts a fresh history."
 
-    return _confirm_button(f"Clear stored history ({what})", f"Click again to clear the history of {what}", action)
+    return _confirm_button(
+        f"Clear stored history ({what})", f"Click again to clear the history of {what}", action, out
+    )
+
+
+def clear_history_widget(lesson: str | None = None) -> w.VBox:
+    """The clear-history button (of `lesson`, or of every lesson when None), with its confirmation step."""
+    import ipywidgets as w
+
+    out = w.Output()
+    return w.VBox([_clear_history_button(lesson, out), out], layout=w.Layout(align_items="flex-start"))
 
 
 def clear_history_button(lesson: str | None = None) -> None:
@@ -145,9 +153,15 @@ def switch_widget(current: Settings | None = None) -> w.VBox:
 
     now = current or settings()
     style = {"description_width": "initial"}
-    size = w.Dropdown(options=list(SIZES), value=now.size, description="size", style=style)
-    backend = w.Dropdown(options=list(BACKENDS), value=now.backend, description="backend", style=style)
-    cache = w.Dropdown(options=list(CACHES), value=now.cache, description="cache", style=style)
+
+    def picker(options: Any, value: str, description: str) -> w.Dropdown:
+        return w.Dropdown(
+            options=list(options), value=value, description=description, style=style, layout=w.Layout(width="13em")
+        )
+
+    size = picker(SIZES, now.size, "size")
+    backend = picker(BACKENDS, now.backend, "backend")
+    cache = picker(CACHES, now.cache, "cache")
     button = w.Button(description="Switch", icon="exchange", button_style="primary")
     out = w.Output()
 
@@ -185,11 +199,13 @@ def instructor_panel(course: Course) -> None:
         f"<b>Instructor</b> · lesson {course.lesson} · {course.backend}, size {course.size} "
         f"({course.info.total_rows:,} rows), cache {course.settings.cache}"
     )
+    out = w.Output()
     reset = _confirm_button(
-        "Reset for the next group", "Click again: clear all history, put answers aside", reset_for_next_group
+        "Reset for the next group", "Click again: clear all history, put answers aside", reset_for_next_group, out
     )
+    buttons = w.HBox([_clear_history_button(course.lesson, out), reset])
     panel = w.VBox(
-        [info, switch_widget(course.settings), w.HBox([clear_history_widget(course.lesson), reset])],
+        [info, switch_widget(course.settings), buttons, out],
         layout=w.Layout(border="1px solid #c8ccd2", padding="6px"),
     )
     panel.add_class("course-instructor-panel")
