@@ -83,17 +83,18 @@ class Lab:
     def url(self, path: str) -> str:
         return f"{self.base}/{path.lstrip('/')}?token={self.token}"
 
-    def _api(self, path: str, method: str = "GET") -> Any:
+    def api(self, path: str, method: str = "GET") -> Any:
+        """Call the server's REST API (`path` below the base URL, e.g. 'api/sessions'); the JSON it answers."""
         request = urllib.request.Request(
-            f"{self.base}/api/{path}", method=method, headers={"Authorization": f"token {self.token}"}
+            f"{self.base}/{path}", method=method, headers={"Authorization": f"token {self.token}"}
         )
         with urllib.request.urlopen(request, timeout=20) as response:
             body = response.read()
         return json.loads(body) if body else None
 
     def shutdown_kernels(self) -> None:
-        for session in self._api("sessions"):
-            self._api(f"sessions/{session['id']}", method="DELETE")
+        for session in self.api("api/sessions"):
+            self.api(f"api/sessions/{session['id']}", method="DELETE")
 
 
 def _free_port() -> int:
@@ -139,7 +140,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             deadline = time.monotonic() + 90
             while True:
                 try:
-                    running._api("status")
+                    running.api("api/status")
                     break
                 except OSError:
                     assert proc.poll() is None, f"JupyterLab exited:\n{log_path.read_text()}"
@@ -162,6 +163,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One headless Chromium (Debian's, with a fresh profile) for every page of the module."""
     chromium = _chromium_or_skip()
     from playwright.sync_api import sync_playwright
+
+    for old in _screenshots_dir().glob("*.png"):  # this run's pictures only
+        old.unlink()
 
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
@@ -187,12 +191,6 @@ def _screenshots_dir() -> Path:
     return folder
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _fresh_screenshots() -> None:
-    for old in _screenshots_dir().glob("*.png"):
-        old.unlink()
-
-
 def _scroll_into_view(page: Any, selector: str) -> None:
     page.evaluate("s => document.querySelector(s)?.scrollIntoView({block: 'center'})", selector)
 
@@ -203,7 +201,7 @@ def _notebook_screenshot(page: Any, path: Path) -> None:
     page.set_viewport_size({"width": VIEWPORT["width"], "height": int(min(max(height + 200, 1000), 14000))})
     page.wait_for_timeout(800)  # let JupyterLab lay the cells out for the new size
     page.screenshot(path=str(path))
-    page.set_viewport_size(VIEWPORT)  # type: ignore[arg-type]
+    page.set_viewport_size(VIEWPORT)
 
 
 KERNEL_IDLE = "() => document.querySelector('.jp-Notebook-ExecutionIndicator')?.dataset.status === 'idle'"
@@ -373,6 +371,18 @@ def _on_failure(page: Any, tmp_path: Path, stem: str, run: Callable[[], list[str
 
 
 # ---------------------------------------------------------------------------------------------------- tests
+
+
+def test_the_course_settings_are_in_effect(lab: Lab) -> None:
+    """JupyterLab serves the course's overrides.json as its defaults: run times shown, no news popup."""
+
+    def defaults(plugin: str) -> dict[str, Any]:
+        schema = lab.api(f"lab/api/settings/{plugin}")["schema"]
+        return {name: spec.get("default") for name, spec in schema["properties"].items()}
+
+    assert defaults("@jupyterlab/notebook-extension:tracker")["recordTiming"] is True
+    assert defaults("jupyterlab-execute-time:settings")["enabled"] is True
+    assert defaults("@jupyterlab/apputils-extension:notification")["fetchNews"] == "false"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
