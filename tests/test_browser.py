@@ -52,23 +52,27 @@ ERROR_TEXT = re.compile(r"Traceback|Error|Warning")
 pytestmark = pytest.mark.browser
 
 
-def _chromium_or_skip() -> str:
-    """The path of Debian's chromium, or skip (fail under CI) with the one-line reason."""
-    reason = None
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        reason = "no Chromium for the browser test (apt-get install chromium)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            reason = "no playwright for the browser test (pip install -e '.[dev]')"
-    if reason is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{reason}: CI must run the browser test")
-        pytest.skip(reason)
-    assert chromium is not None
-    return chromium
+def _why_no_browser() -> str | None:
+    """Why the browser test cannot run here (one line), or None."""
+    if shutil.which("chromium") is None:
+        return "no Chromium for the browser test (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "no playwright for the browser test (pip install -e '.[dev]')"
+    return None
+
+
+NO_BROWSER = _why_no_browser()
+if NO_BROWSER is not None and os.environ.get("CI") != "true":
+    pytest.skip(NO_BROWSER, allow_module_level=True)
+
+
+def _chromium() -> str:
+    """The path of Debian's chromium; under CI=true a missing browser fails every test of this module."""
+    if NO_BROWSER is not None:
+        pytest.fail(f"{NO_BROWSER}: CI must run the browser test")
+    return str(shutil.which("chromium"))
 
 
 # ---------------------------------------------------------------------------------------------------- fixtures
@@ -106,7 +110,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     """JupyterLab as `make lab` starts it, on copies of the lessons (it saves what it runs: not the originals)."""
-    _chromium_or_skip()
+    _chromium()
     ensure_dataset("tiny", progress=False)
     home = tmp_path_factory.mktemp("lab")
     root = home / "notebooks"
@@ -161,7 +165,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One headless Chromium (Debian's, with a fresh profile) for every page of the module."""
-    chromium = _chromium_or_skip()
+    chromium = _chromium()
     from playwright.sync_api import sync_playwright
 
     for old in _screenshots_dir().glob("*.png"):  # this run's pictures only
@@ -199,7 +203,7 @@ def _notebook_screenshot(page: Any, path: Path) -> None:
     """The whole notebook in one picture: make the window as tall as the notebook, then shoot."""
     height = page.evaluate("s => document.querySelector(s)?.scrollHeight ?? 0", SCROLLER)
     page.set_viewport_size({"width": VIEWPORT["width"], "height": int(min(max(height + 200, 1000), 14000))})
-    page.wait_for_timeout(800)  # let JupyterLab lay the cells out for the new size
+    page.wait_for_timeout(400)  # let JupyterLab lay the cells out for the new size
     page.screenshot(path=str(path))
     page.set_viewport_size(VIEWPORT)
 
@@ -428,9 +432,10 @@ def _run_all(page: Any) -> None:
     """Run ▸ Run All Cells, through the menu as a learner would, and wait until every cell has run."""
     page.locator(".lm-MenuBar-item", has_text="Run").first.click()
     page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]"
-        ".some(e => e.textContent.includes('*'))",
+    page.wait_for_function(  # started: a cell queued or running, or already every cell numbered
+        "() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')]"
+        ".map(e => e.textContent);"
+        " return p.some(t => t.includes('*')) || (p.length > 0 && p.every(t => /\\d/.test(t))) }",
         timeout=30_000,
     )
     page.wait_for_function(ALL_DONE, timeout=RUN_ALL_TIMEOUT_S * 1000, polling=500)
