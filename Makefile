@@ -9,7 +9,7 @@ PORT ?= 5000
 BACKENDS ?= sqlite,postgres
 VIEWS ?= optimized
 
-.PHONY: lab test data bench bench-notebooks app lint typecheck reset clean-servers help
+.PHONY: lab test data bench bench-notebooks app lint typecheck reset clean-servers help site
 
 help:
 	@echo "make lab    set up and open the course in JupyterLab"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench-notebooks  time every notebook at SIZE (default small) and the whole course at tiny"
 	@echo "make app    serve the course app on http://127.0.0.1:5000"
 	@echo "make reset SIZE=small  rebuild a dataset from scratch"
+	@echo "make site   execute every lesson at SIZE (small) and render them as HTML pages into data/site/"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed: install it, or run make PYTHON=python3.12 ...")'
@@ -27,6 +28,7 @@ $(BIN)/python:
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -c 'from helpers.lab import write_settings; write_settings()'  # the course's JupyterLab settings
 	@touch $(STAMP)
 
 data: $(STAMP)
@@ -58,3 +60,7 @@ bench-notebooks: $(STAMP)
 app: $(STAMP)
 	$(BIN)/python -m helpers data ensure --size $(SIZE)
 	COURSE_SIZE=$(SIZE) $(BIN)/python -m helpers app --port $(PORT) --views $(VIEWS)
+
+site: $(STAMP)
+	$(BIN)/python -m helpers data ensure --size $(SIZE)
+	$(BIN)/python -m tools.site --size $(SIZE)

@@ -18,6 +18,7 @@ from . import results
 from .config import Settings, settings
 from .data import DatasetInfo, copy_dataset, ensure_dataset
 from .db import check_connection, check_reachable, course_url, make_engine
+from .display import set_table_options
 from .errors import CourseError, show_course_errors_briefly
 from .harness import Comparison, compare
 from .recorder import Plan, QueryRecorder, explain, record
@@ -122,6 +123,7 @@ class Course:
 def setup(lesson: str, *, size: str | None = None, backend: str | None = None, quiet: bool = False) -> Course:
     """Check the environment, make sure the dataset exists, connect, and say what was set up."""
     show_course_errors_briefly()
+    set_table_options()
     s = settings(size=size, backend=backend)
     url = course_url(s)  # the course's PostgreSQL starts here when asked for
     check_reachable(url)  # a wrong DATABASE_URL fails now, in one line, before anything else touches it

@@ -35,6 +35,20 @@ def ms_text(value: Any) -> str:
     return f"{v:.3f}"
 
 
+def number_text(value: Any) -> str:
+    """Any float in a table, as ms_text writes milliseconds; values under 0.001 in scientific notation."""
+    if value is None or value != value:
+        return "NaN"
+    v = float(value)
+    return f"{v:.2e}" if v and abs(v) < 0.001 else ms_text(v)
+
+
+def set_table_options() -> None:
+    """Plain pandas tables read like the course's styled ones: floats with the digits that matter."""
+    pd.set_option("display.float_format", number_text)
+    pd.set_option("display.max_colwidth", 80)  # SQL statements and plan lines stay readable
+
+
 def styled(frame: pd.DataFrame) -> Any:
     """A table formatted for reading: ms with sensible digits, speed-ups as ×, counts with separators."""
     formats: dict[str, Any] = {}

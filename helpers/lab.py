@@ -1,31 +1,75 @@
-"""Start JupyterLab on the course notebooks (what `make lab` runs after setting up)."""
+"""Start JupyterLab on the course notebooks (what `make lab` runs after setting up), configured for the course.
+
+The course's JupyterLab settings live in this environment only (`<sys.prefix>/share/jupyter/lab/settings/
+overrides.json`), never in the learner's own settings: a course about timing shows every cell's run time.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
+from pathlib import Path
+from typing import Any
 
 from .config import PROJECT_ROOT
 
+# Settings a course about timing wants, as JupyterLab's overrides.json (plugin id -> settings).
+COURSE_SETTINGS: dict[str, dict[str, Any]] = {
+    # Show how long each cell ran, beside the cell (jupyterlab-execute-time reads the timing JupyterLab
+    # records in the cell's metadata, so recording must be on).
+    "@jupyterlab/notebook-extension:tracker": {"recordTiming": True},
+    "jupyterlab-execute-time:settings": {
+        "enabled": True,
+        "highlight": True,
+        "positioning": "left",
+        "minTime": 0,
+        "showLiveExecutionTime": True,
+        "showDate": False,
+        "historyCount": 5,
+    },
+    # No "get notified about official Jupyter news?" popup, no requests to the news feed or update check.
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
+}
+
+
+def settings_path(prefix: str | Path | None = None) -> Path:
+    """This environment's JupyterLab overrides.json (under sys.prefix, not the user's home)."""
+    return Path(prefix or sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+
+
+def write_settings(prefix: str | Path | None = None) -> Path:
+    """Merge the course's settings into this environment's overrides.json (other entries are kept)."""
+    path = settings_path(prefix)
+    try:
+        current: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    except ValueError:
+        current = {}  # a broken file helps nobody: ours replaces it
+    merged = {**current, **{plugin: {**current.get(plugin, {}), **s} for plugin, s in COURSE_SETTINGS.items()}}
+    if merged != current or not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(merged, indent=2) + "\n")
+    return path
+
 
 def lab_command(argv: list[str] | None = None) -> list[str]:
-    """The jupyter-lab command line: notebooks/ as root folder, root allowed, extra args from LAB_ARGS."""
-    command = [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        f"--ServerApp.root_dir={PROJECT_ROOT / 'notebooks'}",
-        "--ServerApp.ip=127.0.0.1",
-        "--ServerApp.open_browser=False",
-    ]
+    """The jupyter-lab command line: notebooks/ as root folder, root allowed, extra args from LAB_ARGS.
+
+    LAB_ARGS may name another root folder (`--ServerApp.root_dir=...`, as the browser test does).
+    """
+    extra = shlex.split(os.environ.get("LAB_ARGS", "")) + list(argv or [])
+    command = [sys.executable, "-m", "jupyterlab"]
+    if not any(arg.startswith(("--ServerApp.root_dir", "--notebook-dir")) for arg in extra):
+        command.append(f"--ServerApp.root_dir={PROJECT_ROOT / 'notebooks'}")
+    command += ["--ServerApp.ip=127.0.0.1", "--ServerApp.open_browser=False"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")  # containers and CI machines often run as root
-    command += shlex.split(os.environ.get("LAB_ARGS", ""))
-    return command + list(argv or [])
+    return command + extra
 
 
 def main(argv: list[str] | None = None) -> None:
+    write_settings()
     command = lab_command(argv)
     print("Starting JupyterLab on notebooks/ — open the http://127.0.0.1:… URL printed below; Ctrl-C stops it.")
     sys.stdout.flush()

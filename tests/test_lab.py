@@ -11,6 +11,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from helpers.lab import lab_command
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,3 +64,26 @@ def test_jupyterlab_starts_and_lists_the_lessons(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(20)
         log.close()
+
+
+def test_course_settings_go_to_this_environment_and_keep_other_entries(tmp_path: Path) -> None:
+    from helpers.lab import settings_path, write_settings
+
+    path = settings_path(tmp_path)
+    assert path == tmp_path / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"}}))
+    write_settings(tmp_path)
+    written = json.loads(path.read_text())
+    assert written["@jupyterlab/apputils-extension:themes"] == {"theme": "JupyterLab Dark"}
+    assert written["@jupyterlab/notebook-extension:tracker"]["recordTiming"] is True
+    assert written["jupyterlab-execute-time:settings"]["enabled"] is True
+    assert written["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"
+    write_settings(tmp_path)
+    assert json.loads(path.read_text()) == written
+
+
+def test_lab_args_may_name_another_root_folder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("LAB_ARGS", f"--ServerApp.root_dir={tmp_path}")
+    command = lab_command()
+    assert [arg for arg in command if "root_dir" in arg] == [f"--ServerApp.root_dir={tmp_path}"]

@@ -1,0 +1,212 @@
+"""Instructor mode: switch size or backend inside a running notebook, clear the stored history, reset for a group.
+
+In any lesson, after its setup cell:
+
+    from helpers.instructor import instructor_panel
+    instructor_panel(course)
+
+Every control is also a plain function (`switch`, `clear_history`, `reset_for_next_group`) for scripts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import results
+from .config import BACKENDS, CACHES, SIZES, Settings, settings
+from .errors import CourseError
+
+if TYPE_CHECKING:
+    import ipywidgets as w
+
+    from .course import Course
+
+_ENV = {"size": "COURSE_SIZE", "backend": "COURSE_BACKEND", "cache": "COURSE_CACHE"}
+
+
+def switch(size: str | None = None, backend: str | None = None, cache: str | None = None) -> Settings:
+    """Make this kernel's next `setup()` use another size, backend or cache, and have its data ready.
+
+    Builds the dataset if it is missing (with a progress bar), then sets COURSE_SIZE / COURSE_BACKEND /
+    COURSE_CACHE for this kernel. The lesson's objects still point at the old database until its setup cell
+    runs again: rerun from there (or Run ▸ Run All Cells).
+    """
+    from .data import ensure_dataset
+    from .db import course_url
+
+    wanted = settings(size=size, backend=backend, cache=cache)  # an unknown name is a CourseError here
+    if wanted.database_url and backend is not None:
+        raise CourseError(
+            "DATABASE_URL is set, so the course uses that database whatever the backend: unset DATABASE_URL "
+            "and restart JupyterLab to switch backends."
+        )
+    ensure_dataset(wanted.size, url=course_url(wanted))  # starts the course's PostgreSQL when asked for
+    if wanted.cache == "redis":
+        from .shop.caching import cache_config
+
+        cache_config(wanted)  # start (or reach) Redis now, so a problem shows here and not mid-lesson
+    for field, var in _ENV.items():
+        os.environ[var] = getattr(wanted, field)
+    print(
+        f"Switched to size {wanted.size} on {wanted.backend} (cache {wanted.cache}): run the setup cell again "
+        "(or Run ▸ Run All Cells) to measure with it."
+    )
+    return wanted
+
+
+def clear_history(lesson: str | None = None) -> int:
+    """Forget the stored measurements of one lesson (or of the whole course); returns how many were removed."""
+    return results.clear(lesson)
+
+
+def archive_answers() -> Path | None:
+    """Move the learners' saved endpoints (data/my_app/*.py) into a dated folder beside them; None if none."""
+    from .my_app import my_app_dir
+
+    folder = my_app_dir()
+    answers = sorted(folder.glob("[0-9][0-9]_*.py")) if folder.is_dir() else []
+    if not answers:
+        return None
+    archive = folder / "previous" / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    archive.mkdir(parents=True, exist_ok=True)
+    for path in answers:
+        shutil.move(path, archive / path.name)
+    return archive
+
+
+def reset_for_next_group() -> str:
+    """Clear every lesson's stored history and put the learners' saved answers aside; says what it did.
+
+    The datasets are left alone: lessons never change them (they work on private copies); `make reset
+    SIZE=...` rebuilds one from scratch if it was damaged.
+    """
+    removed = clear_history()
+    archive = archive_answers()
+    kept = f"answers moved to {archive}" if archive else "no saved answers to move"
+    return f"Cleared {removed:,} stored measurements; {kept}. Ready for the next group."
+
+
+# ---------------------------------------------------------------------------------------------------- widgets
+
+
+def _confirm_button(label: str, confirm: str, action: Callable[[], str], out: w.Output) -> w.Button:
+    """A button that asks for a second click before `action`, then prints what the action reports into `out`."""
+    import ipywidgets as w
+
+    button = w.Button(description=label, icon="trash", button_style="warning", layout=w.Layout(width="auto"))
+    armed = {"yes": False}
+
+    def click(_: Any = None) -> None:
+        out.clear_output()
+        if not armed["yes"]:
+            armed["yes"] = True
+            button.description, button.button_style = confirm, "danger"
+            return
+        armed["yes"] = False
+        button.description, button.button_style = label, "warning"
+        button.disabled = True
+        try:
+            with out:
+                print(action())
+        finally:
+            button.disabled = False
+
+    button.on_click(click)
+    return button
+
+
+def _clear_history_button(lesson: str | None, out: w.Output) -> w.Button:
+    what = f"lesson {lesson}" if lesson else "every lesson"
+
+    def action() -> str:
+        removed = clear_history(lesson)
+        return f"Cleared {removed:,} stored measurements of {what}: the next run starts a fresh history."
+
+    return _confirm_button(
+        f"Clear stored history ({what})", f"Click again to clear the history of {what}", action, out
+    )
+
+
+def clear_history_widget(lesson: str | None = None) -> w.VBox:
+    """The clear-history button (of `lesson`, or of every lesson when None), with its confirmation step."""
+    import ipywidgets as w
+
+    out = w.Output()
+    return w.VBox([_clear_history_button(lesson, out), out], layout=w.Layout(align_items="flex-start"))
+
+
+def clear_history_button(lesson: str | None = None) -> None:
+    """Show a button that clears the stored history of `lesson` (or of every lesson), after a second click."""
+    from IPython.display import display
+
+    display(clear_history_widget(lesson))
+
+
+def switch_widget(current: Settings | None = None) -> w.VBox:
+    """Size, backend and cache pickers and a Switch button that calls `switch()`."""
+    import ipywidgets as w
+
+    now = current or settings()
+    style = {"description_width": "initial"}
+
+    def picker(options: Any, value: str, description: str) -> w.Dropdown:
+        return w.Dropdown(
+            options=list(options), value=value, description=description, style=style, layout=w.Layout(width="13em")
+        )
+
+    size = picker(SIZES, now.size, "size")
+    backend = picker(BACKENDS, now.backend, "backend")
+    cache = picker(CACHES, now.cache, "cache")
+    button = w.Button(description="Switch", icon="exchange", button_style="primary")
+    out = w.Output()
+
+    def click(_: Any = None) -> None:
+        button.disabled = True
+        out.clear_output()
+        try:
+            with out:
+                # The backend is only asked for when it changes (DATABASE_URL, when set, pins it).
+                switch(
+                    size=size.value,
+                    backend=None if backend.value == now.backend else backend.value,
+                    cache=cache.value,
+                )
+        finally:
+            button.disabled = False
+
+    button.on_click(click)
+    return w.VBox([w.HBox([size, backend, cache, button]), out])
+
+
+def switcher(course: Course | None = None) -> None:
+    """Show the size / backend / cache switch for this kernel (starting from `course`'s settings)."""
+    from IPython.display import display
+
+    display(switch_widget(course.settings if course is not None else None))
+
+
+def instructor_panel(course: Course) -> None:
+    """Everything an instructor needs during a demo, in one place: switch, clear this lesson, reset for a group."""
+    import ipywidgets as w
+    from IPython.display import display
+
+    info = w.HTML(
+        f"<b>Instructor</b> · lesson {course.lesson} · {course.backend}, size {course.size} "
+        f"({course.info.total_rows:,} rows), cache {course.settings.cache}"
+    )
+    out = w.Output()
+    reset = _confirm_button(
+        "Reset for the next group", "Click again: clear all history, put answers aside", reset_for_next_group, out
+    )
+    buttons = w.HBox([_clear_history_button(course.lesson, out), reset])
+    panel = w.VBox(
+        [info, switch_widget(course.settings), buttons, out],
+        layout=w.Layout(border="1px solid #c8ccd2", padding="6px"),
+    )
+    panel.add_class("course-instructor-panel")
+    display(panel)
