@@ -91,7 +91,11 @@ def history_chart(frame: pd.DataFrame, *, ax: Any = None) -> Any:
             label=label,
         )
     ax.set_ylabel("median time (ms)")
-    ax.set_yscale("log")
+    medians = frame["median_s"]
+    if medians.max() > 10 * medians.min() > 0:  # log only when the lines are orders of magnitude apart
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(bottom=0)
     ax.legend(fontsize=7 if several else 8)
     ax.grid(alpha=0.3)
     fig.autofmt_xdate()

@@ -46,6 +46,8 @@ def test_notebooks_are_committed_without_outputs() -> None:
         for cell in json.loads(_staged(path))["cells"]:
             if cell["cell_type"] == "code":
                 assert cell["outputs"] == [] and cell["execution_count"] is None, path.name
+            # JupyterLab records each cell's run times (the course turns that on): not in the committed copy
+            assert "execution" not in cell.get("metadata", {}), path.name
 
 
 def test_every_lesson_has_its_notebook_and_navigation_line() -> None:
