@@ -210,13 +210,15 @@ def one_line(sql: str) -> str:
 def trace(engine: Engine) -> Iterator[Trace]:
     """Record every statement run on `engine` inside the block, with the application line that issued it."""
     recorded = Trace()
+    # Start times per connection, kept by this trace alone: traces can nest (the panel's around a cell's).
+    started: dict[int, list[float]] = {}
 
     def before(conn: Connection, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
-        conn.info.setdefault("course_trace_started", []).append(time.perf_counter())
+        started.setdefault(id(conn), []).append(time.perf_counter())
 
     def after(conn: Connection, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
-        started = conn.info.get("course_trace_started") or [time.perf_counter()]
-        duration = time.perf_counter() - started.pop()
+        timers = started.get(id(conn)) or [time.perf_counter()]
+        duration = time.perf_counter() - timers.pop()
         origin = application_frame(sys._getframe(1))
         recorded.statements.append(TracedStatement(statement, params, duration, many, origin))
 

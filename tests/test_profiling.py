@@ -109,6 +109,19 @@ def test_trace_skips_the_course_infrastructure(course: Course) -> None:
     assert "rows_fetched(course.engine, first)" in statement.origin.code
 
 
+def test_traces_nest_with_their_own_timers(course: Course) -> None:
+    with course.engine.connect() as conn:
+        with trace(course.engine) as outer:
+            conn.execute(text("SELECT 1"))
+            with trace(course.engine) as inner:
+                conn.execute(text("SELECT 2"))
+        leftovers = [key for key in conn.info if "trace" in str(key)]
+    assert [s.sql for s in outer.traced()] == ["SELECT 1", "SELECT 2"]
+    assert [s.sql for s in inner.traced()] == ["SELECT 2"]
+    assert all(s.duration_s > 0 for s in outer.traced() + inner.traced())
+    assert leftovers == []  # nothing left behind on the pooled connection
+
+
 def test_slowest_and_an_empty_trace(course: Course) -> None:
     with course.engine.connect() as conn, trace(course.engine) as t:
         conn.execute(text("SELECT 1"))
