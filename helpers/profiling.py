@@ -1,0 +1,489 @@
+"""Find where a request's time goes: statements with the line that issued them, profiles grouped by package,
+EXPLAIN of a recorded statement, and PostgreSQL's own slow-query log read back from its file.
+
+* `application_frame()` walks the stack to the first frame of *application* code (a notebook cell, the shop's
+  views), past SQLAlchemy, Flask, the standard library and the course's own infrastructure;
+* `trace(engine)` records statements like `helpers.recorder.record`, each with that frame (`Trace`);
+* `explain_statement` runs EXPLAIN (ANALYZE on PostgreSQL) on a recorded statement with its own parameters;
+* `time_by_category` sums a cProfile or pyinstrument profile's self time by package (driver, ORM, Flask, ...);
+* `postgres_log_path`, `read_postgres_log` and `statement_entries` read the course server's log.
+"""
+
+from __future__ import annotations
+
+import linecache
+import re
+import sys
+import sysconfig
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Engine, event
+
+from .config import PROJECT_ROOT, data_dir
+from .errors import CourseError
+from .recorder import Plan, QueryRecorder, Statement
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# ---------------------------------------------------------------------------------------- who issued it
+_PATHS = sysconfig.get_paths()
+# Where library code lives: the standard library, site-packages (SQLAlchemy, Flask, ...), installed scripts.
+# Both as configured and resolved: a venv's paths may pass through symlinks.
+LIBRARY_DIRS: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        str(path) + "/"
+        for key in ("stdlib", "platstdlib", "purelib", "platlib", "scripts")
+        for path in (Path(_PATHS[key]), Path(_PATHS[key]).resolve())
+    )
+)
+_HELPERS = str(PROJECT_ROOT / "helpers") + "/"
+_SHOP = _HELPERS + "shop/"
+# The shop's database wiring is framework code (sessions, the per-request counters), not a view.
+_SHOP_PLUMBING = frozenset({_SHOP + "db.py", _SHOP + "serve.py"})
+
+
+@lru_cache(maxsize=4096)
+def is_library_file(filename: str) -> bool:
+    """Library code: the standard library, installed packages, or code without a file (`<frozen ...>`)."""
+    if filename.startswith("<"):
+        return not filename.startswith("<ipython-input")  # plain IPython names cells <ipython-input-…>
+    return filename.startswith(LIBRARY_DIRS)
+
+
+@lru_cache(maxsize=4096)
+def is_application_file(filename: str) -> bool:
+    """Code a learner reads as *theirs*: notebook cells, the shop's views and queries, data/my_app/ answers.
+
+    The course's own infrastructure (helpers/ outside helpers/shop/, and the shop's session plumbing) is not.
+    """
+    if is_library_file(filename):
+        return False
+    if filename.startswith(_HELPERS):
+        return filename.startswith(_SHOP) and filename not in _SHOP_PLUMBING
+    return True
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The line of application code that issued a statement."""
+
+    filename: str
+    lineno: int
+    function: str
+
+    @property
+    def code(self) -> str:
+        """The source line itself (empty when the source cannot be read back)."""
+        return linecache.getline(self.filename, self.lineno).strip()
+
+    @property
+    def where(self) -> str:
+        """A short 'file:line' a learner recognises: a project-relative path, or 'cell In [n]' in a notebook."""
+        return f"{short_path(self.filename)}:{self.lineno}"
+
+    def __str__(self) -> str:
+        return f"{self.where} in {self.function}"
+
+
+def short_path(filename: str) -> str:
+    """A project-relative path, 'cell In [12]' for a notebook cell, or the path inside site-packages."""
+    cell = _cell_label(filename)
+    if cell:
+        return cell
+    if "site-packages/" in filename:
+        return filename.split("site-packages/", 1)[1]
+    root = str(PROJECT_ROOT) + "/"
+    if filename.startswith(root):
+        return filename[len(root) :]
+    return filename
+
+
+def _cell_label(filename: str) -> str | None:
+    """'cell In [12]' for code that IPython compiled from a notebook cell, else None."""
+    if not (filename.startswith("<ipython-input") or re.search(r"/ipykernel_\d+/", filename)):
+        return None
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        number = getattr(getattr(shell, "compile", None), "_filename_map", {}).get(filename)
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        number = None
+    return f"cell In [{number}]" if number is not None else "a notebook cell"
+
+
+def application_frame(frame: FrameType | None = None) -> Origin | None:
+    """The innermost frame of application code on the stack, starting at `frame`; None if there is none.
+
+    By default the search starts *above* the function that calls this one: called from an event listener
+    (which is application code itself when a notebook cell defines it), it finds the code that ran the
+    statement, not the listener.
+    """
+    current: FrameType | None = frame if frame is not None else sys._getframe(2)
+    while current is not None:
+        filename = current.f_code.co_filename
+        if is_application_file(filename):
+            return Origin(filename, current.f_lineno, current.f_code.co_name)
+        current = current.f_back
+    return None
+
+
+# ---------------------------------------------------------------------------------------- tracing
+@dataclass(frozen=True)
+class TracedStatement(Statement):
+    """A statement with the application line that issued it."""
+
+    origin: Origin | None = None
+
+    @property
+    def where(self) -> str:
+        return self.origin.where if self.origin else "(no application code on the stack)"
+
+
+class Trace(QueryRecorder):
+    """Statements recorded by `trace`, each with its origin; grouped by shape they show an N+1 and its line."""
+
+    def traced(self) -> list[TracedStatement]:
+        return [s for s in self.statements if isinstance(s, TracedStatement)]
+
+    def slowest(self) -> TracedStatement:
+        """The statement that took longest (CourseError when nothing was recorded)."""
+        statements = self.traced()
+        if not statements:
+            raise CourseError("No statements were recorded: run the code inside `with trace(engine) as t:`.")
+        return max(statements, key=lambda s: s.duration_s)
+
+    def table(self) -> pd.DataFrame:
+        """One row per statement: ms, where it was issued, the code line, the SQL on one line, parameters."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "duration_ms": [s.duration_s * 1000 for s in self.traced()],
+                "issued at": [s.where for s in self.traced()],
+                "code": [s.origin.code if s.origin else "" for s in self.traced()],
+                "sql": [one_line(s.sql) for s in self.traced()],
+                "params": [s.params for s in self.traced()],
+            }
+        )
+
+    def by_shape(self, at_least: int = 1) -> pd.DataFrame:
+        """One row per statement shape run `at_least` times: count, total ms, and every line that issued it."""
+        import pandas as pd
+
+        groups: dict[str, list[TracedStatement]] = {}
+        for s in self.traced():
+            groups.setdefault(s.shape, []).append(s)
+        rows = [
+            {
+                "times": len(members),
+                "total_ms": sum(s.duration_s for s in members) * 1000,
+                "issued at": ", ".join(dict.fromkeys(s.where for s in members)),
+                "code": " | ".join(dict.fromkeys(s.origin.code for s in members if s.origin)),
+                "shape": shape,
+            }
+            for shape, members in groups.items()
+            if len(members) >= at_least
+        ]
+        columns = ["times", "total_ms", "issued at", "code", "shape"]
+        frame = pd.DataFrame(rows, columns=columns)
+        return frame.sort_values(["times", "total_ms"], ascending=False, ignore_index=True)
+
+    def __repr__(self) -> str:
+        return f"Trace({self.count} statements, {self.total_s * 1000:.2f} ms)"
+
+
+def one_line(sql: str) -> str:
+    """SQL with its whitespace collapsed onto one line."""
+    return re.sub(r"\s+", " ", sql).strip()
+
+
+@contextmanager
+def trace(engine: Engine) -> Iterator[Trace]:
+    """Record every statement run on `engine` inside the block, with the application line that issued it."""
+    recorded = Trace()
+    # Start times per connection, kept by this trace alone: traces can nest (the panel's around a cell's).
+    started: dict[int, list[float]] = {}
+
+    def before(conn: Connection, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        started.setdefault(id(conn), []).append(time.perf_counter())
+
+    def after(conn: Connection, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        timers = started.get(id(conn)) or [time.perf_counter()]
+        duration = time.perf_counter() - timers.pop()
+        origin = application_frame(sys._getframe(1))
+        recorded.statements.append(TracedStatement(statement, params, duration, many, origin))
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    try:
+        yield recorded
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+
+
+# ---------------------------------------------------------------------------------------- EXPLAIN
+def explainable(statement: Statement) -> bool:
+    """Whether EXPLAIN can show a plan for it (a query or a data change; not BEGIN, SET or DDL)."""
+    return bool(re.match(r"\s*(\(?\s*SELECT|WITH|INSERT|UPDATE|DELETE)\b", statement.sql, re.IGNORECASE))
+
+
+def explain_statement(bind: Engine | Connection, statement: Statement, *, analyze: bool | None = None) -> Plan:
+    """EXPLAIN a recorded statement with its own parameters.
+
+    SQLite: EXPLAIN QUERY PLAN. PostgreSQL: EXPLAIN ANALYZE (the statement runs once more, with timings) for
+    a query; `analyze` defaults to True for SELECTs only, since ANALYZE of an UPDATE would change the data.
+    """
+    if not explainable(statement):
+        raise CourseError(f"EXPLAIN shows plans of queries and data changes, not of {one_line(statement.sql)!r}.")
+    backend = bind.dialect.name
+    is_query = bool(re.match(r"\s*(\(?\s*SELECT|WITH)\b", statement.sql, re.IGNORECASE))
+    if analyze is None:
+        analyze = is_query
+    if analyze and not is_query:
+        raise CourseError("EXPLAIN ANALYZE runs the statement: use it on SELECTs, not on data changes.")
+    if backend == "sqlite":
+        prefix = "EXPLAIN QUERY PLAN "
+    elif backend == "postgresql":
+        prefix = "EXPLAIN (ANALYZE, COSTS OFF, BUFFERS OFF) " if analyze else "EXPLAIN (COSTS OFF) "
+    else:
+        prefix = "EXPLAIN "
+    params = statement.params[0] if statement.executemany and statement.params else statement.params
+
+    def run(conn: Connection) -> list[Any]:
+        return list(conn.exec_driver_sql(prefix + statement.sql, params if params else ()))
+
+    if isinstance(bind, Connection):
+        rows = run(bind)
+    else:
+        with bind.connect() as conn:
+            rows = run(conn)
+            conn.rollback()
+    if backend == "sqlite":
+        depth: dict[int, int] = {0: 0}
+        lines = []
+        for node_id, parent, _, detail in rows:
+            depth[node_id] = depth.get(parent, 0) + 1
+            lines.append("  " * (depth[node_id] - 1) + str(detail))
+        return Plan(backend, tuple(lines))
+    return Plan(backend, tuple(str(r[0]) for r in rows))
+
+
+# ---------------------------------------------------------------------------------------- profiles
+# Where self time is charged, in the order tables and charts list them.
+CATEGORIES = (
+    "database driver (sqlite3, psycopg)",
+    "SQLAlchemy ORM (objects, lazy loads)",
+    "SQLAlchemy Core (SQL, execution, rows)",
+    "JSON",
+    "Flask and Werkzeug",
+    "the app's code (views, hooks)",
+    "Python (builtins, standard library)",
+    "other",
+)
+_FLASK = ("/flask/", "/werkzeug/", "/flask_caching/", "/cachelib/", "/itsdangerous/", "/blinker/", "/jinja2/")
+_PROFILERS = ("/pyinstrument/", "_lsprof", "/cProfile.py", "/profile.py")
+
+
+# The C types of Python's sqlite3 module: pyinstrument names their methods 'Cursor.execute', without the module.
+_DRIVER_BUILTINS = re.compile(r"^(Cursor|Connection)\.\w+$|sqlite3\.")
+
+
+def _builtin(filename: str) -> bool:
+    """A function written in C: cProfile files it under '~', pyinstrument under '<built-in>'."""
+    return filename in ("~", "<built-in>")
+
+
+def category_of(filename: str, function: str, caller: tuple[str, str] | None = None) -> str:
+    """The category of a profiled function, from its file; a C function counts as its caller's code.
+
+    Python's `len`, `getattr` or a dict method called by SQLAlchemy's ORM are part of the ORM's cost; only the
+    database driver's own C methods (sqlite3's cursor) count as the driver.
+    """
+    if _builtin(filename):
+        if _DRIVER_BUILTINS.search(function) or "psycopg" in function:
+            return CATEGORIES[0]
+        if caller is not None and not _builtin(caller[0]):
+            return category_of(*caller)
+        return CATEGORIES[6]
+    if "psycopg" in filename or "/sqlite3/" in filename:
+        return CATEGORIES[0]
+    if "/sqlalchemy/orm/" in filename:
+        return CATEGORIES[1]
+    if "sqlalchemy" in filename:  # the package, and the <sqlalchemy generated ...> wrappers
+        return CATEGORIES[2]
+    if "/json/" in filename:  # the standard library's json and Flask's JSON provider
+        return CATEGORIES[3]
+    if any(part in filename for part in _FLASK):
+        return CATEGORIES[4]
+    if filename.startswith(_SHOP) or is_application_file(filename):
+        return CATEGORIES[5]
+    if filename.startswith("<frozen") or is_library_file(filename):
+        return CATEGORIES[6]
+    return CATEGORIES[7]
+
+
+# (filename, function, seconds of self time, the caller's (filename, function) or None)
+_SelfTime = tuple[str, str, float, tuple[str, str] | None]
+
+
+def _self_times_cprofile(profile: Any) -> Iterator[_SelfTime]:
+    import pstats
+
+    stats = profile if isinstance(profile, pstats.Stats) else pstats.Stats(profile)
+    entries: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    for (filename, _line, function), (_cc, _nc, tottime, _ct, callers) in entries.items():
+        if any(p in f"{filename} {function}" for p in _PROFILERS):
+            continue
+        if not _builtin(filename) or not callers:
+            yield filename, function, tottime, None
+            continue
+        # cProfile keeps, per caller, the time spent in this function when called from there.
+        for (caller_file, _caller_line, caller_function), timing in callers.items():
+            yield filename, function, timing[2], (caller_file, caller_function)
+
+
+def _self_times_pyinstrument(session: Any) -> Iterator[_SelfTime]:
+    stack: list[tuple[Any, tuple[str, str] | None]] = [(session.root_frame(), None)]
+    while stack:
+        frame, caller = stack.pop()
+        if frame is None or frame.is_synthetic:
+            continue
+        filename = frame.file_path or ""
+        stack.extend((child, (filename, frame.function or "")) for child in frame.children)
+        if not any(p in filename for p in _PROFILERS):
+            yield filename, frame.function or "", frame.total_self_time, caller
+
+
+def time_by_category(profile: Any) -> pd.Series:
+    """Self time in ms per category, from a cProfile.Profile / pstats.Stats or a pyinstrument Session."""
+    import pandas as pd
+
+    times = dict.fromkeys(CATEGORIES, 0.0)
+    rows: Iterable[_SelfTime] = (
+        _self_times_pyinstrument(profile) if hasattr(profile, "root_frame") else _self_times_cprofile(profile)
+    )
+    for filename, function, seconds, caller in rows:
+        times[category_of(filename, function, caller)] += seconds * 1000
+    return pd.Series(times, name="ms")
+
+
+def split_chart(frame: pd.DataFrame, *, title: str = "") -> Any:
+    """Horizontal bars of each profiler's share of time per category (columns are profilers, values %)."""
+    import matplotlib.pyplot as plt
+
+    from .plots import COLORS
+
+    shown = frame.loc[(frame > 0.5).any(axis=1)][::-1]
+    fig, ax = plt.subplots(figsize=(7.5, 0.6 + 0.45 * len(shown) * max(1, len(shown.columns) / 1.5)))
+    fig.set_layout_engine("constrained")
+    height = 0.8 / max(1, len(shown.columns))
+    for i, column in enumerate(shown.columns):
+        positions = [y + (i - (len(shown.columns) - 1) / 2) * height for y in range(len(shown))]
+        ax.barh(positions, shown[column], height=height, color=COLORS[(i + 1) % len(COLORS)], label=str(column))
+        for y, value in zip(positions, shown[column], strict=True):
+            ax.annotate(f" {value:.0f}%", (value, y), va="center", fontsize=8)
+    ax.set_yticks(range(len(shown)), shown.index)
+    ax.set_xlabel("share of the profiled request's self time (%)")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title, fontsize=10)
+    ax.margins(x=0.15)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------- PostgreSQL's log
+def postgres_log_path() -> Path:
+    """The course PostgreSQL's server log (pg_ctl -l): data/servers/postgres/server.log."""
+    return data_dir() / "servers" / "postgres" / "server.log"
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One message of PostgreSQL's log: its time, backend pid, level and text (continuation lines joined)."""
+
+    at: str
+    pid: int
+    level: str
+    message: str
+
+
+# PostgreSQL's default log_line_prefix is '%m [%p] ': '2026-11-28 06:23:46.422 UTC [17316] LOG:  ...'
+_ENTRY = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \S+) \[(\d+)\] ([A-Z]+):  (.*)$")
+
+
+def log_size(path: Path | None = None) -> int:
+    """The log's current size: pass it as `offset` to `read_postgres_log` to read only what comes after."""
+    path = path or postgres_log_path()
+    return path.stat().st_size if path.exists() else 0
+
+
+def read_postgres_log(
+    offset: int = 0, *, pids: Iterable[int] | None = None, path: Path | None = None, settle_s: float = 2.0
+) -> list[LogEntry]:
+    """The log's entries after byte `offset`, of the backends `pids` only (other notebooks share the server).
+
+    The server writes its log a moment after it answers: the file is read once it has stopped growing.
+    """
+    path = path or postgres_log_path()
+    if not path.exists():
+        raise CourseError(
+            f"No PostgreSQL log at {path}: this reads the course's own server (COURSE_BACKEND=postgres "
+            "without DATABASE_URL)."
+        )
+    deadline, size = time.monotonic() + settle_s, -1
+    while size != (size := path.stat().st_size) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with path.open("rb") as f:
+        f.seek(offset)
+        text = f.read().decode(errors="replace")
+    wanted = set(pids) if pids is not None else None
+    entries: list[LogEntry] = []
+    for line in text.splitlines():
+        match = _ENTRY.match(line)
+        if match:
+            at, pid, level, message = match.groups()
+            entries.append(LogEntry(at, int(pid), level, message))
+        elif entries and line.startswith("\t"):  # a statement's further lines are indented with a tab
+            last = entries[-1]
+            entries[-1] = LogEntry(last.at, last.pid, last.level, last.message + "\n" + line[1:])
+    return [e for e in entries if wanted is None or e.pid in wanted]
+
+
+_DURATION = re.compile(r"^duration: ([\d.]+) ms  (statement|parse|bind|execute)( [^:]*)?: (.*)$", re.DOTALL)
+
+
+def statement_entries(entries: list[LogEntry]) -> pd.DataFrame:
+    """The slow-statement lines of a log (`log_min_duration_statement`): ms, phase, statement, parameters.
+
+    psycopg sends queries with the extended protocol, so PostgreSQL times their parse, bind and execute
+    steps separately; statements without parameters (BEGIN, SET) come as one 'statement' step.
+    """
+    import pandas as pd
+
+    rows: list[dict[str, Any]] = []
+    for entry in entries:
+        if entry.level == "DETAIL" and rows and rows[-1]["pid"] == entry.pid:
+            rows[-1]["parameters"] = entry.message.removeprefix("Parameters: ")
+            continue
+        match = _DURATION.match(entry.message) if entry.level == "LOG" else None
+        if match:
+            ms, phase, _name, sql = match.groups()
+            rows.append(
+                {
+                    "duration_ms": float(ms),
+                    "phase": phase,
+                    "sql": one_line(sql),
+                    "parameters": "",
+                    "pid": entry.pid,
+                }
+            )
+    return pd.DataFrame(rows, columns=["duration_ms", "phase", "sql", "parameters", "pid"])

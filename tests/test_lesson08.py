@@ -1,0 +1,323 @@
+"""Lesson 08 · Profiling and monitoring: each exercise check passes the reference and rejects plausible wrong
+answers with the right reason, on both backends; so does the improve-the-app task."""
+
+from __future__ import annotations
+
+import linecache
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import g
+from sqlalchemy import event
+
+from helpers.course import Course
+from helpers.exercises.lesson08 import LIBRARY_DIRS, add_slow_statement_header, exercises, issuing_frame
+from helpers.query_budget import assert_max_queries
+from helpers.shop import kit
+
+
+@pytest.fixture(scope="module")
+def ex(course: Course) -> Any:
+    return exercises(course)
+
+
+def said(capsys: pytest.CaptureFixture[str]) -> str:
+    return capsys.readouterr().out.strip()
+
+
+# ---------------------------------------------------------------------------------------- q1
+def seconds_not_ms(app: Any, threshold_ms: float) -> None:
+    engine = app.extensions["engine"]
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def start(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        conn.info["t"] = time.perf_counter()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def stop(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if time.perf_counter() - conn.info["t"] >= threshold_ms:  # seconds against milliseconds
+            g.slow = g.get("slow", 0) + 1
+
+    @app.after_request
+    def header(response):  # type: ignore[no-untyped-def]
+        response.headers["X-Slow-Statements"] = str(g.get("slow", 0))
+        return response
+
+
+def global_counter(app: Any, threshold_ms: float) -> None:
+    engine = app.extensions["engine"]
+    slow = {"count": 0}  # lives as long as the app, not one request
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def start(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        conn.info["t"] = time.perf_counter()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def stop(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if (time.perf_counter() - conn.info["t"]) * 1000 >= threshold_ms:
+            slow["count"] += 1
+
+    @app.after_request
+    def header(response):  # type: ignore[no-untyped-def]
+        response.headers["X-Slow-Statements"] = str(slow["count"])
+        return response
+
+
+def counts_everything(app: Any, threshold_ms: float) -> None:
+    engine = app.extensions["engine"]
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def stop(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        g.slow = g.get("slow", 0) + 1
+
+    @app.after_request
+    def header(response):  # type: ignore[no-untyped-def]
+        response.headers["X-Slow-Statements"] = str(g.get("slow", 0))
+        return response
+
+
+def no_default(app: Any, threshold_ms: float) -> None:
+    engine = app.extensions["engine"]
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def start(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        conn.info["t"] = time.perf_counter()
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def stop(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if (time.perf_counter() - conn.info["t"]) * 1000 >= threshold_ms:
+            g.slow = g.get("slow", 0) + 1
+
+    @app.after_request
+    def header(response):  # type: ignore[no-untyped-def]
+        response.headers["X-Slow-Statements"] = str(g.slow)  # no slow statement: no g.slow
+        return response
+
+
+def no_header(app: Any, threshold_ms: float) -> None:
+    """Counts right, but never says so."""
+
+
+def test_q1_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert ex.q1.check(add_slow_statement_header)
+    assert said(capsys).startswith("Correct! X-Slow-Statements said 2, 1, 0")
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (seconds_not_ms, "said 0: is the elapsed time in milliseconds"),
+        (global_counter, "carried over from the previous requests"),
+        (counts_everything, "counted every statement"),
+        (no_default, "raised AttributeError in your hooks"),
+        (no_header, "no X-Slow-Statements header"),
+    ],
+    ids=["seconds", "global-counter", "counts-everything", "no-default", "no-header"],
+)
+def test_q1_rejects(ex: Any, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
+    assert not ex.q1.check(answer)
+    out = said(capsys)
+    assert out.startswith("Not yet") and reason in out and "\n" not in out
+
+
+# ---------------------------------------------------------------------------------------- q2
+def innermost(stack: list[Any]) -> Any:
+    return stack[-1]
+
+
+def outermost(stack: list[Any]) -> Any:
+    return stack[0]
+
+
+def forwards(stack: list[Any]) -> Any:
+    """The library test, but walking from the start of the program."""
+    for frame in stack:
+        if not frame.filename.startswith(LIBRARY_DIRS):
+            return frame
+    return None
+
+
+def test_q2_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert ex.q2.check(issuing_frame)
+    out = said(capsys)
+    assert out.startswith("Correct!") and "helpers/shop/baseline.py:" in out and "order.customer.name" in out
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (innermost, "issued at helpers/shop/baseline.py:53, your function points at sqlalchemy/"),
+        (outermost, "issued at helpers/shop/baseline.py:53, your function points at"),
+        (forwards, "(that frame started the request; the statement was issued further in)"),
+        (lambda stack: "baseline.py", "return one frame of the stack"),
+        (lambda stack: None, "returned None"),
+    ],
+    ids=["innermost", "outermost", "forwards", "a-string", "none"],
+)
+def test_q2_rejects(ex: Any, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
+    assert not ex.q2.check(answer)
+    out = said(capsys)
+    assert out.startswith("Not yet") and reason in out and "\n" not in out
+
+
+# ---------------------------------------------------------------------------------------- q3
+def budget_test(customer: int, budget: int, path: str | None = None, status: int = 200) -> Any:
+    def test_customer_page(client: Any) -> None:
+        with assert_max_queries(budget):
+            response = client.get(path or f"/customers/{customer}")
+        assert response.status_code == status
+
+    return test_customer_page
+
+
+def test_q3_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert 2 <= ex.customer_orders <= 8
+    assert ex.q3.check(budget_test(ex.customer, 2))
+    out = said(capsys)
+    assert out.startswith("Correct! it fails on the baseline (") and "statements ran, the budget is 2." in out
+    assert f"{ex.customer_orders} × SELECT order_lines.id, … FROM order_lines" in out  # the repeated shape
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (lambda c: budget_test(c, 10_000), "your test passed on the baseline app, which ran"),
+        (
+            lambda c: budget_test(c, 1),
+            "your test fails on the optimized app too (2 statements ran, the budget is 1.)",
+        ),
+        (
+            lambda c: budget_test(c, 2, "/customers/0"),
+            "failed on the baseline, but not because of the statement budget",
+        ),
+        (lambda c: budget_test(c, 2, status=201), "your test fails on the optimized app: assert 200 == 201"),
+    ],
+    ids=["too-generous", "too-strict", "missing-customer", "wrong-status"],
+)
+def test_q3_rejects(ex: Any, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
+    assert not ex.q3.check(answer(ex.customer))
+    out = said(capsys)
+    assert out.startswith("Not yet") and reason in out
+
+
+def test_q3_wants_the_given_customers_page(ex: Any, course: Course, capsys: pytest.CaptureFixture[str]) -> None:
+    from sqlalchemy import func, select
+
+    from helpers.shop.models import Order
+
+    with course.session() as session:
+        other = session.scalar(
+            select(Order.customer_id)
+            .where(Order.customer_id != ex.customer)
+            .group_by(Order.customer_id)
+            .having(func.count() >= 2)
+            .limit(1)
+        )
+    assert not ex.q3.check(budget_test(ex.customer, 2, f"/customers/{other}"))
+    assert f"should request /customers/{ex.customer}" in said(capsys)
+
+
+# ---------------------------------------------------------------------------------------- improve the app
+JOINED = """
+my_views = Blueprint("my_views", __name__)
+
+
+@my_views.get("/reports/sales")
+def sales_report():
+    session = get_session()
+    days, conditions = report_window(session)
+    if conditions is None:
+        return {"days": days, "categories": []}
+    revenue = {}
+    units = {}
+    lines = select(OrderLine).join(OrderLine.order).where(*conditions).options(joinedload(OrderLine.product))
+    for line in session.scalars(lines):
+        category = line.product.category
+        revenue[category] = revenue.get(category, 0) + line.quantity * line.unit_price
+        units[category] = units.get(category, 0) + line.quantity
+    ranked = sorted(revenue, key=lambda c: (-revenue[c], c))
+    return {"days": days, "categories": [
+        {"category": c, "revenue": revenue[c], "units": units[c]} for c in ranked
+    ]}
+"""
+SELECTIN = JOINED.replace("joinedload(OrderLine.product)", "selectinload(OrderLine.product)")
+ASCENDING = JOINED.replace("key=lambda c: (-revenue[c], c)", "key=lambda c: (revenue[c], c)")
+NO_FILTERS = JOINED.replace(  # its own date window, without the status and minimum-total filters
+    "    days, conditions = report_window(session)\n",
+    "    days = int_arg('days', 7, high=3650)\n"
+    "    newest = session.scalar(select(func.max(Order.created_at)))\n"
+    "    conditions = [Order.created_at >= newest - timedelta(days=days)]\n",
+).replace("my_views = Blueprint", "from datetime import timedelta\n\nmy_views = Blueprint")
+AGGREGATED = """
+my_views = Blueprint("my_views", __name__)
+CENT = Decimal("0.01")
+
+
+@my_views.get("/reports/sales")
+def sales_report():
+    session = get_session()
+    days, conditions = report_window(session)
+    if conditions is None:
+        return {"days": days, "categories": []}
+    query = (
+        select(Product.category, func.sum(OrderLine.quantity * OrderLine.unit_price), func.sum(OrderLine.quantity))
+        .join(OrderLine.order)
+        .join(OrderLine.product)
+        .where(*conditions)
+        .group_by(Product.category)
+    )
+    rows = [(c, Decimal(r).quantize(CENT), int(u)) for c, r, u in session.execute(query)]
+    rows.sort(key=lambda row: (-row[1], row[0]))
+    return {"days": days, "categories": [{"category": c, "revenue": r, "units": u} for c, r, u in rows]}
+"""
+
+
+def cell(source: str, number: int) -> Any:
+    """Run `source` as a notebook cell (registered in linecache, as IPython does); return its blueprint."""
+    filename = f"/tmp/ipykernel_0/cell8{number}.py"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace: dict[str, Any] = {name: getattr(kit, name) for name in kit.__all__} | {"__name__": "__main__"}
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace["my_views"]
+
+
+@pytest.fixture
+def private_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    return tmp_path
+
+
+@pytest.mark.parametrize("source", [JOINED, AGGREGATED], ids=["joinedload", "aggregate-in-sql"])
+def test_improve_accepts_a_join_or_an_aggregate(
+    ex: Any, private_data: Path, capsys: pytest.CaptureFixture[str], source: str
+) -> None:
+    assert ex.improve.check(cell(source, 1))
+    assert "Correct! Your sales report gives the baseline's answers to 5 requests" in said(capsys)
+    assert (private_data / "my_app" / "08_sales_report.py").exists()
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        (SELECTIN, "statements; the budget is 2"),
+        (ASCENDING, "GET /reports/sales?days={days}: your JSON['categories'][0]['category'] is"),
+        (NO_FILTERS, "GET /reports/sales?days={twice}&status=delivered: "),
+    ],
+    ids=["selectinload", "ascending", "filters-ignored"],
+)
+def test_improve_rejects(
+    ex: Any, private_data: Path, capsys: pytest.CaptureFixture[str], source: str, reason: str
+) -> None:
+    assert not ex.improve.check(cell(source, 2))
+    out = said(capsys)
+    assert out.startswith("Not yet") and reason.format(days=ex.days, twice=2 * ex.days) in out
+    assert not (private_data / "my_app" / "08_sales_report.py").exists()
+
+
+def test_improve_races_the_uncached_reference(ex: Any, private_data: Path) -> None:
+    comparison = ex.improve.race(cell(JOINED, 3), reference=True, repeat=2)
+    statements = comparison.frame["statements"]
+    assert statements["yours"] == 2 and statements["the course's version"] == 2  # not 0: no cache in the race
+    assert statements["baseline (lesson 01)"] > 2

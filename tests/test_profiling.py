@@ -1,0 +1,270 @@
+"""helpers/profiling.py: issuing lines, traces, EXPLAIN of recorded statements, profiles by category, and
+PostgreSQL's log read back."""
+
+from __future__ import annotations
+
+import cProfile
+import uuid
+from pathlib import Path
+
+import pytest
+from pyinstrument import Profiler
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from helpers.course import Course
+from helpers.errors import CourseError
+from helpers.profiling import (
+    CATEGORIES,
+    Origin,
+    TracedStatement,
+    application_frame,
+    category_of,
+    explain_statement,
+    is_application_file,
+    is_library_file,
+    log_size,
+    postgres_log_path,
+    read_postgres_log,
+    short_path,
+    split_chart,
+    statement_entries,
+    time_by_category,
+    trace,
+)
+from helpers.recorder import rows_fetched
+from helpers.shop.models import Order
+
+SITE = str(Path(pytest.__file__).parent.parent)  # site-packages
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("filename", "application"),
+    [
+        (f"{SITE}/sqlalchemy/orm/attributes.py", False),
+        (f"{SITE}/flask/app.py", False),
+        (str(Path(pytest.__file__).parent.parent.parent / "contextlib.py"), False),  # somewhere in the venv
+        ("<frozen runpy>", False),
+        (str(ROOT / "helpers/shop/baseline.py"), True),
+        (str(ROOT / "helpers/shop/queries.py"), True),
+        (str(ROOT / "helpers/shop/db.py"), False),  # the shop's plumbing
+        (str(ROOT / "helpers/harness.py"), False),  # the course's infrastructure
+        ("/tmp/ipykernel_123/2837465.py", True),  # a notebook cell
+        ("<ipython-input-3-abc>", True),
+        (str(ROOT / "data/my_app/08_sales_report.py"), True),
+    ],
+)
+def test_application_files(filename: str, application: bool) -> None:
+    assert is_application_file(filename) is application
+
+
+def test_library_files() -> None:
+    import contextlib
+
+    assert is_library_file(contextlib.__file__) and is_library_file(f"{SITE}/sqlalchemy/__init__.py")
+    assert not is_library_file(__file__)
+
+
+def test_short_paths() -> None:
+    assert short_path(str(ROOT / "helpers/shop/baseline.py")) == "helpers/shop/baseline.py"
+    assert short_path(f"{SITE}/sqlalchemy/orm/attributes.py") == "sqlalchemy/orm/attributes.py"
+    assert short_path("/tmp/ipykernel_1/99.py") == "a notebook cell"  # no IPython here to number it
+
+
+def test_application_frame_is_the_caller_of_the_caller() -> None:
+    def hook() -> Origin | None:
+        return application_frame()  # from inside a hook: the code that triggered the hook
+
+    origin = hook()
+    assert origin is not None and origin.filename == __file__
+    assert origin.function == "test_application_frame_is_the_caller_of_the_caller"
+    assert origin.code == "origin = hook()" and origin.where == f"tests/test_profiling.py:{origin.lineno}"
+
+
+def test_trace_points_at_the_view_lines_of_an_n_plus_one(course: Course) -> None:
+    app = course.app()
+    try:
+        with trace(app.extensions["engine"]) as t:
+            app.test_client().get("/orders?page=1&per_page=5")
+        shapes = t.by_shape()
+    finally:
+        app.extensions["engine"].dispose()
+    assert t.count == len(t.table()) == shapes["times"].sum()
+    repeated = shapes[shapes["times"] > 1]
+    assert set(repeated["times"]) <= {5} and len(repeated) == 2
+    assert all(where.startswith("helpers/shop/baseline.py:") for where in repeated["issued at"])
+    codes = " ".join(repeated["code"])
+    assert "order.customer.name" in codes and "len(order.lines)" in codes
+
+
+def test_trace_skips_the_course_infrastructure(course: Course) -> None:
+    """A statement run by a helper (here rows_fetched) is charged to the line that called the helper."""
+    with Session(course.engine) as session, trace(course.engine) as first:
+        session.execute(select(Order.id).limit(3)).all()
+    with trace(course.engine) as t:
+        rows_fetched(course.engine, first)
+    [statement] = t.traced()
+    assert statement.origin is not None and statement.origin.filename == __file__
+    assert "rows_fetched(course.engine, first)" in statement.origin.code
+
+
+def test_traces_nest_with_their_own_timers(course: Course) -> None:
+    with course.engine.connect() as conn:
+        with trace(course.engine) as outer:
+            conn.execute(text("SELECT 1"))
+            with trace(course.engine) as inner:
+                conn.execute(text("SELECT 2"))
+        leftovers = [key for key in conn.info if "trace" in str(key)]
+    assert [s.sql for s in outer.traced()] == ["SELECT 1", "SELECT 2"]
+    assert [s.sql for s in inner.traced()] == ["SELECT 2"]
+    assert all(s.duration_s > 0 for s in outer.traced() + inner.traced())
+    assert leftovers == []  # nothing left behind on the pooled connection
+
+
+def test_slowest_and_an_empty_trace(course: Course) -> None:
+    with course.engine.connect() as conn, trace(course.engine) as t:
+        conn.execute(text("SELECT 1"))
+        conn.execute(select(Order.id).order_by(Order.total.desc()).limit(5)).all()
+    assert t.slowest() in t.traced()
+    with trace(course.engine) as empty:
+        pass
+    with pytest.raises(CourseError, match="No statements were recorded"):
+        empty.slowest()
+
+
+def test_explain_a_recorded_statement_with_its_parameters(course: Course) -> None:
+    with Session(course.engine) as session, trace(course.engine) as t:
+        session.get(Order, 3)
+    plan = explain_statement(course.engine, t.traced()[0])
+    if course.backend == "postgresql":
+        assert any("actual time" in line for line in plan.lines)  # ANALYZE: run again, with timings
+        assert plan.uses_index()  # the primary key
+    else:
+        assert plan.searches("rowid") or plan.uses_index() or "PRIMARY KEY" in plan.text
+
+
+def test_explain_refuses_what_has_no_plan(course: Course) -> None:
+    begin = TracedStatement("BEGIN", (), 0.0, False)
+    with pytest.raises(CourseError, match="not of 'BEGIN'"):
+        explain_statement(course.engine, begin)
+    update = TracedStatement("UPDATE orders SET note = note WHERE id = 1", (), 0.0, False)
+    with pytest.raises(CourseError, match="use it on SELECTs"):
+        explain_statement(course.engine, update, analyze=True)
+    assert explain_statement(course.engine, update).lines  # a plain EXPLAIN changes nothing
+
+
+@pytest.mark.parametrize(
+    ("filename", "function", "caller", "category"),
+    [
+        ("~", "<method 'execute' of 'sqlite3.Cursor' objects>", None, 0),
+        ("<built-in>", "Cursor.fetchall", None, 0),
+        (f"{SITE}/psycopg/cursor.py", "execute", None, 0),
+        (f"{SITE}/sqlalchemy/orm/loading.py", "chunks", None, 1),
+        ("~", "<built-in method builtins.len>", (f"{SITE}/sqlalchemy/orm/state.py", "x"), 1),
+        (f"{SITE}/sqlalchemy/engine/base.py", "_execute_context", None, 2),
+        ("<sqlalchemy generated _go() wrapper>", "_go", None, 2),
+        ("/usr/lib/python3.11/json/encoder.py", "encode", None, 3),
+        (f"{SITE}/flask/json/provider.py", "dumps", None, 3),
+        (f"{SITE}/werkzeug/test.py", "open", None, 4),
+        (str(ROOT / "helpers/shop/baseline.py"), "sales_report", None, 5),
+        (str(ROOT / "helpers/shop/db.py"), "_after", None, 5),
+        ("~", "<built-in method builtins.len>", None, 6),
+        ("<frozen importlib._bootstrap>", "_find", None, 6),
+    ],
+)
+def test_categories(filename: str, function: str, caller: tuple[str, str] | None, category: int) -> None:
+    assert category_of(filename, function, caller) == CATEGORIES[category]
+
+
+def test_both_profiles_add_up_to_the_request(course: Course) -> None:
+    app = course.app()
+    client = app.test_client()
+    try:
+        client.get("/reports/sales?days=30")
+        profile = cProfile.Profile()
+        profile.enable()
+        client.get("/reports/sales?days=30")
+        profile.disable()
+        profiler = Profiler(interval=0.0005)
+        with profiler:
+            client.get("/reports/sales?days=30")
+    finally:
+        app.extensions["engine"].dispose()
+    import pstats
+
+    by_cprofile = time_by_category(profile)
+    by_pyinstrument = time_by_category(profiler.last_session)
+    assert list(by_cprofile.index) == list(CATEGORIES) == list(by_pyinstrument.index)
+    assert by_cprofile.sum() == pytest.approx(pstats.Stats(profile).total_tt * 1000, rel=0.05)  # type: ignore[attr-defined]
+    assert by_pyinstrument.sum() <= profiler.last_session.duration * 1000 * 1.01
+    for split in (by_cprofile, by_pyinstrument):
+        assert split[CATEGORIES[1]] > 0 and split[CATEGORIES[2]] > 0  # the ORM and Core always show
+    assert by_cprofile[CATEGORIES[0]] > 0  # cProfile sees every driver call
+    figure = split_chart((by_cprofile / by_cprofile.sum() * 100).to_frame("cProfile"), title="t")
+    assert figure.axes[0].get_title() == "t"
+
+
+LOG = """\
+2026-11-28 06:23:46.422 UTC [17316] LOG:  duration: 0.018 ms  statement: SET log_min_duration_statement = 0
+2026-11-28 06:23:46.435 UTC [17316] LOG:  duration: 0.719 ms  parse <unnamed>: SELECT orders.id
+\tFROM orders
+\t LIMIT $1::INTEGER
+2026-11-28 06:23:46.436 UTC [17316] LOG:  duration: 0.539 ms  execute <unnamed>: SELECT orders.id
+\tFROM orders
+\t LIMIT $1::INTEGER
+2026-11-28 06:23:46.436 UTC [17316] DETAIL:  Parameters: $1 = '3'
+2026-11-28 06:23:46.437 UTC [999] LOG:  duration: 5.000 ms  statement: SELECT 1
+2026-11-28 06:23:47.000 UTC [555] LOG:  checkpoint starting: time
+"""
+
+
+def test_read_a_postgres_log(tmp_path: Path) -> None:
+    path = tmp_path / "server.log"
+    path.write_text("earlier line that is skipped\n" + LOG)
+    entries = read_postgres_log(len("earlier line that is skipped\n"), pids=[17316], path=path, settle_s=0)
+    assert [e.level for e in entries] == ["LOG", "LOG", "LOG", "DETAIL"] and {e.pid for e in entries} == {17316}
+    assert entries[1].message.endswith("FROM orders\n LIMIT $1::INTEGER")
+    frame = statement_entries(entries)
+    assert list(frame["phase"]) == ["statement", "parse", "execute"]
+    assert list(frame["duration_ms"]) == [0.018, 0.719, 0.539]
+    assert frame["sql"].iloc[2] == "SELECT orders.id FROM orders LIMIT $1::INTEGER"
+    assert frame["parameters"].iloc[2] == "$1 = '3'" and frame["parameters"].iloc[1] == ""
+    everyone = statement_entries(read_postgres_log(0, path=path, settle_s=0))
+    assert len(everyone) == 4  # the checkpoint message is not a statement
+    assert log_size(path) == path.stat().st_size and log_size(tmp_path / "none") == 0
+
+
+def test_no_log_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(CourseError, match="No PostgreSQL log"):
+        read_postgres_log(path=tmp_path / "missing.log")
+
+
+@pytest.mark.postgres
+def test_log_min_duration_statement_round_trip() -> None:
+    """A session setting logs every statement of that session only, and ends with it."""
+    from helpers.course import setup
+
+    course = setup("tests", size="tiny", backend="postgres", quiet=True)
+    marker = f"course_marker_{uuid.uuid4().hex}"
+    start = log_size()
+    try:
+        with course.engine.connect() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            conn.execute(text("SET log_min_duration_statement = 0"))
+            conn.commit()  # SET in a transaction that rolls back would be undone
+            conn.execute(text(f"SELECT '{marker}' AS logged"))
+            conn.execute(text("RESET log_min_duration_statement"))
+            conn.commit()
+            conn.execute(text(f"SELECT '{marker}' AS not_logged"))
+            conn.commit()
+        entries = statement_entries(read_postgres_log(start, pids=[pid]))
+        with course.engine.connect() as conn:
+            setting = conn.execute(text("SHOW log_min_duration_statement")).scalar_one()
+    finally:
+        course.engine.dispose()
+    assert postgres_log_path().exists()
+    assert any(marker in sql and "logged" in sql for sql in entries["sql"])
+    assert not any("not_logged" in sql for sql in entries["sql"])
+    assert (entries["duration_ms"] >= 0).all()
+    assert setting == "-1"
