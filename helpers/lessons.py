@@ -23,6 +23,7 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("03", "joins_and_n_plus_one", "Joins and the N+1 problem"),
     Lesson("04", "indexing", "Indexing"),
     Lesson("05", "caching", "Caching with Flask-Caching"),
+    Lesson("06", "connection_pooling", "Connection pooling"),
     Lesson("08", "profiling_and_monitoring", "Profiling and monitoring"),
     Lesson("09", "capstone", "Capstone: the finished app under load"),
 )

@@ -93,12 +93,20 @@ def serve_in_thread(app: Flask, *, threads: int = 8, port: int = 0, **options: A
     runner = threading.Thread(target=server.run, daemon=True, name="waitress")
     runner.start()
 
-    def stop() -> None:
+    def close_sockets() -> None:
         for dispatcher in list(socket_map.values()):
             with contextlib.suppress(OSError):
                 dispatcher.close()
+
+    def stop() -> None:
+        # Worker threads first: one finishing a request pulls the server's trigger, which must still be open.
         server.task_dispatcher.shutdown(timeout=5)
-        runner.join(5)
+        # Then the sockets, closed by the server's own loop (a trigger thunk runs there): closed from here, one
+        # could vanish under the loop's select() (EBADF). With no sockets left, the loop ends.
+        if runner.is_alive():
+            server.trigger.pull_trigger(close_sockets)
+            runner.join(5)
+        close_sockets()
 
     served = Served(f"http://127.0.0.1:{server.effective_port}", stop)
     atexit.register(served.stop)

@@ -1,0 +1,602 @@
+"""Watching a connection pool at work (lesson 06): its settings read back, its events over time, bounded loads.
+
+* `pool_settings(engine)` reads back what a pool really uses: size, overflow, timeout, recycle, pre-ping;
+* `ConnectionEvents(engine)` counts new connections, checkouts and checkins while a block runs;
+* `PoolWatch(app)` records, for each request the app serves, when it arrived, when it got its connection and
+  when it answered, and the pool's state after every checkout, checkin, connect and close: a timeline;
+* `watched_load(app, paths, ...)` serves the app in a thread, runs a bounded concurrent load, and returns
+  the load's result with the watch; `timeline_chart` and `concurrency_chart` draw them;
+* `gc_paused()` makes a leaked session keep its connection until the block ends (see its docstring);
+* `postgres_course(course)` / `sqlite_course(course)`: the lesson measures both, whatever COURSE_BACKEND is;
+* `save_engine_options` / `saved_engine_options`: the pool the learner configured, kept for the capstone.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, event
+from sqlalchemy.pool import Pool, QueuePool
+
+from .errors import CourseError
+from .wsgi import LoadResult, run_load, served
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from flask import Flask
+
+    from .course import Course
+    from .harness import Comparison
+
+# The options a QueuePool takes through create_engine, and what each one is for (lesson 06 reads them back).
+POOL_OPTIONS = {
+    "pool_size": "connections the pool keeps open",
+    "max_overflow": "extra connections it may open in a burst (closed again when returned)",
+    "pool_timeout": "seconds a request waits for a free connection before TimeoutError",
+    "pool_recycle": "seconds after which a connection is replaced at its next checkout (-1: never)",
+    "pool_pre_ping": "test each connection with a ping at checkout, replacing a dead one",
+    "pool_use_lifo": "reuse the most recently returned connection first",
+    "poolclass": "the pool implementation (QueuePool, NullPool, ...)",
+}
+ENGINE_OPTIONS_FILE = "06_engine_options.json"
+
+
+# ---------------------------------------------------------------------- reading a pool back
+def pool_settings(engine: Engine) -> dict[str, Any]:
+    """What the engine's pool really uses, read from the pool itself (not from the config that built it).
+
+    SQLAlchemy has public methods for the size and the timeout; overflow, recycle and pre-ping are attributes.
+    """
+    pool = engine.pool
+    settings: dict[str, Any] = {"pool": type(pool).__name__}
+    if isinstance(pool, QueuePool):
+        settings |= {"pool_size": pool.size(), "max_overflow": pool._max_overflow, "pool_timeout": pool.timeout()}
+    settings |= {"pool_recycle": pool._recycle, "pool_pre_ping": pool._pre_ping}
+    return settings
+
+
+def checked_out(engine: Engine) -> int:
+    """Connections of the engine's pool lent out right now (0 for pools that do not count, like NullPool)."""
+    pool = engine.pool
+    return pool.checkedout() if isinstance(pool, QueuePool) else 0
+
+
+# ---------------------------------------------------------------------- counting connections
+class ConnectionEvents:
+    """Count, while the block runs, new DBAPI connections, checkouts and checkins.
+
+        with ConnectionEvents(engine) as seen:
+            ...
+        seen.connects, seen.checkouts, seen.checkins, seen.most_at_once
+
+    `target` is an engine, or the `Pool` class itself to count the connections of every engine in the process
+    (an engine made inside a view, say).
+    """
+
+    def __init__(self, target: Engine | type[Pool] = Pool) -> None:
+        self.target = target
+        self.connects = self.checkouts = self.checkins = 0
+        self.most_at_once = 0  # the most connections checked out at the same moment, from the block's start
+        self._lock = threading.Lock()
+
+    def _connect(self, *args: Any) -> None:
+        with self._lock:
+            self.connects += 1
+
+    def _checkout(self, *args: Any) -> None:
+        with self._lock:
+            self.checkouts += 1
+            self.most_at_once = max(self.most_at_once, self.checkouts - self.checkins)
+
+    def _checkin(self, *args: Any) -> None:
+        with self._lock:
+            self.checkins += 1
+
+    def _listeners(self) -> dict[str, Callable[..., None]]:
+        return {"connect": self._connect, "checkout": self._checkout, "checkin": self._checkin}
+
+    def __enter__(self) -> ConnectionEvents:
+        for name, fn in self._listeners().items():
+            event.listen(self.target, name, fn)
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        for name, fn in self._listeners().items():
+            event.remove(self.target, name, fn)
+
+
+# ---------------------------------------------------------------------- timing connections
+def compare_in_blocks(
+    course: Course,
+    variants: Mapping[str, Callable[[], Any]],
+    *,
+    engine: Engine | Sequence[Engine],
+    repeat: int = 30,
+    title: str,
+) -> Comparison:
+    """Like `course.compare`, but each variant is timed in a block of its own, one after the other.
+
+    Interleaving rounds is fairer on a noisy machine, except when a variant leaves work behind that lands on
+    the next one: after close(), a PostgreSQL connection's server process goes on exiting for a while, and a
+    pooled request timed right after it would be charged for that. The blocks run from the last variant to the
+    first, since the first (the baseline, the naive way) is the one likely to leave work behind. Stored like any
+    comparison, in the order given.
+    """
+    from . import results
+    from .harness import Comparison, check_same, run_variants
+
+    timed = {
+        label: run_variants({label: fn}, engine=engine, repeat=repeat, budget_s=20)[0]
+        for label, fn in reversed(list(variants.items()))
+    }
+    measurements = [timed[label] for label in variants]
+    check_same(measurements)
+    comparison = Comparison(course.lesson, course.backend, course.size, measurements, title)
+    results.store(comparison)
+    return comparison
+
+
+# ---------------------------------------------------------------------- a pool's timeline under load
+@dataclass
+class RequestSeen:
+    """One request the app served: when it arrived, got its first connection, and answered (ms from start)."""
+
+    started_ms: float
+    connected_ms: float | None = None
+    ended_ms: float | None = None
+    status: int | None = None
+
+    @property
+    def wait_ms(self) -> float | None:
+        """How long the request waited for its connection (None: it never got one)."""
+        return None if self.connected_ms is None else self.connected_ms - self.started_ms
+
+
+class PoolWatch:
+    """Record an app's requests and its pool's state over time, from pool events (no sampling).
+
+    After every change it notes: connections checked out, connections open, and requests waiting for their
+    first connection (arrived, no connection yet). Attach it before the app serves anything:
+
+        with PoolWatch(app) as watch, served(app) as server:
+            run_load(server.url, ...)
+        watch.timeline, watch.requests, watch.summary()
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.engine: Engine = app.extensions["engine"]
+        self.pool_size = self.engine.pool.size() if isinstance(self.engine.pool, QueuePool) else 0
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._seen: list[RequestSeen] = []
+        self._points: list[tuple[float, int, int, int]] = []
+        self._inner: Any = None
+        self._t0 = time.perf_counter()
+        self._out = self._open = self._waiting = 0
+        self.connects = 0
+
+    def _now_ms(self) -> float:
+        return (time.perf_counter() - self._t0) * 1000
+
+    def _note(self) -> None:  # with the lock held
+        self._points.append((self._now_ms(), self._out, self._open, self._waiting))
+
+    # WSGI middleware: sees every request arrive and answer, in the thread that serves it.
+    def _middleware(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        seen = RequestSeen(self._now_ms())
+        self._local.request = seen
+        with self._lock:
+            self._waiting += 1
+            self._note()
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            seen.status = int(status.split()[0])
+            return start_response(status, headers, exc_info)
+
+        try:
+            body: Iterable[bytes] = self._inner(environ, capture)
+            return body
+        finally:
+            self._local.request = None
+            with self._lock:
+                if seen.connected_ms is None:  # answered without a connection (a 503 after pool_timeout, say)
+                    self._waiting -= 1
+                seen.ended_ms = self._now_ms()
+                self._seen.append(seen)
+                self._note()
+
+    def _on_checkout(self, *args: Any) -> None:
+        seen: RequestSeen | None = getattr(self._local, "request", None)
+        with self._lock:
+            self._out += 1
+            if seen is not None and seen.connected_ms is None:
+                seen.connected_ms = self._now_ms()
+                self._waiting -= 1
+            self._note()
+
+    def _on_checkin(self, *args: Any) -> None:
+        with self._lock:
+            self._out -= 1
+            self._note()
+
+    def _on_connect(self, *args: Any) -> None:
+        with self._lock:
+            self._open += 1
+            self.connects += 1
+            self._note()
+
+    def _on_close(self, *args: Any) -> None:
+        with self._lock:
+            self._open -= 1
+            self._note()
+
+    def _listeners(self) -> dict[str, Callable[..., None]]:
+        return {
+            "checkout": self._on_checkout,
+            "checkin": self._on_checkin,
+            "connect": self._on_connect,
+            "close": self._on_close,
+        }
+
+    def __enter__(self) -> PoolWatch:
+        pool = self.engine.pool
+        self._out = checked_out(self.engine)
+        self._open = pool.checkedout() + pool.checkedin() if isinstance(pool, QueuePool) else 0
+        self._t0 = time.perf_counter()
+        with self._lock:
+            self._note()
+        for name, fn in self._listeners().items():
+            event.listen(self.engine, name, fn)
+        self._inner = self.app.wsgi_app
+        self.app.wsgi_app = self._middleware  # type: ignore[method-assign]
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.app.wsgi_app = self._inner  # type: ignore[method-assign]
+        for name, fn in self._listeners().items():
+            event.remove(self.engine, name, fn)
+
+    # ------------------------------------------------------------------ what it saw
+    @property
+    def seen(self) -> list[RequestSeen]:
+        with self._lock:
+            return list(self._seen)
+
+    @property
+    def timeline(self) -> pd.DataFrame:
+        """One row per change: time (ms), connections checked out and open, overflow in use, requests waiting."""
+        import pandas as pd
+
+        with self._lock:
+            frame = pd.DataFrame(self._points, columns=["t_ms", "checked_out", "open", "waiting"])
+        frame["overflow"] = (frame["open"] - self.pool_size).clip(lower=0)
+        return frame
+
+    @property
+    def requests(self) -> pd.DataFrame:
+        """One row per request: arrival, wait for a connection and total time (ms), status."""
+        import pandas as pd
+
+        rows = [
+            {
+                "started_ms": r.started_ms,
+                "wait_ms": r.wait_ms,
+                "total_ms": (r.ended_ms or r.started_ms) - r.started_ms,
+                "status": r.status,
+            }
+            for r in self.seen
+        ]
+        return pd.DataFrame(rows, columns=["started_ms", "wait_ms", "total_ms", "status"])
+
+    def summary(self, waited_ms: float = 1.0) -> dict[str, Any]:
+        """Peaks and counts: what a chart shows, as numbers to print and assert."""
+        timeline, requests = self.timeline, self.requests
+        waits = requests["wait_ms"].dropna()
+        statuses = Counter(int(s) for s in requests["status"].dropna())
+        return {
+            "requests": len(requests),
+            "statuses": dict(sorted(statuses.items())),
+            "errors_5xx": sum(n for s, n in statuses.items() if s >= 500),
+            "peak_checked_out": int(timeline["checked_out"].max()) if len(timeline) else 0,
+            "peak_overflow": int(timeline["overflow"].max()) if len(timeline) else 0,
+            "peak_waiting": int(timeline["waiting"].max()) if len(timeline) else 0,
+            "new_connections": self.connects,
+            "waited": int((waits > waited_ms).sum()) + int(requests["wait_ms"].isna().sum()),
+            "median_wait_ms": float(waits.median()) if len(waits) else float("nan"),
+            "max_wait_ms": float(waits.max()) if len(waits) else float("nan"),
+        }
+
+
+def watched_load(
+    app: Flask,
+    paths: Sequence[str],
+    *,
+    threads: int,
+    concurrency: int,
+    requests: int | None = None,
+    duration_s: float | None = None,
+    timeout_s: float = 10,
+) -> tuple[LoadResult, PoolWatch]:
+    """Serve `app` with `threads` in a background thread, load it, stop it; the load's result and the watch.
+
+    Bounded like `run_load`: by `requests`, by `duration_s`, or both.
+    """
+    if concurrency < 1 or threads < 1:
+        raise CourseError("concurrency and threads must be at least 1, e.g. threads=8, concurrency=8.")
+    # waitress logs "Task queue depth is 1" when a request waits a moment for a free server thread (a client's
+    # next request can arrive before the thread that answered its last one is idle again). The watch measures
+    # the waits that matter here, for connections; that log line would only be noise under the cell.
+    queue_log = logging.getLogger("waitress.queue")
+    level = queue_log.level
+    queue_log.setLevel(logging.ERROR)
+    try:
+        with PoolWatch(app) as watch, served(app, threads=threads) as server:
+            result = run_load(
+                server.url,
+                paths,
+                concurrency=concurrency,
+                requests=requests,
+                duration_s=duration_s,
+                timeout_s=timeout_s,
+            )
+    finally:
+        queue_log.setLevel(level)
+    return result, watch
+
+
+# ---------------------------------------------------------------------- charts
+def timeline_chart(watch: PoolWatch, *, title: str = "", ax: Any = None) -> Any:
+    """Connections checked out and, stacked on them, requests waiting for one, against the pool's limits.
+
+    While requests give their connections back, the total height is the number of requests in the app; a leak
+    shows as checked-out connections that stay when no request holds them.
+    """
+    import matplotlib.pyplot as plt
+
+    from .plots import COLORS
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.5, 3.6), layout="constrained")
+    else:
+        fig = ax.figure
+    timeline, requests = watch.timeline, watch.requests
+    first = requests["started_ms"].min() if len(requests) else 0.0
+    t = ((timeline["t_ms"] - first) / 1000).clip(lower=0)
+    holding, waiting = timeline["checked_out"], timeline["checked_out"] + timeline["waiting"]
+    ax.fill_between(t, 0, holding, step="post", color=COLORS[1], alpha=0.55, label="connections checked out")
+    ax.fill_between(
+        t, holding, waiting, step="post", color=COLORS[0], alpha=0.45, label="requests waiting for a connection"
+    )
+    ax.step(t, timeline["open"], where="post", color="black", linewidth=1.2, label="connections open")
+    settings = pool_settings(watch.engine)
+    if "pool_size" in settings:
+        size, limit = settings["pool_size"], settings["pool_size"] + max(settings["max_overflow"], 0)
+        ax.axhline(size, color="grey", linestyle=":", linewidth=1)
+        ax.annotate(
+            f"pool_size {size}",
+            (1, size),
+            xycoords=("axes fraction", "data"),
+            xytext=(3, -3),
+            textcoords="offset points",
+            fontsize=7,
+            va="center",
+        )
+        if limit != size:
+            ax.axhline(limit, color="black", linestyle="--", linewidth=1)
+            ax.annotate(
+                f"+ max_overflow = {limit}",
+                (1, limit),
+                xycoords=("axes fraction", "data"),
+                xytext=(3, 0),
+                textcoords="offset points",
+                fontsize=7,
+                va="center",
+            )
+    failed = requests[requests["status"] >= 500]
+    if len(failed):
+        ends = (failed["started_ms"] + failed["total_ms"] - first) / 1000
+        ax.plot(
+            ends,
+            [0] * len(failed),
+            "x",
+            color=COLORS[0],
+            markersize=7,
+            clip_on=False,
+            label=f"answered {int(failed['status'].iloc[0])} ({len(failed)})",
+        )
+    ax.set_xlabel("time since the first request (s)")
+    ax.set_ylabel("connections, requests")
+    ax.set_ylim(bottom=0)
+    ax.set_xlim(left=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=4, frameon=False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig  # fmt: skip
+
+
+def concurrency_chart(frame: pd.DataFrame, *, limit: int | None = None, title: str = "") -> Any:
+    """Throughput, and waits and p95 latency, against the number of concurrent clients (one row per load)."""
+    import matplotlib.pyplot as plt
+
+    from .plots import COLORS
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
+    x = frame.index
+    left.plot(x, frame["throughput_rps"], marker="o", color=COLORS[1])
+    left.set_ylabel("requests per second")
+    right.plot(x, frame["p95_ms"], marker="o", color=COLORS[0], label="p95 latency")
+    right.plot(x, frame["median_wait_ms"], marker="s", color=COLORS[4], label="median wait for a connection")
+    right.set_ylabel("ms")
+    right.legend(fontsize=7, loc="upper left")
+    for ax in (left, right):
+        ax.set_xlabel("concurrent clients")
+        ax.grid(alpha=0.3)
+        ax.set_ylim(bottom=0)
+        if limit is not None:
+            ax.axvline(limit, color="black", linestyle="--", linewidth=1)
+            ax.annotate(
+                "pool limit",
+                (limit, 1),
+                xycoords=("data", "axes fraction"),
+                xytext=(3, -3),
+                textcoords="offset points",
+                fontsize=7,
+                rotation=90,
+                va="top",
+            )
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def bars_side_by_side(comparisons: Mapping[str, Comparison]) -> Any:
+    """One bar chart per comparison, side by side, each on its own scale (backends differ by a lot)."""
+    import matplotlib.pyplot as plt
+
+    from .plots import bar_chart
+
+    fig, axes = plt.subplots(
+        1, len(comparisons), figsize=(5.2 * len(comparisons), 2.4), layout="constrained", squeeze=False
+    )
+    for ax, (name, comparison) in zip(axes[0], comparisons.items(), strict=True):
+        bar_chart(comparison, ax=ax)
+        ax.set_title(f"{name}, size {comparison.size}", fontsize=10)
+    first = next(iter(comparisons.values()), None)
+    if first is not None and first.title:
+        fig.suptitle(first.title, fontsize=10)
+    return fig
+
+
+# ---------------------------------------------------------------------- making faults show every time
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cycle collector for the block (and collect once at the end).
+
+    A Session that is never closed keeps its connection checked out until the collector frees it: a Session
+    and its transaction refer to each other, so reference counting alone never does. When the collector runs
+    depends on how much the process allocates, so a leak comes and goes. Paused, every leaked session keeps
+    its connection until the block ends: a leak shows every time, which is what a check needs.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+# ---------------------------------------------------------------------- both backends
+def postgres_course(course: Course) -> Course:
+    """The lesson on the course's own PostgreSQL (started if needed), with the dataset of the course's size.
+
+    It is `course` itself when that already is the course's PostgreSQL.
+    """
+    from .course import Course
+    from .data import ensure_dataset
+    from .db import make_engine, parse_url
+    from .servers import postgres_url
+
+    url = parse_url(postgres_url(f"shop_{course.size}"), source="the course PostgreSQL URL")
+    if course.url == url:
+        return course
+    info = ensure_dataset(course.size, url=url)
+    return Course(course.lesson, course.settings, url, make_engine(url), info)
+
+
+def sqlite_course(course: Course) -> Course:
+    """The lesson on the course's SQLite file of the same size (built if missing); `course` if it is that."""
+    from sqlalchemy.engine import URL
+
+    from .course import Course
+    from .data import ensure_dataset
+    from .db import make_engine, sqlite_path
+
+    url = URL.create("sqlite+pysqlite", database=str(sqlite_path(course.size)))
+    if course.url == url:
+        return course
+    info = ensure_dataset(course.size, url=url)
+    return Course(course.lesson, course.settings, url, make_engine(url), info)
+
+
+# ---------------------------------------------------------------------- keeping the learner's pool
+def engine_options_path() -> Path:
+    """Where the pool settings accepted in lesson 06 are kept: data/my_app/06_engine_options.json."""
+    from .my_app import my_app_dir
+
+    return my_app_dir() / ENGINE_OPTIONS_FILE
+
+
+def save_engine_options(options: Mapping[str, Any]) -> Path:
+    """Keep the learner's ENGINE_OPTIONS (JSON: numbers and booleans) for the capstone; return the path."""
+    path = engine_options_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(dict(options), indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def saved_engine_options() -> dict[str, Any] | None:
+    """The ENGINE_OPTIONS the learner's app runs with (from lesson 06), or None if not saved yet."""
+    try:
+        loaded = json.loads(engine_options_path().read_text())
+    except (OSError, ValueError):
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
+# ---------------------------------------------------------------------- live demos
+def load_controls(
+    run: Callable[..., Any],
+    options: Mapping[str, Sequence[Any]],
+    values: Mapping[str, Any],
+    *,
+    label: str = "Run the load",
+    run_now: bool = True,
+) -> None:
+    """A slider per option and a button; the button calls `run(**chosen)` again into the output below."""
+    import ipywidgets as w
+    from IPython.display import display
+
+    sliders = {
+        name: w.SelectionSlider(
+            options=list(choices),
+            value=values[name],
+            description=name,
+            continuous_update=False,
+            style={"description_width": "initial"},
+        )
+        for name, choices in options.items()
+    }
+    button = w.Button(description=label, icon="refresh", button_style="primary")
+    out = w.Output()
+
+    def click(_: Any = None) -> None:
+        button.disabled = True
+        out.clear_output(wait=True)
+        try:
+            with out:
+                run(**{name: slider.value for name, slider in sliders.items()})
+        finally:
+            button.disabled = False
+
+    button.on_click(click)
+    display(w.VBox([w.HBox(list(sliders.values())[:2]), w.HBox([*list(sliders.values())[2:], button]), out]))
+    if run_now:
+        click()
