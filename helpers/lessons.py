@@ -22,6 +22,7 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("02", "projection", "Projection: select only what you use"),
     Lesson("03", "joins_and_n_plus_one", "Joins and the N+1 problem"),
     Lesson("04", "indexing", "Indexing"),
+    Lesson("07", "batch_operations", "Batch operations"),
 )
 
 
