@@ -24,6 +24,7 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("04", "indexing", "Indexing"),
     Lesson("05", "caching", "Caching with Flask-Caching"),
     Lesson("06", "connection_pooling", "Connection pooling"),
+    Lesson("07", "batch_operations", "Batch operations"),
     Lesson("08", "profiling_and_monitoring", "Profiling and monitoring"),
     Lesson("09", "capstone", "Capstone: the finished app under load"),
 )

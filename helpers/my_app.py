@@ -24,7 +24,8 @@ import inspect
 import linecache
 import re
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -92,6 +93,7 @@ class AppTask:
     same: Callable[[Any], Any] = field(default=lambda body: body)  # the part of a JSON body that must match
     extra: Callable[[Flask], str | None] | None = None  # a further check on the learner's app (raises Incorrect)
     method: str = "GET"
+    writes: bool = False  # the endpoint writes: each check and race runs on a fresh private copy of `course`
 
     @property
     def title(self) -> str:
@@ -131,28 +133,32 @@ class AppTask:
 
     def race(self, views: Blueprint, *, reference: bool = False, repeat: int = 7) -> Comparison:
         """Lesson 01's baseline against the learner's endpoint (and the reference), side by side, stored."""
-        mine: dict[str, Flask] = {}
-        if contains_blank(views):  # Run All on an untouched notebook: still a race worth showing
-            say("Your view still has ____ in it: the race shows the baseline and the course's version.", "#7a6a00")
-            reference = True
-        else:
-            mine["yours"] = self._app(views)
-        apps = {"baseline (lesson 01)": (self.baseline_course or self.course).app(), **mine}
-        if reference:
-            apps["the course's version"] = self.course.app(views=self._reference())
-        clients = {name: app.test_client() for name, app in apps.items()}
-        engines = [app.extensions["engine"] for app in apps.values()]
-        try:
-            comparison = self.course.compare(
-                {name: partial(self.timed.send, client) for name, client in clients.items()},
-                engine=engines,
-                check=lambda response: (response.status_code, self.same(_body(response))),
-                title=f"improve the app: {self.title}",
-                repeat=repeat,
-            )
-        finally:
-            for engine in engines:
-                engine.dispose()
+        with self._databases() as (course, baseline_course):
+            mine: dict[str, Flask] = {}
+            if contains_blank(views):  # Run All on an untouched notebook: still a race worth showing
+                say(
+                    "Your view still has ____ in it: the race shows the baseline and the course's version.",
+                    "#7a6a00",
+                )
+                reference = True
+            else:
+                mine["yours"] = self._app(views, course)
+            apps = {"baseline (lesson 01)": baseline_course.app(), **mine}
+            if reference:
+                apps["the course's version"] = course.app(views=self._reference())
+            clients = {name: app.test_client() for name, app in apps.items()}
+            engines = [app.extensions["engine"] for app in apps.values()]
+            try:
+                comparison = course.compare(
+                    {name: partial(self.timed.send, client) for name, client in clients.items()},
+                    engine=engines,
+                    check=lambda response: (response.status_code, self.same(_body(response))),
+                    title=f"improve the app: {self.title}",
+                    repeat=repeat,
+                )
+            finally:
+                for engine in engines:
+                    engine.dispose()
         stored = stored_baseline(self.course, self.endpoint)
         if stored is not None:
             print(
@@ -163,12 +169,28 @@ class AppTask:
         return comparison
 
     # ------------------------------------------------------------------ checking
-    def _app(self, views: Any) -> Flask:
+    @contextmanager
+    def _databases(self) -> Iterator[tuple[Course, Course]]:
+        """Where the learner's app and the baseline run: the lesson's databases, or for an endpoint that
+        writes, one fresh private copy for both, removed afterwards (every check starts from the same rows)."""
+        if not self.writes:
+            yield self.course, self.baseline_course or self.course
+            return
+        from .data import drop_copy
+
+        copy = self.course.private_copy(f"improve{self.lesson}")
+        try:
+            yield copy, copy
+        finally:
+            copy.engine.dispose()
+            drop_copy(copy.url)
+
+    def _app(self, views: Any, course: Course | None = None) -> Flask:
         if not isinstance(views, Blueprint):
             raise Incorrect(
                 f"pass your Blueprint (the object whose .get(...) decorates your view), not {type(views).__name__}"
             )
-        app = self.course.app(views=views)
+        app = (course or self.course).app(views=views)
         rules = {rule.rule: rule for rule in app.url_map.iter_rules()}
         if self.rule not in rules or self.method not in (rules[self.rule].methods or set()):
             app.extensions["engine"].dispose()
@@ -180,8 +202,12 @@ class AppTask:
         return app
 
     def _verify(self, views: Any) -> str:
-        mine = self._app(views)
-        baseline = (self.baseline_course or self.course).app()
+        with self._databases() as (course, baseline_course):
+            return self._verify_on(views, course, baseline_course)
+
+    def _verify_on(self, views: Any, course: Course, baseline_course: Course) -> str:
+        mine = self._app(views, course)
+        baseline = baseline_course.app()
         try:
             client, expected_client = mine.test_client(), baseline.test_client()
             worst = 0

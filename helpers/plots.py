@@ -31,7 +31,7 @@ def bar_chart(comparison: Comparison, *, log: bool | None = None, ax: Any = None
     """Horizontal bars of median time, whiskers spanning the middle half of the runs."""
     import pandas as pd
 
-    from .harness import in_ms
+    from .harness import format_ms, in_ms
 
     frame = in_ms(pd.DataFrame.from_records([m.row() for m in comparison.measurements]))[::-1]
     fig, ax = _new_axes(ax, height=0.6 + 0.55 * len(frame))
@@ -44,7 +44,7 @@ def bar_chart(comparison: Comparison, *, log: bool | None = None, ax: Any = None
     if log:
         ax.set_xscale("log")
     for y, row in enumerate(frame.itertuples()):
-        label = f" {row.median_ms:.3g} ms"
+        label = f" {format_ms(row.median_ms / 1000)}"  # 1,113 ms, not 1.11e+03 ms
         if row.statements is not None and row.statements == row.statements:  # not None, not NaN
             label += f" · {int(row.statements)} stmt"
         # Written just past the whisker so the label never sits on the error bar.

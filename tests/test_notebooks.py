@@ -68,6 +68,11 @@ def test_lessons_leave_the_dataset_as_they_found_it(backend: tuple[str, str]) ->
     url = course_url(settings(size="tiny", backend=backend[0]))
     ensure_dataset("tiny", url=url, progress=False)
     before = _fingerprint(url)
-    for name in ("04_indexing.ipynb", "03_joins_and_n_plus_one.ipynb", "05_caching.ipynb"):
+    for name in (
+        "03_joins_and_n_plus_one.ipynb",
+        "04_indexing.ipynb",
+        "05_caching.ipynb",
+        "07_batch_operations.ipynb",
+    ):
         execute(ROOT / "notebooks" / name, size="tiny", backend=backend[0], cache=backend[1], timeout=CELL_TIMEOUT)
     assert _fingerprint(url) == before

@@ -8,6 +8,7 @@ this directly. Nothing here reads the environment: what the app uses is what it 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from html import escape
@@ -69,9 +70,18 @@ def endpoints() -> list[dict[str, Any]]:
                 "methods": sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}),
                 "doc": (view.__doc__ or "").strip().splitlines()[0] if view.__doc__ else "",
                 "example": request.host_url.rstrip("/") + example if example else None,
+                "example_body": getattr(view, "example_body", None),  # what to POST there
             }
         )
     return listed
+
+
+def _example_cell(endpoint: dict[str, Any]) -> str:
+    """A link to try a GET endpoint; for a write, the URL and the JSON body to send it."""
+    url, body = endpoint["example"], endpoint["example_body"]
+    if body is not None:
+        return f"<code>{escape(url)}</code> with the JSON body <code>{escape(json.dumps(body))}</code>"
+    return f'<a href="{escape(url)}">{escape(url)}</a>' if url else ""
 
 
 def index() -> Response:
@@ -81,9 +91,7 @@ def index() -> Response:
         return jsonify(app="shop", endpoints=listed)
     items = "\n".join(
         f"<tr><td><code>{' '.join(e['methods'])}</code></td><td><code>{escape(e['rule'])}</code></td>"
-        f"<td>{escape(e['doc'])}</td><td>"
-        + (f'<a href="{escape(e["example"])}">{escape(e["example"])}</a>' if e["example"] else "")
-        + "</td></tr>"
+        f"<td>{escape(e['doc'])}</td><td>" + _example_cell(e) + "</td></tr>"
         for e in listed
     )
     page = f"""<!doctype html>

@@ -10,7 +10,8 @@ from flask import Blueprint, abort
 from sqlalchemy import select
 
 from .db import get_session
-from .models import Customer, Order, OrderLine
+from .models import Customer, Order, OrderLine, Product
+from .orders import EXAMPLE_BODY, order_json, order_request, placed_at, unknown_customer, unknown_product
 from .params import ID, example, int_arg, str_arg
 from .queries import NEWEST_FIRST, report_window
 
@@ -111,3 +112,44 @@ def sales_report() -> dict[str, Any]:
             for c in sorted(revenue, key=lambda c: (-revenue[c], c))
         ],
     }
+
+
+@bp.post("/orders")
+@example("/orders", body=EXAMPLE_BODY)
+def place_order() -> tuple[dict[str, Any], int]:
+    """Place an order with its lines (JSON body); answers 201 with the order."""
+    wanted = order_request()
+    session = get_session()
+    customer = session.get(Customer, wanted.customer_id)
+    if customer is None:
+        unknown_customer(wanted.customer_id)
+    prices: dict[int, Decimal] = {}
+    for line in wanted.lines:
+        product = session.get(Product, line.product_id)  # a SELECT per product
+        if product is None:
+            unknown_product(line.product_id)
+        prices[line.product_id] = product.price
+    created_at = placed_at()
+    order = Order(
+        customer_id=customer.id,
+        status="pending",
+        created_at=created_at,
+        total=Decimal(0),
+        shipping_address=customer.address,
+        note=None,
+    )
+    session.add(order)
+    session.commit()  # a commit per row: each one waits for the disk
+    for line in wanted.lines:
+        session.add(
+            OrderLine(
+                order_id=order.id,
+                product_id=line.product_id,
+                quantity=line.quantity,
+                unit_price=prices[line.product_id],
+            )
+        )
+        session.commit()
+    order.total = sum((line.quantity * prices[line.product_id] for line in wanted.lines), Decimal(0))
+    session.commit()
+    return order_json(order.id, wanted, prices, created_at=created_at, total=order.total), 201

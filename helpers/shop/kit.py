@@ -17,6 +17,7 @@ from sqlalchemy.orm import Bundle, contains_eager, joinedload, load_only, raisel
 from .caching import cache
 from .db import get_engine, get_session
 from .models import STATUSES, Customer, Order, OrderLine, Product, Review
+from .orders import order_json, order_request, placed_at, unknown_customer, unknown_product
 from .params import ID, MAX_ID, amount_arg, choice_arg, example, int_arg, number_arg, str_arg
 from .queries import NEWEST_FIRST, report_window
 
@@ -54,6 +55,9 @@ __all__ = [
     "load_only",
     "number_arg",
     "or_",
+    "order_json",
+    "order_request",
+    "placed_at",
     "raiseload",
     "report_window",
     "request",
@@ -62,6 +66,8 @@ __all__ = [
     "str_arg",
     "text",
     "tuple_",
+    "unknown_customer",
+    "unknown_product",
     "update",
     "url_for",
 ]

@@ -11,11 +11,12 @@ from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, abort
-from sqlalchemy import Engine, Index, MetaData, func, select, text
+from sqlalchemy import Engine, Index, MetaData, func, insert, select, text
 
 from .caching import cache
 from .db import get_session
 from .models import Base, Customer, Order, OrderLine, Product
+from .orders import EXAMPLE_BODY, order_json, order_request, placed_at, unknown_customer, unknown_product
 from .params import ID, example, int_arg, str_arg
 from .queries import NEWEST_FIRST, report_window
 
@@ -156,3 +157,46 @@ def sales_report() -> dict[str, Any]:
     ]
     rows.sort(key=lambda r: (-r[1], r[0]))
     return {"days": days, "categories": [{"category": c, "revenue": r, "units": u} for c, r, u in rows]}
+
+
+@bp.post("/orders")
+@example("/orders", body=EXAMPLE_BODY)
+def place_order() -> tuple[dict[str, Any], int]:
+    """Place an order with its lines (JSON body); answers 201 with the order (4 statements, 1 commit)."""
+    wanted = order_request()
+    session = get_session()
+    address = session.scalar(select(Customer.address).where(Customer.id == wanted.customer_id))
+    if address is None:
+        unknown_customer(wanted.customer_id)
+    # Every price in one SELECT … IN, however many lines.
+    prices = dict(
+        session.execute(select(Product.id, Product.price).where(Product.id.in_(wanted.product_ids))).all()
+    )
+    for line in wanted.lines:
+        if line.product_id not in prices:
+            unknown_product(line.product_id)
+    created_at = placed_at()
+    total = sum((line.quantity * prices[line.product_id] for line in wanted.lines), Decimal(0))
+    order_id: int = session.execute(
+        insert(Order)
+        .values(
+            customer_id=wanted.customer_id,
+            status="pending",
+            created_at=created_at,
+            total=total,
+            shipping_address=address,
+            note=None,
+        )
+        .returning(Order.id)
+    ).scalar_one()
+    # Every line in one bulk INSERT, then one commit for the whole order.
+    session.execute(
+        insert(OrderLine),
+        [
+            {"order_id": order_id, "product_id": line.product_id, "quantity": line.quantity,
+             "unit_price": prices[line.product_id]}
+            for line in wanted.lines
+        ],
+    )  # fmt: skip
+    session.commit()
+    return order_json(order_id, wanted, prices, created_at=created_at, total=total), 201

@@ -90,11 +90,13 @@ def str_arg(name: str, *, max_length: int = 100) -> str | None:
     return raw or None
 
 
-def example(path: str) -> Callable[[F], F]:
-    """Attach an example URL to a view; the app's index lists it."""
+def example(path: str, *, body: Any = None) -> Callable[[F], F]:
+    """Attach an example URL to a view (and for a POST, an example JSON body); the app's index lists them."""
 
     def mark(view: F) -> F:
         view.example = path  # type: ignore[attr-defined]
+        if body is not None:
+            view.example_body = body  # type: ignore[attr-defined]
         return view
 
     return mark

@@ -1,0 +1,454 @@
+"""Exercises for lesson 07 · Batch operations: each check runs the answer on a fresh private copy.
+
+An answer is a function of an ORM `Session` (and the task's data) that writes. The check runs it on a copy of
+the dataset, reads back what it wrote and compares that with what the reference writes, then counts what it
+cost: statements, commits, and ORM objects built (a bulk statement builds none). The copy is removed after.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from ..course import Course
+from ..data import drop_copy
+from ..my_app import AppTask, Call
+from ..recorder import record
+from ..shop.models import Customer, Order, OrderLine, Product, Review
+from ..writes import count_commits, objects_built
+from . import Exercise, Incorrect, same_result
+
+CENT = Decimal("0.01")
+CHUNK_SIZE = 500  # q4: rows per statement and per commit
+
+
+# ---------------------------------------------------------------------- reference solutions
+def import_reviews(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Reference for q1: every review in one bulk INSERT, no ORM objects, one commit."""
+    session.execute(insert(Review), rows)
+    session.commit()
+
+
+def purge_low_ratings(session: Session, category: str) -> int:
+    """Reference for q2: one DELETE whose WHERE picks the rows; the database says how many it removed."""
+    in_category = select(Product.id).where(Product.category == category)
+    result = session.execute(delete(Review).where(Review.product_id.in_(in_category), Review.rating <= 2))
+    session.commit()
+    return result.rowcount  # type: ignore[attr-defined, no-any-return]
+
+
+def apply_price_list(session: Session, prices: dict[int, Decimal]) -> None:
+    """Reference for q3: an ORM bulk UPDATE by primary key, one executemany for the whole list."""
+    session.execute(update(Product), [{"id": product_id, "price": price} for product_id, price in prices.items()])
+    session.commit()
+
+
+def import_in_chunks(session: Session, rows: list[dict[str, Any]], size: int) -> None:
+    """Reference for q4: one bulk INSERT and one commit per chunk of `size` rows."""
+    for start in range(0, len(rows), size):
+        session.execute(insert(Customer), rows[start : start + size])
+        session.commit()
+
+
+# ---------------------------------------------------------------------- the tasks' data (seeded)
+def new_reviews(course: Course, n: int = 300) -> list[dict[str, Any]]:
+    """`n` reviews of existing products by existing customers, the same every time."""
+    rng = random.Random(7)
+    customers, products = course.info.rows["customers"], course.info.rows["products"]
+    start = datetime(2026, 1, 1, 9, 0)
+    return [
+        {
+            "product_id": rng.randint(1, products),
+            "customer_id": rng.randint(1, customers),
+            "rating": rng.choice((1, 2, 3, 4, 4, 5, 5, 5)),
+            "body": f"Imported review {i + 1}: " + rng.choice(("works well", "arrived late", "as described")),
+            "created_at": start + timedelta(minutes=7 * i),
+        }
+        for i in range(n)
+    ]
+
+
+def new_customers(n: int = 1200) -> list[dict[str, Any]]:
+    """`n` customers from a CRM export, the same every time."""
+    rng = random.Random(11)
+    cities = ("Lisbon", "Porto", "Oslo", "Lyon", "Graz", "Turku")
+    start = datetime(2026, 2, 1, 8, 0)
+    return [
+        {
+            "name": f"Imported Customer {i + 1}",
+            "email": f"imported{i + 1}@example.com",
+            "city": rng.choice(cities),
+            "address": f"{rng.randint(1, 300)} Mill Street, {rng.choice(cities)}",
+            "notes": "from the CRM export",
+            "created_at": start + timedelta(minutes=i),
+        }
+        for i in range(n)
+    ]
+
+
+def price_list(course: Course, n: int = 200) -> dict[int, Decimal]:
+    """New prices for every other product among the first 2n: 10 % up, rounded to the cent."""
+    with course.session() as session:
+        rows = session.execute(select(Product.id, Product.price).where(Product.id <= 2 * n, Product.id % 2 == 1))
+        return {pid: (price * Decimal("1.10")).quantize(CENT) for pid, price in rows}
+
+
+def busiest_low_category(course: Course) -> str:
+    """The category with the most 1- and 2-star reviews (ties: alphabetical)."""
+    low = func.count(Review.id)
+    with course.session() as session:
+        return str(
+            session.scalar(
+                select(Product.category)
+                .join(Review, Review.product_id == Product.id)
+                .where(Review.rating <= 2)
+                .group_by(Product.category)
+                .order_by(low.desc(), Product.category)
+                .limit(1)
+            )
+        )
+
+
+# ---------------------------------------------------------------------- running an answer on a copy
+@dataclass
+class Run:
+    """What an answer did on a copy: its return value and what it cost."""
+
+    result: Any
+    statements: int
+    commits: int
+    objects: int
+
+
+@contextmanager
+def fresh_copy(course: Course) -> Iterator[Course]:
+    """A private copy of the dataset for one check, removed afterwards."""
+    copy = course.private_copy("exercise07")
+    try:
+        yield copy
+    finally:
+        copy.engine.dispose()
+        drop_copy(copy.url)
+
+
+def run(copy: Course, answer: Callable[..., Any], *args: Any, models: tuple[type[Any], ...]) -> Run:
+    """Call `answer(session, *args)` on `copy`, counting statements, commits and ORM objects of `models`."""
+    with (
+        Session(copy.engine) as session,
+        record(copy.engine) as statements,
+        count_commits(copy.engine) as commits,
+        objects_built(*models) as objects,
+    ):
+        result = answer(session, *args)
+    return Run(result, statements.count, commits.count, objects.count)
+
+
+def _max_id(engine: Engine, model: type[Any]) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.coalesce(func.max(model.id), 0))).scalar_one())
+
+
+def _written(engine: Engine, columns: list[Any], after_id: int, id_column: Any) -> list[dict[str, Any]]:
+    """Rows with an id above `after_id`, in id order, as dicts of `columns` (the ids themselves left out)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(*columns).where(id_column > after_id).order_by(id_column))
+        return [dict(row._mapping) for row in rows]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _one_commit(done: Run) -> None:
+    if done.commits != 1:
+        raise Incorrect(
+            f"it committed {done.commits} times: a batch is one transaction, so commit once, at the end"
+            if done.commits
+            else "nothing was committed, so nothing was kept: call session.commit() at the end"
+        )
+
+
+def _no_objects(done: Run, model: type[Any], instead: str) -> None:
+    if done.objects:
+        raise Incorrect(
+            f"the right rows, but it built {_plural(done.objects, model.__name__ + ' object')}: {instead}"
+        )
+
+
+def _within(done: Run, budget: int) -> None:
+    if done.statements > budget:
+        raise Incorrect(f"the right rows in {done.statements:,} statements; the budget is {budget}")
+
+
+# ---------------------------------------------------------------------- improve the app: POST /orders
+def _without_identity(body: Any) -> Any:
+    """An answer without what differs between two placements of the same order: its id and its time."""
+    if isinstance(body, dict):
+        return {key: value for key, value in body.items() if key not in ("id", "created_at")}
+    return body
+
+
+def _order_body(customer_id: int, lines: list[tuple[int, int]]) -> dict[str, Any]:
+    return {"customer_id": customer_id, "lines": [{"product_id": p, "quantity": q} for p, q in lines]}
+
+
+def _stored_order(engine: Engine, order_id: int) -> dict[str, Any]:
+    """An order and its lines as the database holds them (ids and time left out)."""
+    with engine.connect() as conn:
+        order = conn.execute(
+            select(Order.customer_id, Order.status, Order.total, Order.shipping_address, Order.note).where(
+                Order.id == order_id
+            )
+        ).first()
+        lines = conn.execute(
+            select(OrderLine.product_id, OrderLine.quantity, OrderLine.unit_price)
+            .where(OrderLine.order_id == order_id)
+            .order_by(OrderLine.id)
+        ).all()
+    return {
+        "order": None if order is None else tuple(order),
+        "lines": [tuple(line) for line in lines],
+    }
+
+
+def _counts(engine: Engine) -> tuple[int, int]:
+    with engine.connect() as conn:
+        return (
+            conn.execute(select(func.count()).select_from(Order)).scalar_one(),
+            conn.execute(select(func.count()).select_from(OrderLine)).scalar_one(),
+        )
+
+
+def _improve_task(course: Course) -> AppTask:
+    products = course.info.rows["products"]
+    customers = course.info.rows["customers"]
+    first = [(p, 1 + p % 4) for p in range(1, 11)]  # ten lines, ten products
+    big = [(1 + (7 * i) % 20, 1 + i % 9) for i in range(30)]  # 30 lines, 20 products: some come twice
+    unknown = products + 1_000_000  # an id no product has, well within the bounds an id may take
+    calls = [
+        Call("/orders", "POST", _order_body(1, [(3, 2), (7, 1)])),
+        Call("/orders", "POST", _order_body(customers, [(5, 1), (5, 4), (2, 3)])),  # a product twice
+        Call("/orders", "POST", _order_body(2, big)),
+        Call("/orders", "POST", _order_body(3, [(1, 1), (unknown, 2)])),  # 422: the last line's product
+        Call("/orders", "POST", _order_body(customers + 1_000_000, [(1, 1)])),  # 422: no such customer
+        Call("/orders", "POST", _order_body(4, [(1, 0)])),  # 400: a quantity of zero
+    ]
+    written_body = _order_body(5, first)
+    refused_body = _order_body(6, [*first[:5], (unknown, 1)])
+
+    def written_and_committed(mine: Flask) -> str:
+        """The order the learner's endpoint writes, and what it costs, against the baseline's."""
+        from ..shop.app import create_app
+
+        engine: Engine = mine.extensions["engine"]
+        baseline = create_app({"DATABASE_URL": mine.config["DATABASE_URL"], "CACHE_TYPE": "SimpleCache"})
+        baseline_engine: Engine = baseline.extensions["engine"]
+        try:
+            with count_commits(engine) as commits:
+                got = mine.test_client().post("/orders", json=written_body)
+            with count_commits(baseline_engine) as baseline_commits:
+                expected = baseline.test_client().post("/orders", json=written_body)
+            if got.status_code != 201:
+                raise Incorrect(f"a ten-line order answered {got.status_code}, not 201")
+            same_result(
+                _stored_order(engine, got.get_json()["id"]),
+                _stored_order(engine, expected.get_json()["id"]),
+                "order as stored",
+            )
+            if commits.count != 1:
+                raise Incorrect(
+                    f"the right order, committed {commits.count} times: write the order and all its lines, "
+                    "then commit once"
+                )
+            before = _counts(engine)
+            mine.test_client().post("/orders", json=refused_body)
+            left = [a - b for a, b in zip(_counts(engine), before, strict=True)]
+            if any(left):
+                raise Incorrect(
+                    f"an order refused for an unknown product left {left[0]} order(s) and {left[1]} line(s) "
+                    "behind: check every product before writing anything"
+                )
+        finally:
+            baseline_engine.dispose()
+        return (
+            f"Your endpoint stores the same order and lines as the baseline with "
+            f"{got.headers['X-Statements']} statements and 1 commit (the baseline: "
+            f"{expected.headers['X-Statements']} statements and {baseline_commits.count} commits)."
+        )
+
+    return AppTask(
+        lesson="07",
+        endpoint="place_order",
+        rule="/orders",
+        method="POST",
+        calls=calls,
+        timed=Call("/orders", "POST", written_body),
+        budget=4,
+        hint_text=(
+            "Ask for every price at once: dict(session.execute(select(Product.id, Product.price)"
+            ".where(Product.id.in_(wanted.product_ids))).all()). Insert the order with "
+            "session.execute(insert(Order).values(...).returning(Order.id)).scalar_one(), then every line in one "
+            "session.execute(insert(OrderLine), [{...}, ...]), and commit once at the end."
+        ),
+        course=course,
+        same=_without_identity,
+        extra=written_and_committed,
+        writes=True,
+    )
+
+
+# ---------------------------------------------------------------------- the exercises
+def exercises(course: Course) -> SimpleNamespace:
+    """The lesson's exercises, bound to its database."""
+    reviews = new_reviews(course)
+    customers = new_customers()
+    prices = price_list(course)
+    category = busiest_low_category(course)
+    review_columns = [Review.product_id, Review.customer_id, Review.rating, Review.body, Review.created_at]
+    customer_columns = [
+        Customer.name, Customer.email, Customer.city, Customer.address, Customer.notes, Customer.created_at,
+    ]  # fmt: skip
+
+    def check_q1(answer: Any) -> str:
+        with fresh_copy(course) as copy:
+            top = _max_id(copy.engine, Review)
+            done = run(copy, answer, [dict(row) for row in reviews], models=(Review,))
+            written = _written(copy.engine, review_columns, top, Review.id)
+        if not written:
+            raise Incorrect("no review was kept: the insert needs a session.commit() after it")
+        same_result(written, reviews, "reviews as stored")
+        _one_commit(done)
+        _no_objects(
+            done, Review, "pass the dicts themselves to session.execute(insert(Review), rows), which builds none"
+        )
+        _within(done, 1)
+        return (
+            f"{len(reviews)} reviews in {_plural(done.statements, 'statement')} and one commit, no objects built."
+        )
+
+    def check_q2(answer: Any) -> str:
+        low_of_category = (
+            select(Review.id)
+            .join(Product, Product.id == Review.product_id)
+            .where(Product.category == category, Review.rating <= 2)
+        )
+        with fresh_copy(course) as copy:
+            with copy.session() as session:
+                doomed = set(session.scalars(low_of_category))
+                before = set(session.scalars(select(Review.id)))
+            done = run(copy, answer, category, models=(Review, Product))
+            with copy.session() as session:
+                after = set(session.scalars(select(Review.id)))
+        removed = before - after
+        if removed != doomed:
+            wrong = len(removed - doomed)
+            kept = len(doomed - removed)
+            raise Incorrect(
+                f"it removed {_plural(len(removed), 'review')}: {wrong:,} that should stay and left {kept:,} of "
+                f"the {len(doomed):,} low ratings of {category!r}"
+                + (" (was it committed?)" if not removed else "")
+            )
+        if done.result != len(doomed):
+            raise Incorrect(
+                f"the right reviews are gone, but it returned {done.result!r}: return how many were deleted "
+                "(the result's rowcount)"
+            )
+        _one_commit(done)
+        _no_objects(done, Review, "one DELETE … WHERE removes them without loading any")
+        _within(done, 1)
+        return f"{len(doomed)} reviews deleted by one DELETE … WHERE, nothing loaded."
+
+    def check_q3(answer: Any) -> str:
+        with fresh_copy(course) as copy:
+            with copy.session() as session:
+                before = dict(session.execute(select(Product.id, Product.price)).all())
+            done = run(copy, answer, dict(prices), models=(Product,))
+            with copy.session() as session:
+                after = dict(session.execute(select(Product.id, Product.price)).all())
+        expected = {**before, **prices}
+        changed = [pid for pid in sorted(expected) if after.get(pid) != expected[pid]]
+        if changed:
+            pid = changed[0]
+            raise Incorrect(
+                f"{_plural(len(changed), 'product')} have the wrong price, e.g. product {pid}: "
+                f"{after.get(pid)}, expected {expected[pid]}" + (" (was it committed?)" if after == before else "")
+            )
+        _one_commit(done)
+        _no_objects(done, Product, "an UPDATE by primary key from a list of dicts loads none")
+        _within(done, 1)
+        return f"{len(prices)} prices set by primary key in {_plural(done.statements, 'statement')}."
+
+    def check_q4(answer: Any) -> str:
+        chunks = math.ceil(len(customers) / CHUNK_SIZE)
+        with fresh_copy(course) as copy:
+            top = _max_id(copy.engine, Customer)
+            done = run(copy, answer, [dict(row) for row in customers], CHUNK_SIZE, models=(Customer,))
+            written = _written(copy.engine, customer_columns, top, Customer.id)
+        if not written:
+            raise Incorrect("no customer was kept: commit after each chunk")
+        expected = [dict(row) for row in customers]
+        if len(written) != len(expected):
+            raise Incorrect(
+                f"{len(written):,} of the {len(expected):,} customers were kept: does the last, shorter chunk "
+                "get written too?"
+            )
+        same_result(written, expected, "customers as stored")
+        _no_objects(done, Customer, "pass each chunk of dicts to session.execute(insert(Customer), chunk)")
+        if done.commits != chunks:
+            raise Incorrect(
+                f"it committed {done.commits:,} time(s); {len(customers):,} rows in chunks of {CHUNK_SIZE} "
+                f"make {chunks} chunks, each its own transaction: commit after each chunk"
+            )
+        if done.statements != chunks:
+            raise Incorrect(f"it sent {done.statements:,} statements for {chunks} chunks: one bulk INSERT each")
+        return f"{len(customers):,} customers in {chunks} chunks: {chunks} statements, {chunks} commits."
+
+    return SimpleNamespace(
+        q1=Exercise(
+            "Import reviews in one statement",
+            check_q1,
+            "Pass the whole list of dicts to one session.execute(insert(Review), rows), then commit once. "
+            "No Review(...) objects: that is what makes it a bulk insert.",
+            import_reviews,
+        ),
+        q2=Exercise(
+            "Delete low ratings of a category in one statement",
+            check_q2,
+            "delete(Review).where(...) takes the same conditions as a select: the product's category is in "
+            "another table, so compare Review.product_id with a subquery, "
+            "select(Product.id).where(Product.category == category), using .in_(...). "
+            "session.execute(...) returns a result whose rowcount is the number deleted.",
+            purge_low_ratings,
+        ),
+        q3=Exercise(
+            "A price list, by primary key",
+            check_q3,
+            "update(Product) with no WHERE, executed with a list of dicts that each hold the primary key "
+            "('id') and the new 'price', is SQLAlchemy's bulk UPDATE by primary key.",
+            apply_price_list,
+        ),
+        q4=Exercise(
+            "An import in chunks",
+            check_q4,
+            "Loop over range(0, len(rows), size), take rows[start : start + size] (the last slice is shorter), "
+            "and run one bulk insert and one commit per slice.",
+            import_in_chunks,
+        ),
+        improve=_improve_task(course),
+        reviews=reviews,
+        customers=customers,
+        prices=prices,
+        category=category,
+        chunk_size=CHUNK_SIZE,
+    )

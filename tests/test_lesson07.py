@@ -1,0 +1,491 @@
+"""Lesson 07 · Batch operations: the write harness, the exercises and the improve-the-app task, on both backends.
+
+Every check runs on a private copy; the shared tiny dataset is never written.
+"""
+
+from __future__ import annotations
+
+import linecache
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.orm import Session
+
+from helpers.course import Course
+from helpers.data import content_fingerprint, drop_copy
+from helpers.errors import CourseError
+from helpers.exercises import lesson07
+from helpers.exercises.lesson07 import (
+    apply_price_list,
+    exercises,
+    import_in_chunks,
+    import_reviews,
+    purge_low_ratings,
+)
+from helpers.harness import ResultMismatch
+from helpers.recorder import record
+from helpers.shop import kit
+from helpers.shop.models import Customer, Order, Product, Review
+from helpers.writes import SimulatedLatency, compare_writes, count_commits, merged, objects_built
+
+
+@pytest.fixture(scope="module")
+def ex(course: Course) -> Any:
+    return exercises(course)
+
+
+@pytest.fixture
+def lab(course: Course) -> Iterator[Course]:
+    copy = course.private_copy("test07")
+    yield copy
+    copy.engine.dispose()
+    drop_copy(copy.url)
+
+
+def said(capsys: pytest.CaptureFixture[str]) -> str:
+    return capsys.readouterr().out.strip()
+
+
+# ---------------------------------------------------------------------- the write harness
+def test_compare_writes_resets_reads_back_and_counts(lab: Course) -> None:
+    when = datetime(2026, 1, 1)
+    rows = [
+        {"name": f"n{i}", "email": f"e{i}@x", "city": "Oslo", "address": "-", "notes": "-", "created_at": when}
+        for i in range(20)
+    ]
+    with lab.engine.connect() as conn:
+        top = conn.execute(select(func.max(Customer.id))).scalar_one()
+    resets = []
+
+    def reset() -> None:
+        resets.append(1)
+        with lab.engine.begin() as conn:
+            conn.execute(delete(Customer).where(Customer.id > top))
+
+    def read() -> list[tuple[Any, ...]]:
+        with lab.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(select(Customer.name).where(Customer.id > top).order_by("id"))]
+
+    def per_row() -> None:
+        with Session(lab.engine) as session:
+            for row in rows:
+                session.add(Customer(**row))
+                session.commit()
+
+    def bulk() -> None:
+        with Session(lab.engine) as session:
+            session.execute(insert(Customer), rows)
+            session.commit()
+
+    def raw() -> None:
+        connection = lab.engine.raw_connection()
+        try:
+            mark = "?" if lab.backend == "sqlite" else "%s"
+            connection.cursor().executemany(
+                f"INSERT INTO customers (name, email, city, address, notes, created_at) VALUES "
+                f"({', '.join([mark] * 6)})",
+                [tuple(r.values()) if lab.backend != "sqlite" else (*list(r.values())[:5], "2026-01-01 00:00:00")
+                 for r in rows],
+            )  # fmt: skip
+            connection.commit()
+        finally:
+            connection.close()
+
+    cmp = compare_writes(
+        lab,
+        {"per row": per_row, "bulk": bulk, "raw": raw},
+        reset=reset,
+        read=read,
+        title="t",
+        repeat=2,
+        store=False,
+    )
+    assert len(resets) == 3 * (1 + 2) + 1  # before every call, and once at the end
+    assert read() == []  # the database is as the variants found it
+    assert [m.rows for m in cmp.measurements] == [20, 20, 20]
+    assert cmp["per row"].statements == 20 and cmp.commits["per row"] == 20
+    assert cmp["bulk"].statements == 1 and cmp.commits["bulk"] == 1
+    assert cmp["raw"].statements is None and cmp.commits["raw"] is None  # SQLAlchemy never saw it
+    frame = cmp.frame
+    assert list(frame.columns[:5]) == ["median_ms", "iqr_ms", "runs", "statements", "commits"]
+    assert frame.loc["per row", "commits"] == 20 and all(frame["runs"] == 2)
+
+
+def test_comparisons_measured_apart_merge_into_one_table(lab: Course) -> None:
+    def read() -> int:
+        with lab.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(Review)).scalar_one())
+
+    def commit_nothing() -> None:
+        with lab.engine.begin():
+            pass
+
+    first = compare_writes(lab, {"a": commit_nothing}, read=read, title="one", repeat=1, store=False)
+    second = compare_writes(lab, {"b": commit_nothing}, read=read, title="two", repeat=1, store=False)
+    both = merged([first, second], title="both")
+    assert [m.variant for m in both.measurements] == ["a", "b"] and both.title == "both"
+    assert both.commits == {"a": 1, "b": 1} and list(both.frame["commits"]) == [1, 1]
+    assert both["a"].statements == 0  # a commit alone sends no statement, but SQLAlchemy saw it
+    with pytest.raises(CourseError):
+        merged([], title="none")
+
+
+def test_compare_writes_catches_a_variant_that_writes_something_else(lab: Course) -> None:
+    def read() -> int:
+        with lab.engine.connect() as conn:
+            return int(conn.execute(select(func.sum(Review.rating))).scalar_one())
+
+    def nothing() -> None:
+        pass
+
+    def another_rating() -> None:
+        with lab.engine.begin() as conn:
+            conn.execute(update(Review).where(Review.id == 1).values(rating=Review.rating % 5 + 1))
+
+    with pytest.raises(ResultMismatch, match="'changed' returned a different result"):
+        compare_writes(
+            lab, {"nothing": nothing, "changed": another_rating}, read=read, title="t", repeat=1, store=False
+        )
+    with pytest.raises(CourseError, match="warmup >= 1"):
+        compare_writes(lab, {"x": nothing}, read=read, title="t", warmup=0, store=False)
+
+
+def test_commits_and_objects_are_counted(lab: Course) -> None:
+    with count_commits(lab.engine) as commits, objects_built(Review) as built, Session(lab.engine) as session:
+        reviews = session.scalars(select(Review).order_by(Review.id).limit(3)).all()
+        session.commit()
+        session.add(Review(product_id=1, customer_id=1, rating=5, body="x", created_at=reviews[0].created_at))
+        session.rollback()
+        with lab.engine.begin() as conn:
+            conn.execute(text("SELECT 1"))
+    assert commits.count == 2 and built.count == 4  # 3 loaded + 1 constructed; the rollback is not a commit
+
+
+def test_simulated_latency_delays_each_statement_and_commit(lab: Course) -> None:
+    def three_statements_one_commit() -> None:
+        with lab.engine.begin() as conn:
+            for _ in range(3):
+                conn.execute(text("SELECT 1"))
+
+    three_statements_one_commit()  # a connection in the pool already
+    with SimulatedLatency(lab.engine, 20) as latency:
+        started = time.perf_counter()
+        three_statements_one_commit()
+        slow = time.perf_counter() - started
+        latency.delay_ms = 0
+        started = time.perf_counter()
+        three_statements_one_commit()
+        fast = time.perf_counter() - started
+    assert slow >= 4 * 0.020 and fast < 0.020
+    started = time.perf_counter()
+    three_statements_one_commit()
+    assert time.perf_counter() - started < 0.020  # closed: the listeners are gone
+
+
+# ---------------------------------------------------------------------- what the lesson demonstrates
+def test_orm_flush_needs_ids_back_bulk_insert_does_not(lab: Course, ex: Any) -> None:
+    """On SQLite the unit of work sends an INSERT per object (it needs each new id, in order); bulk sends one."""
+    rows = ex.reviews[:25]
+    with Session(lab.engine) as session, record(lab.engine) as flushed:
+        session.add_all([Review(**row) for row in rows])
+        session.commit()
+    with Session(lab.engine) as session, record(lab.engine) as bulk:
+        session.execute(insert(Review), rows)
+        session.commit()
+    assert flushed.count == (25 if lab.backend == "sqlite" else 1)
+    assert bulk.count == 1
+
+
+def test_update_where_and_by_primary_key_are_one_statement_each(lab: Course) -> None:
+    with Session(lab.engine) as session, record(lab.engine) as where:
+        changed = session.execute(
+            update(Order).where(Order.status == "shipped", Order.id <= 200).values(status="delivered")
+        ).rowcount
+        session.commit()
+    with Session(lab.engine) as session, record(lab.engine) as by_key:
+        session.execute(update(Order), [{"id": i, "note": f"n{i}"} for i in range(1, 51)])
+        session.commit()
+    assert where.count == 1 and changed > 0 and by_key.count == 1 and by_key.statements[0].executemany
+    with lab.session() as session:
+        assert session.scalar(select(func.count()).where(Order.note.like("n%"), Order.id <= 50)) == 50
+
+
+# ---------------------------------------------------------------------- exercises
+def test_q1_reference_passes(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert ex.q1.check(import_reviews)
+    assert said(capsys).startswith("Correct! 300 reviews in 1 statement and one commit")
+
+
+def per_row_reviews(session: Session, rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        session.add(Review(**row))
+        session.commit()
+
+
+def add_all_reviews(session: Session, rows: list[dict[str, Any]]) -> None:
+    session.add_all([Review(**row) for row in rows])
+    session.commit()
+
+
+def uncommitted_reviews(session: Session, rows: list[dict[str, Any]]) -> None:
+    session.execute(insert(Review), rows)
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (per_row_reviews, "it committed 300 times"),
+        (add_all_reviews, "it built 300 Review objects"),
+        (uncommitted_reviews, "no review was kept: the insert needs a session.commit()"),
+    ],
+    ids=["commit-per-row", "add-all", "no-commit"],
+)
+def test_q1_rejects(ex: Any, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
+    assert not ex.q1.check(answer)
+    out = said(capsys)
+    assert out.startswith("Not yet") and reason in out and "\n" not in out
+
+
+def test_q2_reference_passes(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert ex.q2.check(purge_low_ratings)
+    assert "deleted by one DELETE … WHERE" in said(capsys)
+
+
+def load_and_delete(session: Session, category: str) -> int:
+    doomed = session.scalars(
+        select(Review).join(Product).where(Product.category == category, Review.rating <= 2)
+    ).all()
+    for review in doomed:
+        session.delete(review)
+    session.commit()
+    return len(doomed)
+
+
+def every_low_rating(session: Session, category: str) -> int:
+    result = session.execute(delete(Review).where(Review.rating <= 2))
+    session.commit()
+    return result.rowcount  # type: ignore[attr-defined, no-any-return]
+
+
+def forgets_the_count(session: Session, category: str) -> None:
+    purge_low_ratings(session, category)
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (load_and_delete, "Review objects: one DELETE … WHERE removes them without loading any"),
+        (every_low_rating, "that should stay"),
+        (forgets_the_count, "it returned None: return how many were deleted"),
+    ],
+    ids=["load-and-delete", "all-categories", "no-count"],
+)
+def test_q2_rejects(ex: Any, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
+    assert not ex.q2.check(answer)
+    out = said(capsys)
+    assert out.startswith("Not yet") and reason in out
+
+
+def test_q3_reference_passes(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert ex.q3.check(apply_price_list)
+    assert "prices set by primary key in 1 statement" in said(capsys)
+
+
+def get_and_set(session: Session, prices: dict[int, Decimal]) -> None:
+    for product_id, price in prices.items():
+        product = session.get(Product, product_id)
+        assert product is not None
+        product.price = price
+    session.commit()
+
+
+def an_update_each(session: Session, prices: dict[int, Decimal]) -> None:
+    for product_id, price in prices.items():
+        session.execute(update(Product).where(Product.id == product_id).values(price=price))
+    session.commit()
+
+
+def one_price_for_all(session: Session, prices: dict[int, Decimal]) -> None:
+    session.execute(update(Product).where(Product.id.in_(list(prices))).values(price=max(prices.values())))
+    session.commit()
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (get_and_set, "Product objects"),
+        (an_update_each, "statements; the budget is 1"),
+        (one_price_for_all, "have the wrong price"),
+    ],
+    ids=["get-and-set", "update-each", "one-price"],
+)
+def test_q3_rejects(ex: Any, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
+    assert not ex.q3.check(answer)
+    out = said(capsys)
+    assert out.startswith("Not yet") and reason in out
+
+
+def test_q4_reference_passes(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert ex.q4.check(import_in_chunks)
+    assert "1,200 customers in 3 chunks: 3 statements, 3 commits." in said(capsys)
+
+
+def all_at_once(session: Session, rows: list[dict[str, Any]], size: int) -> None:
+    session.execute(insert(Customer), rows)
+    session.commit()
+
+
+def chunks_one_commit(session: Session, rows: list[dict[str, Any]], size: int) -> None:
+    for start in range(0, len(rows), size):
+        session.execute(insert(Customer), rows[start : start + size])
+    session.commit()
+
+
+def loses_the_last_chunk(session: Session, rows: list[dict[str, Any]], size: int) -> None:
+    for start in range(0, len(rows) - size, size):
+        session.execute(insert(Customer), rows[start : start + size])
+        session.commit()
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (all_at_once, "it committed 1 time(s)"),
+        (chunks_one_commit, "commit after each chunk"),
+        (loses_the_last_chunk, "1,000 of the 1,200 customers were kept"),
+    ],
+    ids=["all-at-once", "one-commit", "last-chunk-lost"],
+)
+def test_q4_rejects(ex: Any, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
+    assert not ex.q4.check(answer)
+    out = said(capsys)
+    assert out.startswith("Not yet") and reason in out
+
+
+# ---------------------------------------------------------------------- improve the app: POST /orders
+RIGHT = """
+my_views = Blueprint("my_views", __name__)
+
+
+@my_views.post("/orders")
+def place_order():
+    wanted = order_request()
+    session = get_session()
+    address = session.scalar(select(Customer.address).where(Customer.id == wanted.customer_id))
+    if address is None:
+        unknown_customer(wanted.customer_id)
+    in_order = select(Product.id, Product.price).where(Product.id.in_(wanted.product_ids))
+    prices = dict(session.execute(in_order).all())
+    for line in wanted.lines:
+        if line.product_id not in prices:
+            unknown_product(line.product_id)
+    created_at = placed_at()
+    total = sum((line.quantity * prices[line.product_id] for line in wanted.lines), Decimal(0))
+    order_id = session.execute(
+        insert(Order).values(customer_id=wanted.customer_id, status="pending", created_at=created_at, total=total,
+                             shipping_address=address, note=None).returning(Order.id)
+    ).scalar_one()
+    session.execute(insert(OrderLine), [
+        {"order_id": order_id, "product_id": line.product_id, "quantity": line.quantity,
+         "unit_price": prices[line.product_id]}
+        for line in wanted.lines
+    ])
+    session.commit()
+    return order_json(order_id, wanted, prices, created_at=created_at, total=total), 201
+
+
+ex.improve.check(my_views)
+"""
+SELECT_PER_PRODUCT = RIGHT.replace(
+    "prices = dict(session.execute(in_order).all())",
+    "prices = {p: session.get(Product, p).price for p in wanted.product_ids if session.get(Product, p)}",
+)
+TWO_COMMITS = RIGHT.replace(").scalar_one()\n", ").scalar_one()\n    session.commit()\n")
+FIRST_PRICE = RIGHT.replace(
+    '"unit_price": prices[line.product_id]}', '"unit_price": prices[wanted.lines[0].product_id]}'
+)
+WRONG_TOTAL = RIGHT.replace("line.quantity * prices[line.product_id] for", "prices[line.product_id] for")
+WRONG_METHOD = RIGHT.replace('@my_views.post("/orders")', '@my_views.get("/orders")')
+
+
+def cell(source: str, number: int) -> dict[str, Any]:
+    """Run `source` as IPython runs a notebook cell: its code registered in linecache under a cell file name."""
+    filename = f"/tmp/ipykernel_0/cell07_{number}.py"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace: dict[str, Any] = {name: getattr(kit, name) for name in kit.__all__} | {"__name__": "__main__"}
+    exec(compile(source.split("\n\nex.improve")[0], filename, "exec"), namespace)
+    return namespace
+
+
+@pytest.fixture
+def improve(ex: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))  # answers are saved here, not in data/my_app/
+    return ex.improve
+
+
+def test_improve_reference_passes_is_saved_and_leaves_the_dataset(
+    course: Course, improve: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = content_fingerprint(course.engine)
+    assert improve.check(cell(RIGHT, 1)["my_views"])
+    out = said(capsys)
+    assert (
+        "Correct! Your endpoint stores the same order and lines as the baseline with 4 statements and 1 commit"
+        in out
+    )
+    assert "baseline (lesson 01)" in out  # the race ran, baseline and yours side by side
+    saved = (tmp_path / "my_app" / "07_place_order.py").read_text()
+    assert "(POST /orders), written in lesson 07" in saved and "ex.improve" not in saved
+    assert content_fingerprint(course.engine) == before  # everything happened on private copies
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        (SELECT_PER_PRODUCT, "the budget is 4"),
+        (TWO_COMMITS, "committed 2 times"),
+        (FIRST_PRICE, "item 1 of your order as stored['lines'] is"),
+        (WRONG_TOTAL, "your JSON['total']"),
+        (WRONG_METHOD, "not POST /orders"),
+    ],
+    ids=["select-per-product", "two-commits", "first-price", "wrong-total", "get-not-post"],
+)
+def test_improve_rejects(
+    improve: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str, reason: str
+) -> None:
+    assert not improve.check(cell(source, 2)["my_views"])
+    out = said(capsys)
+    assert out.startswith("Not yet") and reason in out
+    assert not (tmp_path / "my_app" / "07_place_order.py").exists()
+
+
+def test_improve_race_beside_the_reference(improve: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    race = improve.race(cell(RIGHT, 3)["my_views"], reference=True, repeat=2)
+    assert [m.variant for m in race.measurements] == ["baseline (lesson 01)", "yours", "the course's version"]
+    assert race["yours"].statements == race["the course's version"].statements == 4
+    assert race["baseline (lesson 01)"].statements > 4
+
+
+def test_improve_starter_is_not_answered(improve: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    starter = RIGHT.replace("order_id = session.execute(", "order_id = ____ or session.execute(")
+    namespace = cell(starter, 4) | {"____": object()}
+    assert not improve.check(namespace["my_views"])
+    assert "Not answered yet" in said(capsys)
+
+
+def test_reference_solution_is_the_course_version(improve: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    improve.solution()
+    out = said(capsys)
+    assert '@bp.post("/orders")' in out and "insert(OrderLine)" in out
+
+
+def test_exercise_data_is_deterministic(course: Course, ex: Any) -> None:
+    again = lesson07.exercises(course)
+    assert again.reviews == ex.reviews and again.prices == ex.prices and again.category == ex.category
+    assert len(ex.customers) == 1200 and all(isinstance(p, Decimal) for p in ex.prices.values())
