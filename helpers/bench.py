@@ -174,7 +174,9 @@ def index_lookup(course: Course) -> Variants:
 @benchmark(repeat=5, same_result=False)
 def baseline_endpoints(course: Course) -> Variants:
     """The baseline app's endpoints through the test client (each its own variant, not a race)."""
-    client = course.app().test_client()
+    app = course.app()
+    _CLEANUP.append(app.extensions["engine"].dispose)  # its pooled connections, closed after the run
+    client = app.test_client()
     urls = {
         "customer page": "/customers/1",
         "order list": "/orders?page=1&per_page=20",
@@ -194,6 +196,7 @@ def connection_cost(course: Course) -> Variants:
     from sqlalchemy.pool import NullPool
 
     fresh, pooled = make_engine(course.url, poolclass=NullPool), make_engine(course.url)
+    _CLEANUP.extend((fresh.dispose, pooled.dispose))
 
     def select_one(engine: Any) -> Callable[[], int]:
         def run() -> int:
@@ -212,8 +215,10 @@ def order_list_latency(course: Course) -> Variants:
         return {}
 
     def order_list(delay: float) -> Callable[[], Any]:
-        slow, _proxy = course.with_latency(delay)  # the proxy lives as long as the process
-        client = slow.app().test_client()
+        slow, proxy = course.with_latency(delay)
+        app = slow.app()
+        _CLEANUP.extend((proxy.close, slow.engine.dispose, app.extensions["engine"].dispose))
+        client = app.test_client()
         return lambda: client.get("/orders?per_page=20").get_json()
 
     return {f"+{delay:g} ms per round trip": order_list(delay) for delay in (0.0, 2.0)}
@@ -228,20 +233,22 @@ def run(course: Course, only: Sequence[str] | None = None, repeat: int | None = 
             f"Unknown benchmark {', '.join(sorted(unknown))}: choose from {', '.join(b.name for b in REGISTRY)}."
         )
     records = []
-    for bench in REGISTRY:
-        if only and bench.name not in only:
-            continue
-        print(f"· {bench.name}: {bench.doc}", flush=True)
-        variants = bench.make(course)
-        if not variants:
-            print("  (not on this backend)")
-            continue
-        measurements = run_variants(variants, repeat=repeat or bench.repeat, warmup=1, budget_s=60)
-        if bench.same_result:
-            check_same(measurements)
-        records += _records(bench, course, measurements)
-    while _CLEANUP:
-        _CLEANUP.pop()()
+    try:
+        for bench in REGISTRY:
+            if only and bench.name not in only:
+                continue
+            print(f"· {bench.name}: {bench.doc}", flush=True)
+            variants = bench.make(course)
+            if not variants:
+                print("  (not on this backend)")
+                continue
+            measurements = run_variants(variants, repeat=repeat or bench.repeat, warmup=1, budget_s=60)
+            if bench.same_result:
+                check_same(measurements)
+            records += _records(bench, course, measurements)
+    finally:  # whatever happened: copies, files and connections the benchmarks made
+        while _CLEANUP:
+            _CLEANUP.pop()()
     return records
 
 
@@ -281,11 +288,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         course = setup("bench", size=args.size, quiet=True)
+    except CourseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         print(f"Benchmarks on {course.backend}, size {course.size} ({course.info.total_rows:,} rows)")
         records = run(course, [n for n in args.only.split(",") if n], args.repeat)
     except CourseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        course.engine.dispose()
     write_csv(records, args.out)
     import pandas as pd
 
