@@ -121,19 +121,23 @@ class Course:
 
 
 def setup(lesson: str, *, size: str | None = None, backend: str | None = None, quiet: bool = False) -> Course:
-    """Check the environment, make sure the dataset exists, connect, and say what was set up."""
+    """Check the environment, make sure the dataset exists, connect, and say what was set up.
+
+    Whatever is wrong (a setting, the database, the dataset, the cache) stops here with one line that
+    says what to do: a CourseError, which a notebook shows as one red line instead of a traceback.
+    """
     show_course_errors_briefly()
     set_table_options()
     s = settings(size=size, backend=backend)
     url = course_url(s)  # the course's PostgreSQL starts here when asked for
-    check_reachable(url)  # a wrong DATABASE_URL fails now, in one line, before anything else touches it
-    info = ensure_dataset(s.size, url=url)
-    engine = make_engine(url)
-    check_connection(engine)
+    check_reachable(url)  # quick checks first: a build of the dataset may take minutes
     if s.cache == "redis":
         from .shop.caching import cache_config
 
         cache_config(s)  # start (or reach) Redis now: an unreachable CACHE_REDIS_URL is one line here too
+    info = ensure_dataset(s.size, url=url)
+    engine = make_engine(url)
+    check_connection(engine)
     course = Course(lesson, s, url, engine, info)
     if not quiet:
         print(

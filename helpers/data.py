@@ -10,6 +10,7 @@ Command line (what `make data` runs)::
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sqlite3
 import sys
@@ -18,16 +19,19 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import Connection, Engine, MetaData, inspect, text
 from sqlalchemy.engine import URL
+from sqlalchemy.sql import column
+from sqlalchemy.sql import table as table_clause
 
 from .config import SIZES, SizeSpec, settings, size_spec
-from .db import course_url, make_engine, sqlite_path
-from .errors import CourseError
+from .db import check_reachable, course_url, make_engine, parse_url, sqlite_path
+from .errors import CourseError, gist
 from .shop.models import STATUSES, Base
 
 SEED = 20_240_611
@@ -114,6 +118,17 @@ def _iso(stamps: np.ndarray) -> list[str]:
     return [s.replace("T", " ") for s in np.datetime_as_string(stamps, unit="s").tolist()]
 
 
+class _CustomerDraws(NamedTuple):
+    first: np.ndarray
+    last: np.ndarray
+    city: np.ndarray
+    street: np.ndarray
+    number: np.ndarray
+    postcode: np.ndarray
+    note: np.ndarray
+    created: list[str]
+
+
 class _Generator:
     """Produces each table's rows in chunks, always in the same order from the same seed."""
 
@@ -125,27 +140,41 @@ class _Generator:
         self.descriptions = _paragraphs(rng, 1024, 80, 160)
         self.bodies = _paragraphs(rng, 1024, 10, 60)
         self.order_notes = _paragraphs(rng, 1024, 4, 16)
-        self.addresses: list[str] = []
         self.prices = np.round(self._rng("prices").gamma(2.0, 20.0, size=spec.products) + 1.0, 2)
 
     def _rng(self, table: str) -> np.random.Generator:
         # One stream per table: a table's content does not depend on how others are generated.
         return np.random.default_rng([self.seed, sum(map(ord, table)), len(table)])
 
-    def customers(self) -> Iterator[list[Row]]:
+    @cached_property
+    def _customer_draws(self) -> _CustomerDraws:
+        """The customers' stream, drawn once: customers() and the orders' addresses both read it."""
         n = self.spec.customers
         rng = self._rng("customers")
-        first = rng.integers(0, len(_FIRST), n)
-        last = rng.integers(0, len(_LAST), n)
-        city = rng.integers(0, len(_CITIES), n)
-        street = rng.integers(0, len(_STREETS), n)
-        number = rng.integers(1, 300, n)
-        postcode = rng.integers(1000, 99999, n)
-        note = rng.integers(0, len(self.notes), n)
-        created = _iso(_timestamps(rng, n, ordered=True))
-        self.addresses = [
-            f"{number[i]} {_STREETS[street[i]]} Street, {postcode[i]:05d} {_CITIES[city[i]]}" for i in range(n)
+        return _CustomerDraws(  # keyword arguments are evaluated in order: this is the order of the draws
+            first=rng.integers(0, len(_FIRST), n),
+            last=rng.integers(0, len(_LAST), n),
+            city=rng.integers(0, len(_CITIES), n),
+            street=rng.integers(0, len(_STREETS), n),
+            number=rng.integers(1, 300, n),
+            postcode=rng.integers(1000, 99999, n),
+            note=rng.integers(0, len(self.notes), n),
+            created=_iso(_timestamps(rng, n, ordered=True)),
+        )
+
+    @cached_property
+    def addresses(self) -> list[str]:
+        """Each customer's address (customer id - 1 is the index); every order ships to its customer's."""
+        d = self._customer_draws
+        return [
+            f"{d.number[i]} {_STREETS[d.street[i]]} Street, {d.postcode[i]:05d} {_CITIES[d.city[i]]}"
+            for i in range(self.spec.customers)
         ]
+
+    def customers(self) -> Iterator[list[Row]]:
+        n = self.spec.customers
+        d = self._customer_draws
+        first, last, city, note, created, addresses = d.first, d.last, d.city, d.note, d.created, self.addresses
         for lo in range(0, n, CHUNK):
             yield [
                 (
@@ -153,7 +182,7 @@ class _Generator:
                     f"{_FIRST[first[i]]} {_LAST[last[i]]}",
                     f"{_FIRST[first[i]].lower()}.{_LAST[last[i]].lower()}{i + 1}@example.com",
                     _CITIES[city[i]],
-                    self.addresses[i],
+                    addresses[i],
                     self.notes[note[i]],
                     created[i],
                 )
@@ -263,6 +292,10 @@ def generate_rows(size: str, seed: int = SEED) -> Iterator[tuple[str, list[Row]]
 
 
 # ---------------------------------------------------------------- loading
+Writer = Callable[[str, list[str], list[Row]], None]  # writes rows of (table, columns) into the build
+META_COLUMNS = ["key", "value"]
+
+
 def _columns(table: str) -> list[str]:
     return [c.name for c in Base.metadata.tables[table].columns]
 
@@ -288,7 +321,7 @@ def _create_schema(bind: Engine | Connection) -> None:
             conn.execute(create_meta)
 
 
-def _meta_rows(spec: SizeSpec, seed: int, seconds: float, rows: dict[str, int]) -> list[dict[str, str]]:
+def _meta_rows(spec: SizeSpec, seed: int, seconds: float, rows: dict[str, int]) -> list[Row]:
     meta = {
         "size": spec.name,
         "seed": str(seed),
@@ -297,13 +330,11 @@ def _meta_rows(spec: SizeSpec, seed: int, seconds: float, rows: dict[str, int]) 
         "build_seconds": f"{seconds:.3f}",
         **{f"rows.{table}": str(count) for table, count in rows.items()},
     }
-    return [{"key": k, "value": v} for k, v in meta.items()]
+    return list(meta.items())
 
 
-Writer = Callable[[str, list[str], list[Row]], None]
-
-
-def _load(engine: Engine, spec: SizeSpec, seed: int, writer: Writer, progress: bool) -> dict[str, int]:
+def _load(spec: SizeSpec, seed: int, write: Writer, progress: bool) -> dict[str, int]:
+    """Write every generated row through `write`; return the row count of each table."""
     from tqdm.auto import tqdm
 
     counts = dict.fromkeys(TABLE_ORDER, 0)
@@ -316,93 +347,174 @@ def _load(engine: Engine, spec: SizeSpec, seed: int, writer: Writer, progress: b
     )
     with bar:
         for table, chunk in generate_rows(spec.name, seed):
-            writer(table, _columns(table), chunk)
+            write(table, _columns(table), chunk)
             counts[table] += len(chunk)
             bar.update(len(chunk))
     return counts
 
 
-def _build_sqlite(path: Path, spec: SizeSpec, seed: int, progress: bool) -> DatasetInfo:
-    """Build into a temporary file next to `path`, then swap it in with one atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f"{path.name}.building-*"):
-        stale.unlink(missing_ok=True)  # left by a build that was killed; never a finished dataset
-    tmp = path.with_name(f"{path.name}.building-{os.getpid()}")
+class _Build:
+    """One way to build a dataset: the steps `_run` takes in order, done as each kind of database needs."""
+
+    def __init__(self, url: URL) -> None:
+        self.url = url  # where the finished dataset is read
+        self.engine: Engine | None = None  # the load's engine and connection, for builds that use them
+        self.conn: Connection | None = None
+
+    def prepare(self) -> None:
+        """Make an empty place to build in, clearing what a killed build left behind."""
+
+    def begin(self) -> Writer:
+        """Create the tables and open the load; return what writes a table's rows."""
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Commit the load and make the data quick to read."""
+
+    def swap(self) -> None:
+        """Put the finished build where the dataset belongs, replacing the previous one in one step."""
+
+    def close(self) -> None:
+        """Release connections and remove an unfinished build; runs however the build ended."""
+        if self.conn is not None:
+            self.conn.close()  # rolls back a load that did not finish
+            self.conn = None
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None
+
+
+def _run(build: _Build, spec: SizeSpec, seed: int, progress: bool) -> DatasetInfo:
+    """The one build: prepare, create the schema, load, write course_meta, finish, swap. Nothing is
+    replaced until the swap, so an interrupted build leaves the previous dataset as it was."""
     started = time.perf_counter()
     try:
-        engine = make_engine(URL.create("sqlite+pysqlite", database=str(tmp)))
-        _create_schema(engine)
-        engine.dispose()
-        with closing(sqlite3.connect(tmp, isolation_level=None)) as raw:
-            # The file is private until renamed, so durability can wait for the final checkpoint.
-            raw.execute("PRAGMA journal_mode = OFF")
-            raw.execute("PRAGMA synchronous = OFF")
-            raw.execute("BEGIN")
-
-            def write(table: str, cols: list[str], rows: list[Row]) -> None:
-                marks = ", ".join("?" * len(cols))
-                raw.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})", rows)
-
-            rows = _load(engine, spec, seed, write, progress)
-            seconds = time.perf_counter() - started
-            raw.executemany(
-                f"INSERT INTO {META_TABLE} (key, value) VALUES (:key, :value)",
-                _meta_rows(spec, seed, seconds, rows),
-            )
-            raw.execute("COMMIT")
-            raw.execute("ANALYZE")
-            # WAL persists in the file: readers and the single writer of two notebooks don't block.
-            raw.execute("PRAGMA journal_mode = WAL")
-        os.replace(tmp, path)
+        build.prepare()
+        write = build.begin()
+        rows = _load(spec, seed, write, progress)
+        write(META_TABLE, META_COLUMNS, _meta_rows(spec, seed, time.perf_counter() - started, rows))
+        build.finish()
+        build.swap()
     finally:
-        for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
-            leftover.unlink(missing_ok=True)
-    return read_info(URL.create("sqlite+pysqlite", database=str(path)))
+        build.close()
+    return read_info(build.url, size=spec.name)
 
 
-def _build_postgres(url: URL, spec: SizeSpec, seed: int, progress: bool) -> DatasetInfo:
-    """Build into `<db>__building` with COPY, then swap names: the old dataset stays until the end."""
-    from . import servers
+class _SqliteFile(_Build):
+    """A private file next to the dataset, loaded through sqlite3 in one transaction, renamed over it."""
 
-    name = url.database or f"shop_{spec.name}"
-    building, old = f"{name}__building", f"{name}__old"
-    admin = url.set(database="postgres").render_as_string(hide_password=False)
-    servers.drop_database(building, server_url=admin)
-    servers.create_database(building, server_url=admin)
-    started = time.perf_counter()
-    engine = make_engine(url.set(database=building))
-    try:
-        with engine.begin() as conn:
-            _create_schema(conn)  # same transaction as the COPYs: with wal_level=minimal they skip the WAL
-            _skip_foreign_key_checks(conn)
-            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    def __init__(self, path: Path) -> None:
+        super().__init__(URL.create("sqlite+pysqlite", database=str(path)))
+        self.path = path
+        self.tmp = path.with_name(f"{path.name}.building-{os.getpid()}")
+        self.raw: sqlite3.Connection | None = None
 
-            def write(table: str, cols: list[str], rows: list[Row]) -> None:
-                with cursor.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
-                    for row in rows:
-                        copy.write_row(row)
+    def prepare(self) -> None:
+        for stale in self.path.parent.glob(f"{self.path.name}.building-*"):
+            stale.unlink(missing_ok=True)  # left by a build that was killed; never a finished dataset
 
-            rows = _load(engine, spec, seed, write, progress)
-            # COPY wrote the ids itself: move each id sequence past them, or the next INSERT collides.
-            for table in TABLE_ORDER:
-                conn.execute(
-                    text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
-                )
-            seconds = time.perf_counter() - started
-            conn.execute(
-                text(f"INSERT INTO {META_TABLE} (key, value) VALUES (:key, :value)"),
-                _meta_rows(spec, seed, seconds, rows),
+    def begin(self) -> Writer:
+        engine = make_engine(URL.create("sqlite+pysqlite", database=str(self.tmp)))
+        try:
+            _create_schema(engine)
+        finally:
+            engine.dispose()
+        raw = self.raw = sqlite3.connect(self.tmp, isolation_level=None)
+        # The file is private until renamed, so durability can wait for the final checkpoint.
+        raw.execute("PRAGMA journal_mode = OFF")
+        raw.execute("PRAGMA synchronous = OFF")
+        raw.execute("BEGIN")
+
+        def write(table: str, cols: list[str], rows: list[Row]) -> None:
+            marks = ", ".join("?" * len(cols))
+            raw.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})", rows)
+
+        return write
+
+    def finish(self) -> None:
+        assert self.raw is not None
+        self.raw.execute("COMMIT")
+        self.raw.execute("ANALYZE")
+        # WAL persists in the file: readers and the single writer of two notebooks don't block.
+        self.raw.execute("PRAGMA journal_mode = WAL")
+
+    def swap(self) -> None:
+        self._disconnect()  # the last connection to close checkpoints the WAL into the file
+        if self.path.exists() and not _is_dataset(self.url):  # someone's file: kept, nothing is lost
+            names = (self.path.with_name(f"{self.path.name}.bak{n or ''}") for n in itertools.count())
+            backup = next(name for name in names if not name.exists())
+            os.replace(self.path, backup)
+            print(f"Kept the file that was at {self.path} as {backup}.", file=sys.stderr)
+        os.replace(self.tmp, self.path)
+
+    def close(self) -> None:
+        self._disconnect()
+        for suffix in ("", "-wal", "-shm"):
+            self.tmp.with_name(self.tmp.name + suffix).unlink(missing_ok=True)
+        super().close()
+
+    def _disconnect(self) -> None:
+        if self.raw is not None:
+            self.raw.close()
+            self.raw = None
+
+
+class _PostgresDatabase(_Build):
+    """`<name>__building`, filled with COPY in the transaction that created its tables, then renamed."""
+
+    def __init__(self, url: URL, default_name: str) -> None:
+        name = url.database or default_name
+        super().__init__(url.set(database=name))
+        self.name, self.building, self.old = name, f"{name}__building", f"{name}__old"
+        self.admin = url.set(database="postgres").render_as_string(hide_password=False)
+
+    def prepare(self) -> None:
+        from .servers import create_database, drop_database
+
+        drop_database(self.building, server_url=self.admin)
+        create_database(self.building, server_url=self.admin)
+
+    def begin(self) -> Writer:
+        self.engine = make_engine(self.url.set(database=self.building))
+        conn = self.conn = self.engine.connect()
+        conn.begin()
+        _create_schema(conn)  # same transaction as the COPYs: with wal_level=minimal they skip the WAL
+        _skip_foreign_key_checks(conn)
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+        def write(table: str, cols: list[str], rows: list[Row]) -> None:
+            with cursor.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+
+        return write
+
+    def finish(self) -> None:
+        assert self.engine is not None and self.conn is not None
+        # COPY wrote the ids itself: move each id sequence past them, or the next INSERT collides.
+        for table in TABLE_ORDER:
+            self.conn.execute(
+                text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
             )
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        self.conn.commit()
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
-    finally:
-        engine.dispose()
-    servers.drop_database(old, server_url=admin)
-    if servers.database_exists(name, server_url=admin):
-        servers.rename_database(name, old, server_url=admin)
-    servers.rename_database(building, name, server_url=admin)
-    servers.drop_database(old, server_url=admin)
-    return read_info(url)
+
+    def swap(self) -> None:
+        from .servers import database_exists, drop_database, rename_database
+
+        self.close()
+        drop_database(self.old, server_url=self.admin)
+        if database_exists(self.name, server_url=self.admin):
+            if _is_dataset(self.url):
+                rename_database(self.name, self.old, server_url=self.admin)  # dropped once replaced
+            else:  # someone's own database under that name: kept, nothing is lost
+                names = (f"{self.name}__bak{n or ''}" for n in itertools.count())
+                backup = next(name for name in names if not database_exists(name, server_url=self.admin))
+                rename_database(self.name, backup, server_url=self.admin)
+                print(f"Kept the database that was named {self.name} as {backup}.", file=sys.stderr)
+        rename_database(self.building, self.name, server_url=self.admin)
+        drop_database(self.old, server_url=self.admin)
 
 
 def _skip_foreign_key_checks(conn: Connection) -> None:
@@ -420,57 +532,62 @@ def _skip_foreign_key_checks(conn: Connection) -> None:
         savepoint.rollback()
 
 
-def _build_in_place(url: URL, spec: SizeSpec, seed: int, progress: bool) -> DatasetInfo:
-    """Any other database (your own DATABASE_URL): SQLAlchemy Core executemany into empty tables."""
-    engine = make_engine(url)
-    started = time.perf_counter()
-    try:
-        _create_schema(engine)
-        tables = Base.metadata.tables
-        with engine.begin() as conn:
+class _InPlace(_Build):
+    """Any other database (your own DATABASE_URL): empty tables filled with SQLAlchemy Core executemany."""
 
-            def write(table: str, cols: list[str], rows: list[Row]) -> None:
-                conn.execute(tables[table].insert(), [dict(zip(cols, row, strict=True)) for row in rows])
-
-            rows = _load(engine, spec, seed, write, progress)
-            conn.execute(
-                text(f"INSERT INTO {META_TABLE} (key, value) VALUES (:key, :value)"),
-                _meta_rows(spec, seed, time.perf_counter() - started, rows),
+    def prepare(self) -> None:
+        if _exists(self.url):
+            raise CourseError(
+                f"{self.url.render_as_string(hide_password=True)} already has tables: point DATABASE_URL at "
+                "an empty database and the course will fill it."
             )
-    finally:
-        engine.dispose()
-    return read_info(url)
+
+    def begin(self) -> Writer:
+        self.engine = make_engine(self.url)
+        _create_schema(self.engine)
+        conn = self.conn = self.engine.connect()
+        conn.begin()
+
+        def write(table: str, cols: list[str], rows: list[Row]) -> None:
+            insert = table_clause(table, *(column(c) for c in cols)).insert()
+            conn.execute(insert, [dict(zip(cols, row, strict=True)) for row in rows])
+
+        return write
+
+    def finish(self) -> None:
+        assert self.conn is not None
+        self.conn.commit()
 
 
 # ---------------------------------------------------------------- reading, checking, ensuring
-def read_info(url: URL | str) -> DatasetInfo:
-    """The dataset's course_meta, or a CourseError saying why this is not a finished course dataset."""
+def read_info(url: URL | str, *, size: str | None = None) -> DatasetInfo:
+    """The dataset's course_meta, or a CourseError saying why this is not a finished course dataset.
+
+    `size` is the size it should be, named in the advice to rebuild it.
+    """
     engine = make_engine(url)
     shown = engine.url.render_as_string(hide_password=True)
+    call = f"build_dataset({size!r}, force=True)" if size else "build_dataset(size, force=True)"
+    rebuild = f"rebuild it with `make reset SIZE={size or '<size>'}` or `{call}`"
     try:
         tables = set(inspect(engine).get_table_names())
         missing = {META_TABLE, *TABLE_ORDER} - tables
         if missing:
             raise CourseError(
-                f"{shown} is not a complete course dataset (missing {', '.join(sorted(missing))}): "
-                "rebuild it with `make reset SIZE=<size>` or `build_dataset(size, force=True)`."
+                f"{shown} is not a complete course dataset (missing {', '.join(sorted(missing))}): {rebuild}."
             )
         with engine.connect() as conn:
             meta: dict[str, str] = dict(conn.execute(text(f"SELECT key, value FROM {META_TABLE}")).all())
     except CourseError:
         raise
     except Exception as exc:  # a corrupt file, a text file named .sqlite, ...
-        first = str(exc).strip().splitlines()[0]
-        raise CourseError(
-            f"{shown} cannot be read as a course dataset ({first}): "
-            "rebuild it with `make reset SIZE=<size>` or `build_dataset(size, force=True)`."
-        ) from None
+        raise CourseError(f"{shown} cannot be read as a course dataset ({gist(exc)}): {rebuild}.") from None
     finally:
         engine.dispose()
     if meta.get("schema_version") != str(SCHEMA_VERSION):
         raise CourseError(
             f"{shown} was built by another version of the course (schema {meta.get('schema_version')}, "
-            f"expected {SCHEMA_VERSION}): rebuild it with `make reset SIZE={meta.get('size', '<size>')}`."
+            f"expected {SCHEMA_VERSION}): rebuild it with `make reset SIZE={meta.get('size', size or '<size>')}`."
         )
     return DatasetInfo(
         url=shown,
@@ -503,35 +620,33 @@ def build_dataset(
     progress: bool = True,
     seed: int = SEED,
 ) -> DatasetInfo:
-    """Build the dataset of `size` at `url` (default: the course database), unless a good one is there."""
+    """Build the dataset of `size` at `url` (default: the course database), unless a good one is there.
+
+    A database that cannot be reached fails first, in one line. With `force`, what is in the way and is
+    not a course dataset is kept: a file as `<name>.bak`, a PostgreSQL database as `<name>__bak`.
+    """
     spec = size_spec(size)
-    target = make_engine(url).url if url is not None else course_url(settings(size=spec.name))
+    target = parse_url(url) if url is not None else course_url(settings(size=spec.name))
+    check_reachable(target)
     if not force and _exists(target):
-        return read_info(target)
-    backend = target.get_backend_name()
-    if backend == "sqlite":
-        path = Path(str(target.database))
-        if path.exists() and force:
-            _keep_previous(path)
-        return _build_sqlite(path, spec, seed, progress)
-    if backend == "postgresql":
-        return _build_postgres(target, spec, seed, progress)
-    if _exists(target):
-        raise CourseError(
-            f"{target.render_as_string(hide_password=True)} already has tables: point DATABASE_URL at an "
-            "empty database and the course will fill it."
-        )
-    return _build_in_place(target, spec, seed, progress)
+        return read_info(target, size=spec.name)
+    build: _Build
+    if target.get_backend_name() == "sqlite":
+        build = _SqliteFile(Path(str(target.database)))
+    elif target.get_backend_name() == "postgresql":
+        build = _PostgresDatabase(target, default_name=f"shop_{spec.name}")
+    else:
+        build = _InPlace(target)
+    return _run(build, spec, seed, progress)
 
 
-def _keep_previous(path: Path) -> None:
-    """Keep a file we are about to replace unless it is a course dataset: nothing the learner made is lost."""
+def _is_dataset(url: URL) -> bool:
+    """Whether `url` holds a finished course dataset (of any size)."""
     try:
-        read_info(URL.create("sqlite+pysqlite", database=str(path)))
+        read_info(url)
     except CourseError:
-        backup = path.with_name(path.name + ".bak")
-        os.replace(path, backup)
-        print(f"Kept the file that was at {path} as {backup}.", file=sys.stderr)
+        return False
+    return True
 
 
 def ensure_dataset(size: str | None = None, *, url: URL | str | None = None, progress: bool = True) -> DatasetInfo:
@@ -610,13 +725,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "info":
-            info = read_info(course_url(settings(size=args.size)))
-        else:
-            info = (
-                build_dataset(args.size, force=args.force or False)
-                if args.command == "build"
-                else (ensure_dataset(args.size))
-            )
+            spec = size_spec(args.size)
+            url = course_url(settings(size=spec.name))
+            check_reachable(url)
+            if not _exists(url):
+                shown = url.render_as_string(hide_password=True)
+                raise CourseError(f"There is no dataset at {shown}: build it with `make data SIZE={spec.name}`.")
+            info = read_info(url, size=spec.name)
+        else:  # build and ensure differ only in --force: build never replaces a good dataset without it
+            info = build_dataset(args.size, force=args.force)
     except CourseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

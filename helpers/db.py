@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,15 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.pool import NullPool
 
 from .config import Settings, data_dir, settings
-from .errors import CourseError
+from .errors import CourseError, gist
 
 CONNECT_TIMEOUT_S = 3
+# What servers say when they refuse a login (PostgreSQL's libpq, MySQL's drivers).
+_LOGIN_REFUSED = re.compile(
+    r'password authentication failed|no password supplied|role "[^"]*" does not exist|Access denied for user'
+)
+_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+_MISSING_DATABASE = re.compile(r'database "[^"]*" does not exist|Unknown database')
 
 
 def sqlite_path(size: str) -> Path:
@@ -25,15 +32,23 @@ def parse_url(url: str | URL, source: str = "DATABASE_URL") -> URL:
     """Parse a database URL, mapping the forms people often paste to a working driver."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        raise CourseError(
-            f"{source} {str(url)!r} is not a database URL: use a form like "
-            "sqlite:///path/to/file.sqlite or postgresql+psycopg://user@host:5432/dbname."
-        ) from None
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+        raise _not_a_url(url, source, exc) from None
     # 'postgres://' (Heroku style) and bare 'postgresql://' would need psycopg2; the course ships psycopg 3.
     if parsed.drivername in ("postgres", "postgresql"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
+
+
+def _not_a_url(url: str | URL, source: str, exc: Exception) -> CourseError:
+    # SQLAlchemy hides the password of a URL it could parse; in one it could not, hide what looks like one.
+    shown = (
+        url.render_as_string(hide_password=True) if isinstance(url, URL) else repr(_PASSWORD.sub(r"\1***@", url))
+    )
+    return CourseError(
+        f"{source} {shown} is not a database URL ({gist(exc)}): use a form like "
+        "sqlite:////absolute/path/file.sqlite or postgresql+psycopg://user:password@host:5432/dbname."
+    )
 
 
 def course_url(s: Settings | None = None) -> URL:
@@ -45,7 +60,15 @@ def course_url(s: Settings | None = None) -> URL:
         from .servers import postgres_url
 
         return parse_url(postgres_url(f"shop_{s.size}"), source="the course PostgreSQL URL")
-    return URL.create("sqlite+pysqlite", database=str(sqlite_path(s.size)))
+    path = sqlite_path(s.size)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # the course's own folder: made on first use
+    except OSError as exc:
+        raise CourseError(
+            f"Cannot create the course's data folder {path.parent} ({exc.strerror}): "
+            "set COURSE_DATA_DIR to a folder you can write to."
+        ) from None
+    return URL.create("sqlite+pysqlite", database=str(path))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -67,45 +90,76 @@ def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
         engine = create_engine(parsed, connect_args=connect_args, **kwargs)
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
         raise CourseError(
-            f"No SQLAlchemy driver for {parsed.drivername!r} ({exc}): "
-            "use sqlite:/// or postgresql+psycopg:// URLs, which the course installs."
+            f"No database driver for {parsed.drivername}:// URLs ({gist(exc)}): use a sqlite:/// or "
+            "postgresql+psycopg:// URL (the course installs their drivers), or install that driver yourself."
         ) from None
+    except ArgumentError as exc:  # parsed, but the dialect refuses it (sqlite://relative, say)
+        raise _not_a_url(parsed, "The URL", exc) from None
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
 
 def check_connection(engine: Engine) -> None:
-    """Open one connection now so an unreachable database fails here, in one line."""
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except DBAPIError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc).splitlines()[0]
-        reason = reason.rsplit(" failed: ", 1)[-1]  # libpq: 'connection to server at "h", port 1 failed: ...'
-        raise CourseError(
-            f"Cannot reach the database at {engine.url.render_as_string(hide_password=True)} ({reason}): "
-            "check DATABASE_URL, start the server, or unset DATABASE_URL to use the course's own database."
-        ) from None
+    """Open one connection now so an unusable database fails here, in one line that says what to do."""
+    if (exc := _connect_error(engine)) is not None:
+        raise _unusable(engine.url, exc) from None
 
 
-def check_reachable(url: URL) -> None:
+def check_reachable(url: URL, *, must_exist: bool = False) -> None:
     """Fail in one line, before anything else touches it, if the database at `url` cannot be used.
 
-    A SQLite file may not exist yet (the course builds it), but its folder must; a server must answer.
+    Unless `must_exist`, the database itself may be missing, as the course's build creates it: a SQLite
+    file's folder must exist, and a PostgreSQL server must answer.
     """
     if url.get_backend_name() == "sqlite":
         database = url.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
-            folder = Path(database).expanduser().resolve().parent
-            if not folder.is_dir():
+            path = Path(database).expanduser().resolve()
+            if not path.parent.is_dir():
                 raise CourseError(
-                    f"The folder {folder} for the SQLite database {database} does not exist: "
+                    f"The folder {path.parent} for the SQLite database {database} does not exist: "
                     "create it, or fix DATABASE_URL."
                 )
+            if must_exist and not path.exists():
+                raise CourseError(f"There is no SQLite database at {database}: fix DATABASE_URL.")
         return
-    engine = make_engine(url, poolclass=NullPool)
+    exc = _connect_error(make_engine(url, poolclass=NullPool), dispose=True)
+    if exc is None:
+        return
+    if not must_exist and url.get_backend_name() == "postgresql" and _MISSING_DATABASE.search(gist(exc)):
+        server = make_engine(url.set(database="postgres"), poolclass=NullPool)
+        if _connect_error(server, dispose=True) is None:
+            return  # the server answers: building the dataset creates the database
+    raise _unusable(url, exc) from None
+
+
+def _connect_error(engine: Engine, *, dispose: bool = False) -> DBAPIError | None:
+    """The driver's error when connecting to `engine` and running SELECT 1, or None if that works."""
     try:
-        check_connection(engine)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except DBAPIError as exc:
+        return exc
     finally:
-        engine.dispose()
+        if dispose:
+            engine.dispose()
+    return None
+
+
+def _unusable(url: URL, exc: DBAPIError) -> CourseError:
+    """One line on why the database at `url` cannot be used, and what to do about it."""
+    shown = url.render_as_string(hide_password=True)
+    reason = gist(exc)
+    if _LOGIN_REFUSED.search(reason):
+        return CourseError(
+            f"The database at {shown} refused the login ({reason}): fix the user name or password in DATABASE_URL."
+        )
+    if _MISSING_DATABASE.search(reason):
+        return CourseError(
+            f"The database {shown} does not exist ({reason}): create it, or fix its name in DATABASE_URL."
+        )
+    return CourseError(
+        f"Cannot reach the database at {shown} ({reason}): "
+        "check DATABASE_URL, start the server, or unset DATABASE_URL to use the course's own database."
+    )

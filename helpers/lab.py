@@ -1,19 +1,26 @@
 """Start JupyterLab on the course notebooks (what `make lab` runs after setting up), configured for the course.
 
+    python -m helpers lab [--size small] [JupyterLab options]
+
+Before JupyterLab starts, the course checks what the lessons will need (settings, database, dataset,
+cache) exactly as a lesson's setup cell does, so a problem is one line here rather than in every notebook.
 The course's JupyterLab settings live in this environment only (`<sys.prefix>/share/jupyter/lab/settings/
 overrides.json`), never in the learner's own settings: a course about timing shows every cell's run time.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shlex
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .config import PROJECT_ROOT
+from .errors import CourseError
 
 # Settings a course about timing wants, as JupyterLab's overrides.json (plugin id -> settings).
 COURSE_SETTINGS: dict[str, dict[str, Any]] = {
@@ -53,7 +60,7 @@ def write_settings(prefix: str | Path | None = None) -> Path:
     return path
 
 
-def lab_command(argv: list[str] | None = None) -> list[str]:
+def lab_command(argv: Sequence[str] | None = None) -> list[str]:
     """The jupyter-lab command line: notebooks/ as root folder, root allowed, extra args from LAB_ARGS.
 
     LAB_ARGS may name another root folder (`--ServerApp.root_dir=...`, as the browser test does).
@@ -68,9 +75,37 @@ def lab_command(argv: list[str] | None = None) -> list[str]:
     return command + extra
 
 
-def main(argv: list[str] | None = None) -> None:
+def check_ready(size: str | None = None) -> str:
+    """Run a lesson's setup (settings, database, dataset built if missing, cache); say what is ready."""
+    from .course import setup
+    from .servers import stop_postgres, stop_redis
+
+    course = setup("lab", size=size, quiet=True)
+    course.engine.dispose()
+    # The lessons' kernels start (or share) the servers themselves. This process is about to become
+    # JupyterLab through exec, after which nothing would ever stop the servers it started.
+    stop_postgres()
+    stop_redis()
+    return (
+        f"Ready: the {course.size} dataset ({course.info.total_rows:,} rows) on {course.backend}, "
+        f"cache {course.settings.cache}."
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers lab", description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default=None, help="the dataset to check, or build (default: COURSE_SIZE)")
+    args, jupyter_args = parser.parse_known_args(argv)
+    if args.size:
+        os.environ["COURSE_SIZE"] = args.size  # for the lessons' kernels too
+    try:
+        print(check_ready(args.size))
+    except CourseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     write_settings()
-    command = lab_command(argv)
+    command = lab_command(jupyter_args)
     print("Starting JupyterLab on notebooks/ — open the http://127.0.0.1:… URL printed below; Ctrl-C stops it.")
     sys.stdout.flush()
     os.execv(command[0], command)
+    return 0  # not reached: execv replaces this process

@@ -214,3 +214,65 @@ def test_new_rows_get_fresh_ids_on_postgres() -> None:
     finally:
         engine.dispose()
         drop_copy(copy)
+
+
+def test_every_kind_of_build_loads_the_same_rows(tiny_file: Path, tmp_path: Path) -> None:
+    """The in-place build (for a DATABASE_URL of another kind) runs the same skeleton through SQLAlchemy Core."""
+    target = sqlite_url(tmp_path / "in-place.sqlite")
+    info = data._run(data._InPlace(target), SIZES["tiny"], data.SEED, progress=False)
+    assert info.rows == read_info(sqlite_url(tiny_file)).rows
+    assert fingerprint(tmp_path / "in-place.sqlite") == fingerprint(tiny_file)
+    with pytest.raises(CourseError, match="already has tables: point DATABASE_URL at an empty database"):
+        data._run(data._InPlace(target), SIZES["tiny"], data.SEED, progress=False)
+
+
+def test_orders_ship_to_their_customers_address_whatever_the_order_of_generation() -> None:
+    spec = SIZES["tiny"]
+    orders_first = data._Generator(spec)
+    orders, _ = orders_first.orders_and_lines()
+    shipped = next(orders)[0][5]  # order 1's address, generated before any customer row
+    customers = next(data._Generator(spec).customers())
+    customer_of_order_1 = next(orders_first.orders_and_lines()[0])[0][1]
+    assert shipped == customers[customer_of_order_1 - 1][4]
+
+
+def test_earlier_backups_are_kept_too(tmp_path: Path) -> None:
+    path = tmp_path / "shop-tiny.sqlite"
+    path.write_text("first notes")
+    build_dataset("tiny", url=sqlite_url(path), force=True, progress=False)
+    build_dataset("tiny", url=sqlite_url(path), force=True, progress=False)  # a dataset is replaced, not kept
+    path.write_text("second notes")
+    build_dataset("tiny", url=sqlite_url(path), force=True, progress=False)
+    backups = {p.name: p.read_text() for p in tmp_path.glob("*.bak*")}
+    assert backups == {"shop-tiny.sqlite.bak": "first notes", "shop-tiny.sqlite.bak1": "second notes"}
+
+
+@pytest.mark.postgres
+def test_a_rebuild_keeps_a_postgres_database_that_is_not_a_dataset(capsys: pytest.CaptureFixture[str]) -> None:
+    from sqlalchemy import text
+
+    from helpers import servers
+
+    for name in ("shop_mine", "shop_mine__bak"):
+        servers.drop_database(name)
+    servers.create_database("shop_mine")
+    url = make_engine(servers.postgres_url("shop_mine")).url
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE notes (body text)"))
+        conn.execute(text("INSERT INTO notes VALUES ('mine')"))
+    engine.dispose()
+    try:
+        with pytest.raises(CourseError, match="is not a complete course dataset"):
+            build_dataset("tiny", url=url, progress=False)  # without --force: refused, untouched
+        assert build_dataset("tiny", url=url, force=True, progress=False).size == "tiny"
+        assert capsys.readouterr().err == "Kept the database that was named shop_mine as shop_mine__bak.\n"
+        kept = make_engine(url.set(database="shop_mine__bak"))
+        with kept.connect() as conn:
+            assert conn.execute(text("SELECT body FROM notes")).scalar_one() == "mine"
+        kept.dispose()
+        build_dataset("tiny", url=url, force=True, progress=False)  # a dataset is replaced, not kept
+        assert not servers.database_exists("shop_mine__bak1")
+    finally:
+        for name in ("shop_mine", "shop_mine__bak"):
+            servers.drop_database(name)

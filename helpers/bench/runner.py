@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..config import settings
 from ..course import Course, setup
 from ..errors import CourseError
 from ..harness import Measurement, check_same, run_variants
@@ -79,6 +80,10 @@ def run(
     """Run the selected benchmarks on each backend, printing progress; return one record per variant."""
     benchmarks = selected(only)
     records: list[dict[str, Any]] = []
+    if settings().database_url and len(backends) > 1:
+        # DATABASE_URL names one database whatever the backend: run once, on it.
+        print("DATABASE_URL is set: benchmarking that database only.", file=out, flush=True)
+        backends = backends[:1]
     for backend in backends:
         course = setup("bench", size=size, backend=backend, quiet=True)
         print(f"{course.backend}, size {course.size} ({course.info.total_rows:,} rows):", file=out, flush=True)

@@ -73,7 +73,7 @@ def build_app(
     config: dict[str, Any] = {**cache_config(s), "ENGINE_OPTIONS": dict(engine_options or {})}
     if database_url:
         url = parse_url(database_url, source="--database-url")
-        check_reachable(url)
+        check_reachable(url, must_exist=True)  # served as it is: nothing will build it
         return create_app({"DATABASE_URL": url, **config}, views=_views(views))
     url = course_url(s)
     check_reachable(url)

