@@ -350,6 +350,10 @@ def _load(spec: SizeSpec, seed: int, write: Writer, progress: bool) -> dict[str,
             write(table, _columns(table), chunk)
             counts[table] += len(chunk)
             bar.update(len(chunk))
+        # The total was an estimate (order lines are drawn per order): end the bar at what was built, in
+        # green, rather than short of an estimate.
+        bar.total = bar.n
+        bar.refresh()
     return counts
 
 
@@ -676,6 +680,18 @@ def copy_dataset(size: str | None = None, name: str = "copy", *, source: URL | N
         servers.create_database(target, template=str(source.database), server_url=admin)
         return source.set(database=target)
     raise CourseError("copy_dataset works on SQLite and PostgreSQL: use the course's own database for lesson 04.")
+
+
+def copy_exists(url: URL) -> bool:
+    """Whether a copy made by copy_dataset is still there (a lesson's clean-up cell removes it)."""
+    if url.get_backend_name() == "sqlite":
+        return Path(str(url.database)).exists()
+    if url.get_backend_name() == "postgresql":
+        from . import servers
+
+        admin = url.set(database="postgres").render_as_string(hide_password=False)
+        return servers.database_exists(str(url.database), server_url=admin)
+    return True
 
 
 def drop_copy(url: URL) -> None:

@@ -12,14 +12,35 @@ import ipywidgets as w
 from IPython.display import display
 
 from .config import BACKENDS, SIZES
+from .data import copy_exists
 from .errors import CourseError
+from .exercises import say
 
 if TYPE_CHECKING:
     from .course import Course
 
 
-def rerun_button(run: Callable[[], Any], *, label: str = "Run again", run_now: bool = True) -> None:
-    """A button that clears its output and calls `run()` again (which displays its own table and chart)."""
+def _run_in(out: w.Output, run: Callable[[], Any], needs: Course | None) -> None:
+    """Call `run()` with its output in `out`; a CourseError, or a copy already removed, is one red line."""
+    with out:
+        try:
+            if needs is not None and not copy_exists(needs.url):
+                raise CourseError(
+                    "this needs the lesson's copy of the dataset, which its clean-up cell has removed: "
+                    "run the notebook again from the top (Run All) to use it."
+                )
+            run()
+        except CourseError as exc:
+            say(str(exc), "#b00020")
+
+
+def rerun_button(
+    run: Callable[[], Any], *, label: str = "Run again", run_now: bool = True, needs: Course | None = None
+) -> None:
+    """A button that clears its output and calls `run()` again (which displays its own table and chart).
+
+    `needs`: the private copy `run` works on; once the lesson's clean-up removed it, the button says so.
+    """
     button = w.Button(description=label, icon="refresh", button_style="primary")
     out = w.Output()
 
@@ -27,8 +48,7 @@ def rerun_button(run: Callable[[], Any], *, label: str = "Run again", run_now: b
         button.disabled = True
         out.clear_output(wait=True)
         try:
-            with out:
-                run()
+            _run_in(out, run, needs)
         finally:
             button.disabled = False
 
@@ -39,7 +59,13 @@ def rerun_button(run: Callable[[], Any], *, label: str = "Run again", run_now: b
 
 
 def slider_rerun(
-    run: Callable[[Any], Any], *, options: Sequence[Any], value: Any, description: str, run_now: bool = True
+    run: Callable[[Any], Any],
+    *,
+    options: Sequence[Any],
+    value: Any,
+    description: str,
+    run_now: bool = True,
+    needs: Course | None = None,
 ) -> None:
     """A slider over `options`; releasing it calls `run(value)` again into the output below."""
     slider = w.SelectionSlider(
@@ -53,8 +79,7 @@ def slider_rerun(
 
     def changed(_: Any = None) -> None:
         out.clear_output(wait=True)
-        with out:
-            run(slider.value)
+        _run_in(out, lambda: run(slider.value), needs)
 
     slider.observe(changed, names="value")
     display(w.VBox([slider, out]))

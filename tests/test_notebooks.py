@@ -23,7 +23,7 @@ BACKENDS = [
 # minutes (seen with 03 run twice), so they keep their default treatment.
 pytestmark = [pytest.mark.notebooks, pytest.mark.filterwarnings("default")]
 # A cell at `tiny` takes seconds: a kernel that stops answering should fail the run, not stall it.
-CELL_TIMEOUT = 300
+CELL_TIMEOUT = 120
 
 
 def problems_in(nb: object) -> list[str]:

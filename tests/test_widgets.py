@@ -96,3 +96,19 @@ def test_rerun_button_and_slider_run_at_once_when_asked() -> None:
     assert calls == ["run"]
     slider_rerun(calls.append, options=[1, 2, 3], value=2, description="n")
     assert calls == ["run", 2]
+
+
+def test_rerun_after_the_copy_is_gone_says_so_in_one_line(
+    course: Course, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = course.private_copy("widget-test")
+    calls: list[object] = []
+    rerun_button(lambda: calls.append("run"), run_now=True, needs=copy)
+    assert calls == ["run"]  # the copy is there: the comparison runs
+    copy.engine.dispose()
+    drop_copy(copy.url)
+    rerun_button(lambda: calls.append("again"), run_now=True, needs=copy)
+    slider_rerun(calls.append, options=[1, 2], value=1, description="n", needs=copy)
+    assert calls == ["run"]
+    out = capsys.readouterr().out
+    assert out.count("clean-up cell has removed") == 2 and "Traceback" not in out
