@@ -61,6 +61,13 @@ def without_next(body: Any) -> Any:
     return {key: value for key, value in body.items() if key != "next"} if isinstance(body, dict) else body
 
 
+def deep_pages(orders: int, per_page: int, max_page: int = 10_000) -> list[int]:
+    """The last page of `per_page` orders and the one after it (empty), as far as ?page= reaches (10,000 at most):
+    at the larger sizes the deepest page the parameter allows."""
+    last = -(-orders // per_page)
+    return [last, last + 1] if last < max_page else [max_page]
+
+
 def _order_by_clause(sql: str) -> str:
     """The outermost ORDER BY of a statement, up to its LIMIT (empty when there is none)."""
     found = re.search(r"\bORDER BY\b(.*?)(?:\bLIMIT\b|\bOFFSET\b|$)", sql, re.S | re.I)
@@ -168,8 +175,7 @@ def exercises(course: Course) -> SimpleNamespace:
             "loaded through one join, in one statement."
         )
 
-    orders = course.info.rows["orders"]
-    last = -(-orders // 7)  # the last page of 7
+    deep = deep_pages(course.info.rows["orders"], per_page=7)
     improve = AppTask(
         lesson="03",
         endpoint="order_list",
@@ -178,8 +184,7 @@ def exercises(course: Course) -> SimpleNamespace:
             Call("/orders"),
             Call("/orders?page=2&per_page=7"),
             Call("/orders?page=3&per_page=5"),
-            Call(f"/orders?page={last}&per_page=7"),  # the oldest orders, a short page
-            Call(f"/orders?page={last + 1}&per_page=7"),  # past the end: no orders
+            *(Call(f"/orders?page={page}&per_page=7") for page in deep),  # the oldest orders, or past the end
             Call("/orders?page=abc"),
             Call("/orders?page=0"),
             Call("/orders?per_page=501"),
@@ -189,9 +194,11 @@ def exercises(course: Course) -> SimpleNamespace:
         hint_text=(
             "Keep the loop and the JSON as they are and tell the query what the loop touches: "
             "joinedload(Order.customer) for the many-to-one, selectinload(Order.lines) for the collection "
-            "(two statements). Or one statement: select the columns the page shows with .join(Order.customer) "
-            "and count each order's lines in a correlated subquery, "
-            "select(func.count(OrderLine.id)).where(OrderLine.order_id == Order.id).scalar_subquery()."
+            "(two statements). Or one statement: choose the page's order ids first, in a subquery "
+            "(select(Order.id).order_by(*NEWEST_FIRST).limit(...).offset(...).subquery()), then join it to "
+            "orders and customers, outer-join order_lines and count them per order (group_by). Count lines "
+            "only for the page: a per-row count in the outer query of a sorted, unlimited select runs once per "
+            "order of the whole table on SQLite."
         ),
         course=course,
         same=without_next,  # the course's version also returns a keyset cursor (lesson 04)
