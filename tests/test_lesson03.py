@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import linecache
+import re
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import InvalidRequestError
-from sqlalchemy.orm import Session, joinedload, raiseload, selectinload
+from sqlalchemy.orm import Session, contains_eager, joinedload, raiseload, selectinload
 
 from helpers.course import Course
-from helpers.exercises.lesson03 import exercises, order_page, top_customers
+from helpers.exercises.lesson03 import cancelled_by_customer, deep_pages, exercises, order_page, top_customers
 from helpers.recorder import record, rows_fetched
-from helpers.shop.models import Customer, Order, Review
+from helpers.shop.models import Customer, Order, OrderLine, Review
 
 
 def distinct_customer_orders(course: Course, n: int) -> list[int]:
@@ -106,18 +109,16 @@ def test_filtering_in_sql_returns_the_python_answer_with_fewer_rows(course: Cour
         assert latest == s.scalar(select(func.max(Order.created_at)))  # ids grow with time
     window_start = latest - timedelta(days=30)
 
-    def in_python(s: Session) -> list[tuple[int, float, str]]:
-        orders = s.scalars(
-            select(Order).options(joinedload(Order.customer)).where(Order.created_at >= window_start)
-        ).all()
-        delivered = sorted((o for o in orders if o.status == "delivered"), key=lambda o: (-o.total, o.id))
-        return [(o.id, o.total, o.customer.name) for o in delivered[:10]]
+    columns = select(Order.id, Order.total, Order.status, Customer.name).join(Order.customer)
 
-    def in_sql(s: Session) -> list[tuple[int, float, str]]:
+    def in_python(s: Session) -> list[tuple[Any, ...]]:
+        rows = s.execute(columns.where(Order.created_at >= window_start)).all()
+        delivered = sorted((r for r in rows if r.status == "delivered"), key=lambda r: (-r.total, r.id))
+        return [tuple(r) for r in delivered[:10]]
+
+    def in_sql(s: Session) -> list[tuple[Any, ...]]:
         q = (
-            select(Order.id, Order.total, Customer.name)
-            .join(Order.customer)
-            .where(Order.created_at >= window_start, Order.status == "delivered")
+            columns.where(Order.created_at >= window_start, Order.status == "delivered")
             .order_by(Order.total.desc(), Order.id)
             .limit(10)
         )
@@ -156,9 +157,12 @@ def test_q1_passes_the_reference_and_fails_the_n_plus_one(course: Course) -> Non
     assert not ex.q1.check(lazy)
 
 
-def test_q2_passes_the_reference_and_fails_counting_in_python(course: Course) -> None:
+def test_q2_passes_the_reference_and_rejects_python_counting_and_a_missing_tie_breaker(
+    course: Course, capsys: pytest.CaptureFixture[str]
+) -> None:
     ex = exercises(course)
     assert ex.q2.check(top_customers)
+    capsys.readouterr()
 
     def in_python(s: Session, city: str) -> list[tuple[int, str, int]]:
         rows = s.execute(
@@ -170,4 +174,271 @@ def test_q2_passes_the_reference_and_fails_counting_in_python(course: Course) ->
         ranked = sorted(rows, key=lambda r: (-r[2], r[0]))
         return [tuple(r) for r in ranked[:10]]
 
+    def ranked_by(s: Session, city: str, *order_by: Any) -> list[Any]:
+        orders = func.count(Order.id).label("orders")
+        query = (
+            select(Customer.id, Customer.name, orders)
+            .join(Customer.orders)
+            .where(Customer.city == city)
+            .group_by(Customer.id, Customer.name)
+            .order_by(*order_by)
+            .limit(10)
+        )
+        return list(s.execute(query).all())
+
+    orders = func.count(Order.id)
     assert not ex.q2.check(in_python)
+    assert "rows came back" in capsys.readouterr().out
+    # The city has a tie between its 10th and 11th customers: the wrong tie-breaker picks the other one.
+    assert not ex.q2.check(lambda s, city: ranked_by(s, city, orders.desc(), Customer.id.desc()))
+    out = capsys.readouterr().out
+    assert "Not yet — item" in out and "tie-breaker" not in out
+    # No tie-breaker at all: whatever the database happened to return, the check reads the ORDER BY.
+    assert not ex.q2.check(lambda s, city: ranked_by(s, city, orders.desc()))
+    assert "has no tie-breaker" in capsys.readouterr().out
+
+
+def test_q2_city_has_a_tie_at_the_cut(course: Course) -> None:
+    """The check's city makes a missing tie-breaker visible in the result, not only in the SQL."""
+    ex = exercises(course)
+    with Session(course.engine) as s:
+        counts = s.scalars(
+            select(func.count(Order.id))
+            .join(Customer.orders)
+            .where(Customer.city == ex.q2_city)
+            .group_by(Customer.id)
+            .order_by(func.count(Order.id).desc())
+            .limit(11)
+        ).all()
+    assert counts[9] == counts[10]
+
+
+def test_q3_fills_the_collection_from_the_filtered_join(
+    course: Course, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ex = exercises(course)
+    assert ex.q3.check(cancelled_by_customer)
+    assert "Correct!" in capsys.readouterr().out
+
+    def filtered(city: str) -> Any:
+        return (
+            select(Customer)
+            .join(Customer.orders)
+            .where(Customer.city == city, Order.status == "cancelled")
+            .order_by(Customer.id, Order.id)
+        )
+
+    def joined_twice(s: Session, city: str) -> list[Customer]:
+        return list(s.scalars(filtered(city).options(joinedload(Customer.orders))).unique())
+
+    def selectin(s: Session, city: str) -> list[Customer]:
+        return list(s.scalars(filtered(city).options(selectinload(Customer.orders))).unique())
+
+    def lazy(s: Session, city: str) -> list[Customer]:
+        return list(s.scalars(filtered(city)).unique())
+
+    def rows(s: Session, city: str) -> list[Any]:
+        return list(s.execute(filtered(city).with_only_columns(Customer.id, Customer.name)).all())
+
+    # Loader options load every order of each customer, not only the cancelled ones.
+    assert not ex.q3.check(joined_twice)
+    assert "not cancelled" in capsys.readouterr().out
+    assert not ex.q3.check(selectin)
+    assert "not cancelled" in capsys.readouterr().out
+    assert not ex.q3.check(lazy)
+    assert "not cancelled" in capsys.readouterr().out
+    assert not ex.q3.check(rows)
+    assert "Customer objects" in capsys.readouterr().out
+
+    # Loader criteria load only the cancelled orders, but in a second statement or through a second join.
+    cancelled = Customer.orders.and_(Order.status == "cancelled")
+
+    def selectin_criteria(s: Session, city: str) -> list[Customer]:
+        return list(s.scalars(filtered(city).options(selectinload(cancelled))).unique())
+
+    def joined_criteria(s: Session, city: str) -> list[Customer]:
+        return list(s.scalars(filtered(city).options(joinedload(cancelled))).unique())
+
+    assert not ex.q3.check(selectin_criteria)
+    assert "the budget is 1" in capsys.readouterr().out
+    assert not ex.q3.check(joined_criteria)
+    assert "joins orders 2 times" in capsys.readouterr().out
+
+
+def test_contains_eager_reuses_the_join_that_joinedload_repeats(course: Course) -> None:
+    in_city = select(Order).join(Order.customer).where(Customer.city == "Lisbon").order_by(Order.id).limit(30)
+    twice, once = (str(in_city.options(loader(Order.customer))) for loader in (joinedload, contains_eager))
+    assert twice.count("JOIN customers") == 2 and once.count("JOIN customers") == 1
+    with Session(course.engine) as s:
+        a = [(o.id, o.customer.name) for o in s.scalars(in_city.options(joinedload(Order.customer)))]
+    with Session(course.engine) as s, record(course.engine) as rec:
+        b = [(o.id, o.customer.name) for o in s.scalars(in_city.options(contains_eager(Order.customer)))]
+    assert a == b and rec.count == 1
+
+
+def test_innerjoin_for_a_required_many_to_one(course: Course) -> None:
+    assert Order.__table__.c.customer_id.nullable is False
+    page = select(Order).order_by(Order.id).limit(30)
+    outer = str(page.options(joinedload(Order.customer)))
+    inner = str(page.options(joinedload(Order.customer, innerjoin=True)))
+    assert "LEFT OUTER JOIN customers" in outer
+    assert "LEFT OUTER JOIN" not in inner and "JOIN customers" in inner
+    with Session(course.engine) as s:
+        a = [(o.id, o.customer.name) for o in s.scalars(page.options(joinedload(Order.customer)))]
+        b = [(o.id, o.customer.name) for o in s.scalars(page.options(joinedload(Order.customer, innerjoin=True)))]
+    assert a == b
+
+
+def test_joinedload_of_a_collection_limits_the_parents_in_a_subquery(course: Course) -> None:
+    page = select(Order).order_by(Order.id.desc()).limit(20)
+    wrapped = str(page.options(joinedload(Order.lines)).compile(course.engine))
+    assert re.search(r"FROM \(SELECT .* LIMIT .*\) AS anon_1 LEFT OUTER JOIN order_lines", wrapped, re.S)
+    # A many-to-one adds at most one row per order: no subquery is needed.
+    assert "anon_1" not in str(page.options(joinedload(Order.customer)).compile(course.engine))
+    # What LIMIT on the joined rows would return: fewer orders, the last one cut short.
+    flat = select(Order.id, OrderLine.id).outerjoin(Order.lines).order_by(Order.id.desc(), OrderLine.id).limit(20)
+    with Session(course.engine) as s:
+        orders_in_flat = {order_id for order_id, _ in s.execute(flat)}
+        complete = s.scalars(page.options(joinedload(Order.lines))).unique().all()
+    assert len(orders_in_flat) < 20 == len(complete)
+
+
+# ------------------------------------------------------------------ improve the app: the order list
+STARTER = """
+from helpers.shop.kit import NEWEST_FIRST, Blueprint, Order, get_session, int_arg, joinedload, select, selectinload
+
+my_views = Blueprint("my_views", __name__)
+
+
+@my_views.get("/orders")
+def order_list():
+    page = int_arg("page", 1)
+    per_page = int_arg("per_page", 20, high=500)
+    orders = get_session().scalars(
+        select(Order)
+        .options(joinedload(Order.customer), selectinload(Order.lines))
+        .order_by(*NEWEST_FIRST)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return {
+        "page": page,
+        "orders": [
+            {
+                "id": order.id,
+                "customer": order.customer.name,
+                "status": order.status,
+                "created_at": order.created_at.isoformat(),
+                "total": order.total,
+                "lines": len(order.lines),
+            }
+            for order in orders
+        ],
+    }
+
+
+ex.improve.check(my_views)
+"""
+ONE_STATEMENT = """
+from helpers.shop.kit import NEWEST_FIRST, Blueprint, Customer, Order, OrderLine, func, get_session, int_arg
+from helpers.shop.kit import select
+
+my_views = Blueprint("my_views", __name__)
+
+
+@my_views.get("/orders")
+def order_list():
+    page = int_arg("page", 1)
+    per_page = int_arg("per_page", 20, high=500)
+    chosen = select(Order.id).order_by(*NEWEST_FIRST).limit(per_page).offset((page - 1) * per_page).subquery()
+    rows = get_session().execute(
+        select(Order.id, Customer.name, Order.status, Order.created_at, Order.total, func.count(OrderLine.id))
+        .join(chosen, chosen.c.id == Order.id)
+        .join(Order.customer)
+        .outerjoin(Order.lines)
+        .group_by(Order.id, Customer.name, Order.status, Order.created_at, Order.total)
+        .order_by(*NEWEST_FIRST)
+    )
+    return {"page": page, "orders": [
+        {"id": i, "customer": n, "status": s, "created_at": c.isoformat(), "total": t, "lines": k}
+        for i, n, s, c, t, k in rows
+    ]}
+
+
+ex.improve.check(my_views)
+"""
+WRONG = {
+    "n-plus-one": (
+        STARTER.replace(".options(joinedload(Order.customer), selectinload(Order.lines))", ""),
+        "the budget is 2",
+    ),
+    "three-statements": (
+        STARTER.replace("joinedload(Order.customer), selectinload", "selectinload(Order.customer), selectinload"),
+        "the budget is 2",
+    ),
+    "oldest-first": (
+        ONE_STATEMENT.replace(".order_by(*NEWEST_FIRST).limit", ".order_by(Order.created_at, Order.id).limit"),
+        "your JSON['orders'][0]",
+    ),
+    "unbounded-per-page": (
+        ONE_STATEMENT.replace('int_arg("per_page", 20, high=500)', 'int_arg("per_page", 20, high=1000)'),
+        "answered 200, the baseline 400",
+    ),
+    "offset-off-by-one": (
+        ONE_STATEMENT.replace(".offset((page - 1) * per_page)", ".offset(page * per_page)"),
+        "Not yet",
+    ),
+}
+
+
+def test_deep_pages_stay_within_what_page_accepts() -> None:
+    assert deep_pages(2_000, per_page=7) == [286, 287]
+    assert deep_pages(200_000, per_page=7) == [10_000]
+
+
+def cell(source: str, number: int) -> dict[str, Any]:
+    """Run `source` as a notebook cell runs: its code registered in linecache under a cell file name."""
+    filename = f"/tmp/ipykernel_03/cell{number}.py"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    exec(compile(source.split("\n\nex.improve")[0], filename, "exec"), namespace)
+    return namespace
+
+
+@pytest.fixture
+def improve(course: Course, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    return exercises(course).improve
+
+
+@pytest.mark.parametrize("source", [STARTER, ONE_STATEMENT], ids=["loader-options", "one-statement"])
+def test_improve_accepts_the_order_list_in_one_or_two_statements(
+    improve: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str
+) -> None:
+    assert improve.check(cell(source, 1)["my_views"])
+    out = capsys.readouterr().out
+    assert out.startswith("Correct!") and "budget 2" in out
+    assert (tmp_path / "my_app" / "03_order_list.py").exists()
+
+
+def test_improve_races_the_reference_despite_its_cursor(improve: Any) -> None:
+    race = improve.race(cell(ONE_STATEMENT, 2)["my_views"], reference=True, repeat=2)
+    assert race["the course's version"].statements == 1 and race["yours"].statements == 1
+    assert race["baseline (lesson 01)"].statements > 20
+
+
+@pytest.mark.parametrize(("source", "reason"), WRONG.values(), ids=WRONG.keys())
+def test_improve_rejects_wrong_order_lists(
+    improve: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str, reason: str
+) -> None:
+    assert not improve.check(cell(source, 3)["my_views"])
+    out = capsys.readouterr().out
+    assert out.startswith("Not yet") and reason in out
+    assert not (tmp_path / "my_app" / "03_order_list.py").exists()
+
+
+def test_improve_starter_is_not_answered(improve: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    starter = STARTER.replace(".options(joinedload(Order.customer), selectinload(Order.lines))", ".options(____)")
+    namespace = cell("from helpers.exercises import ____\n" + starter, 4)
+    assert not improve.check(namespace["my_views"])
+    assert "Not answered yet" in capsys.readouterr().out

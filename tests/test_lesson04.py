@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import linecache
+import re
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import Index, func, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Column, Index, Integer, MetaData, String, Table, func, inspect, select, text, tuple_
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.schema import CreateIndex, CreateTable
 
 from helpers.course import Course
 from helpers.data import content_fingerprint, drop_copy
-from helpers.exercises.lesson04 import exercises, newest_orders_of_customer, reviews_of_product
-from helpers.recorder import analyze
+from helpers.exercises.lesson04 import (
+    email_any_case,
+    exercises,
+    index_definition,
+    offsets,
+    pending_queue,
+    reviews_of_product,
+)
+from helpers.recorder import analyze, explain
+from helpers.shop import optimized
 from helpers.shop.models import Customer, Order, OrderLine, Review
+from helpers.shop.queries import NEWEST_FIRST
 
 
 @pytest.fixture
@@ -191,9 +205,304 @@ def test_q1_accepts_an_index_object(course: Course) -> None:
     assert not any(ix.name.startswith("ix_t04") for ix in table.indexes)
 
 
-def test_q2_passes_the_reference_and_fails_the_single_column_index(course: Course) -> None:
+def test_q2_wants_an_index_on_the_expression(course: Course, capsys: pytest.CaptureFixture[str]) -> None:
     ex = exercises(course)
-    assert ex.q2.check(newest_orders_of_customer())
-    assert not ex.q2.check("CREATE INDEX ix_orders_customer_id ON orders (customer_id)")
-    assert not ex.q2.check("CREATE INDEX ix_orders_customer_total ON orders (customer_id, total)")
-    assert not ex.q2.check("CREATE INDEX ix_orders_created_customer ON orders (created_at, customer_id)")
+    assert ex.q2.check(email_any_case())
+    assert "Correct!" in capsys.readouterr().out
+    for wrong in (
+        "CREATE INDEX ix_customers_email ON customers (email)",
+        "CREATE UNIQUE INDEX ix_customers_email ON customers (email)",
+        "CREATE INDEX ix_customers_upper_email ON customers (upper(email))",
+    ):
+        assert not ex.q2.check(wrong)
+        assert "lower(email), not email as stored" in capsys.readouterr().out
+    table = Customer.__table__
+    expression = Index("ix_t04_lower_email", func.lower(Customer.email))
+    try:
+        assert ex.q2.check(expression)
+    finally:
+        table.indexes.discard(expression)
+
+
+def test_q3_wants_a_partial_index_in_the_queue_order(course: Course, capsys: pytest.CaptureFixture[str]) -> None:
+    ex = exercises(course)
+    assert ex.q3.check(pending_queue())
+    assert "Correct!" in capsys.readouterr().out
+    # Every order indexed: the plan is fine, the index is not what the task asks for.
+    assert not ex.q3.check("CREATE INDEX ix_orders_status_created ON orders (status, created_at, id)")
+    assert "holds every order" in capsys.readouterr().out
+    # Partial, but not in the queue's order: the pending orders are sorted afterwards.
+    assert not ex.q3.check("CREATE INDEX ix_orders_pending_total ON orders (total) WHERE status = 'pending'")
+    assert "sorted afterwards" in capsys.readouterr().out or "does not use your index" in capsys.readouterr().out
+    # Partial on the wrong rows: the query cannot use it.
+    assert not ex.q3.check("CREATE INDEX ix_orders_paid_created ON orders (created_at, id) WHERE status = 'paid'")
+    assert "does not use your index" in capsys.readouterr().out
+
+
+def test_offsets_are_read_from_sql_and_parameters() -> None:
+    from helpers.recorder import Statement
+
+    def statement(sql: str, params: object) -> Statement:
+        return Statement(sql, params, 0.0, False)
+
+    assert offsets(statement("SELECT 1 FROM t LIMIT ? OFFSET ?", (20, 40))) == [40]
+    assert offsets(statement("SELECT (SELECT 1 LIMIT ? OFFSET ?) FROM t WHERE a = ? LIMIT ?", (1, 0, 3, 4))) == [0]
+    assert offsets(statement("SELECT 1 FROM t LIMIT %(l)s::INTEGER OFFSET %(o)s::INTEGER", {"l": 2, "o": 7})) == [
+        7
+    ]
+    assert offsets(statement("SELECT 1 FROM t LIMIT 5 OFFSET 10", ())) == [10]
+    assert offsets(statement("SELECT 1 FROM t LIMIT ? OFFSET (SELECT count(*) FROM t)", (5,))) == [None]
+    assert offsets(statement("SELECT 1 FROM t WHERE id < ? LIMIT ?", (5, 20))) == []
+
+
+# ------------------------------------------------------------------ searching by name
+def test_a_fragment_never_seeks_a_prefix_does_with_the_right_index(lab: Course) -> None:
+    fragment = select(Customer.id).where(Customer.name.like("%an%"))
+    prefix = select(Customer.id).where(Customer.name.like("An%"))
+    ddl(lab, "CREATE INDEX ix_customers_name ON customers (name)")
+    assert not lab.explain(fragment).searches("name")
+    if lab.backend == "sqlite":
+        # LIKE ignores case in SQLite; a BINARY index cannot serve it until the index or LIKE agrees.
+        assert not lab.explain(prefix).searches("name")
+        ddl(lab, "CREATE INDEX ix_customers_name_nocase ON customers (name COLLATE NOCASE)")
+        assert lab.explain(prefix).uses_index("ix_customers_name_nocase") and lab.explain(prefix).searches("name")
+        with lab.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA case_sensitive_like = ON")
+            try:
+                assert explain(conn, prefix).uses_index("ix_customers_name")
+            finally:
+                conn.exec_driver_sql("PRAGMA case_sensitive_like = OFF")
+    else:
+        with lab.engine.connect() as conn:
+            collation = conn.execute(
+                text("SELECT datcollate FROM pg_database WHERE datname = current_database()")
+            ).scalar_one()
+        assert collation == "C"  # the course's cluster: initdb --no-locale
+        assert lab.explain(prefix).uses_index("ix_customers_name") and lab.explain(prefix).searches("name")
+    assert not lab.explain(fragment).searches("name")
+
+
+def test_an_expression_index_serves_lower_name(lab: Course) -> None:
+    exact = select(Customer.id).where(func.lower(Customer.name) == "ana silva")
+    assert lab.explain(exact).scans("customers")
+    ddl(lab, "CREATE INDEX ix_customers_lower_name ON customers (lower(name))")
+    assert lab.explain(exact).uses_index("ix_customers_lower_name") and not lab.explain(exact).scans("customers")
+
+
+# ------------------------------------------------------------------ paging
+def test_keyset_seeks_where_offset_walks(lab: Course) -> None:
+    ddl(lab, "CREATE INDEX ix_orders_created_at_id ON orders (created_at, id)")
+    listing = select(Order.id, Order.created_at).order_by(*NEWEST_FIRST).limit(20)
+    with lab.session() as s:
+        after = s.scalar(select(Order.id).order_by(*NEWEST_FIRST).offset(999).limit(1))
+    after_created_at = select(Order.created_at).where(Order.id == after).scalar_subquery()
+    keyset = listing.where(tuple_(Order.created_at, Order.id) < tuple_(after_created_at, after))
+    offset = listing.offset(1000)
+    with lab.session() as s:
+        assert s.execute(keyset).all() == s.execute(offset).all()
+    assert lab.explain(keyset).searches("created_at") and not lab.explain(offset).searches("created_at")
+    if lab.backend == "postgresql":  # the scan read every skipped entry; the seek read the page
+        walked = re.findall(r"Index .*Scan.*actual rows=(\d+)", lab.explain(offset, analyze=True).text)
+        sought = re.findall(r"Index .*Scan Backward.*actual rows=(\d+)", lab.explain(keyset, analyze=True).text)
+        assert int(walked[0]) == 1020 and int(sought[0]) == 20
+
+
+def test_a_python_datetime_cursor_repeats_a_row_on_sqlite(lab: Course) -> None:
+    """SQLite stores created_at as text without microseconds; a bound datetime is written with them."""
+    with lab.session() as s:
+        cursor = s.execute(select(Order.created_at, Order.id).order_by(*NEWEST_FIRST).limit(1)).one()
+        after = s.scalars(
+            select(Order.id)
+            .where(tuple_(Order.created_at, Order.id) < tuple_(cursor.created_at, cursor.id))
+            .order_by(*NEWEST_FIRST)
+            .limit(1)
+        ).all()
+    assert (after == [cursor.id]) == (lab.backend == "sqlite")
+
+
+# ------------------------------------------------------------------ declaring indexes
+def test_unique_makes_a_constraint_index_unique_a_unique_index(lab: Course) -> None:
+    metadata = MetaData()
+    constraint = Table(
+        "t04_unique", metadata, Column("id", Integer, primary_key=True), Column("email", String(50), unique=True)
+    )
+    index = Table(
+        "t04_index",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("email", String(50), index=True, unique=True),
+    )
+    assert "UNIQUE (email)" in str(CreateTable(constraint).compile(lab.engine)) and not constraint.indexes
+    assert "UNIQUE" not in str(CreateTable(index).compile(lab.engine))
+    assert [str(CreateIndex(ix).compile(lab.engine)) for ix in index.indexes] == [
+        "CREATE UNIQUE INDEX ix_t04_index_email ON t04_index (email)"
+    ]
+    metadata.create_all(lab.engine)
+    found = inspect(lab.engine)
+    assert [uc["column_names"] for uc in found.get_unique_constraints("t04_unique")] == [["email"]]
+    assert [(ix["name"], bool(ix["unique"])) for ix in found.get_indexes("t04_index")] == [
+        ("ix_t04_index_email", True)
+    ]
+
+
+def test_partial_index_declared_for_both_backends(lab: Course) -> None:
+    metadata = MetaData()
+    reviews = Review.__table__.to_metadata(metadata)
+    reviews.indexes.clear()
+    low = text("rating <= 2")
+    partial = Index("ix_t04_low_rating", reviews.c.product_id, sqlite_where=low, postgresql_where=low)
+    with lab.engine.begin() as conn:
+        partial.create(conn)
+    analyze(lab.engine)
+    assert "WHERE" in index_definition(lab.engine, "ix_t04_low_rating")
+    query = select(Review.id).where(Review.product_id == 5, Review.rating <= 2)
+    assert lab.explain(query).uses_index("ix_t04_low_rating")
+    assert not any(ix.name == "ix_t04_low_rating" for ix in Review.__table__.indexes)
+
+
+@pytest.mark.postgres
+def test_create_index_concurrently_needs_autocommit(course: Course, lab: Course) -> None:
+    if lab.backend != "postgresql":
+        pytest.skip("CONCURRENTLY is PostgreSQL's")
+    metadata = MetaData()
+    orders = Order.__table__.to_metadata(metadata)
+    orders.indexes.clear()
+    index = Index("ix_t04_status", orders.c.status, postgresql_concurrently=True)
+    assert str(CreateIndex(index).compile(lab.engine)).startswith("CREATE INDEX CONCURRENTLY")
+    with pytest.raises(DBAPIError, match="cannot run inside a transaction block"), lab.engine.begin() as conn:
+        index.create(conn)
+    with lab.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        index.create(conn)
+    assert "ix_t04_status" in {ix["name"] for ix in inspect(lab.engine).get_indexes("orders")}
+
+
+# ------------------------------------------------------------------ improve the app: keyset paging
+KEYSET = """
+from helpers.shop.kit import MAX_ID, NEWEST_FIRST, Blueprint, Customer, Order, OrderLine, func, get_session
+from helpers.shop.kit import int_arg, select, tuple_
+
+my_views = Blueprint("my_views", __name__)
+
+
+@my_views.get("/orders")
+def order_list():
+    page = int_arg("page", 1)
+    per_page = int_arg("per_page", 20, high=500)
+    after = int_arg("after", 0, high=MAX_ID)
+    newest = select(Order.id).order_by(*NEWEST_FIRST).limit(per_page)
+    if after:
+        # The cursor's (created_at, id); created_at read in the statement (from Python, SQLite compares text).
+        cursor = tuple_(select(Order.created_at).where(Order.id == after).scalar_subquery(), after)
+        newest = newest.where(tuple_(Order.created_at, Order.id) < cursor)
+    else:
+        newest = newest.offset((page - 1) * per_page)
+    chosen = newest.subquery()
+    lines = select(func.count(OrderLine.id)).where(OrderLine.order_id == Order.id).scalar_subquery()
+    rows = get_session().execute(
+        select(Order.id, Customer.name, Order.status, Order.created_at, Order.total, lines)
+        .join(chosen, chosen.c.id == Order.id)
+        .join(Order.customer)
+        .order_by(*NEWEST_FIRST)
+    )
+    orders = [
+        {"id": i, "customer": n, "status": s, "created_at": c.isoformat(), "total": t, "lines": k}
+        for i, n, s, c, t, k in rows
+    ]
+    next_after = orders[-1]["id"] if len(orders) == per_page else None  # the cursor for the next page
+    if after:
+        return {"after": after, "orders": orders, "next": next_after}
+    return {"page": page, "orders": orders, "next": next_after}
+
+
+ex.improve.check(my_views)
+"""
+SEEK = "newest = newest.where(tuple_(Order.created_at, Order.id) < cursor)"
+KEYSET_WRONG = {
+    "repeats-the-cursor": (KEYSET.replace(SEEK, SEEK.replace(" < ", " <= ")), "through the cursor"),
+    "offset-from-the-cursor": (
+        KEYSET.replace(
+            SEEK,
+            "newest = newest.offset(select(func.count(Order.id)).where("
+            "tuple_(Order.created_at, Order.id) >= cursor).scalar_subquery())",
+        ),
+        "still skips rows counted by a subquery with OFFSET",
+    ),
+    "created-at-only": (
+        KEYSET.replace(SEEK, "newest = newest.where(Order.created_at < cursor.clauses[0])"),
+        "placed in the same second",
+    ),
+    "no-cursor": (
+        KEYSET.replace('"next": next_after}', "}").replace(', "next": next_after', ""),
+        "answers without 'next'",
+    ),
+    "lines-lazily": (
+        KEYSET.replace(
+            "k}\n        for i, n, s, c, t, k in rows",
+            "len(get_session().get(Order, i).lines)}\n        for i, n, s, c, t, k in rows",
+        ),
+        "the budget is 2",
+    ),
+}
+
+
+def cell(source: str, number: int) -> dict[str, Any]:
+    """Run `source` as a notebook cell runs: its code registered in linecache under a cell file name."""
+    filename = f"/tmp/ipykernel_04/cell{number}.py"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    exec(compile(source.split("\n\nex.improve")[0], filename, "exec"), namespace)
+    return namespace
+
+
+@pytest.fixture
+def paging_lab(course: Course) -> Iterator[Course]:
+    """The lesson's copy with the paging indexes, and two neighbouring orders placed in the same second."""
+    copy = course.private_copy("test04-paging")
+    with copy.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE orders SET created_at = (SELECT created_at FROM orders WHERE id = 1001) WHERE id = 1000")
+        )
+    ddl(
+        copy,
+        "CREATE INDEX ix_orders_created_at_id ON orders (created_at, id)",
+        "CREATE INDEX ix_order_lines_order_id ON order_lines (order_id)",
+    )
+    yield copy
+    copy.engine.dispose()
+    drop_copy(copy.url)
+
+
+@pytest.fixture
+def improve(course: Course, paging_lab: Course, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    return exercises(course, paging_lab).improve
+
+
+def test_improve_accepts_keyset_paging(improve: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert improve.check(cell(KEYSET, 1)["my_views"])
+    out = capsys.readouterr().out
+    assert out.startswith("Correct!") and "came from a seek" in out
+    assert (tmp_path / "my_app" / "04_order_list.py").exists()
+
+
+def test_improve_accepts_the_reference(improve: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert improve.check(optimized.bp)
+    assert "Correct!" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("source", "reason"), KEYSET_WRONG.values(), ids=KEYSET_WRONG.keys())
+def test_improve_rejects_wrong_keyset_paging(
+    improve: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str, reason: str
+) -> None:
+    assert not improve.check(cell(source, 2)["my_views"])
+    out = capsys.readouterr().out
+    assert out.startswith("Not yet") and reason in out
+    assert not (tmp_path / "my_app" / "04_order_list.py").exists()
+
+
+def test_improve_says_when_the_index_is_missing(
+    improve: Any, paging_lab: Course, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ddl(paging_lab, "DROP INDEX ix_orders_created_at_id")
+    assert not improve.check(cell(KEYSET, 3)["my_views"])
+    assert "not found by seeking in an index on (created_at, id)" in capsys.readouterr().out

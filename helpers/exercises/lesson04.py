@@ -1,4 +1,9 @@
-"""Exercises for lesson 04 · Indexing: the learner writes an index; checks create it on a private copy."""
+"""Exercises for lesson 04 · Indexing, and its "improve the app" task (the order list, paged by keyset).
+
+The exercises' answers are indexes: each check creates the learner's index on a fresh private copy, reads the
+plan and compares the query's result with and without it. The improve task runs on the lesson's own indexed
+copy, with lesson 01's baseline on the shared dataset beside it.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,22 @@ from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Index, func, inspect, select, text
+from flask import Flask
+from sqlalchemy import Engine, Index, func, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateIndex
 
 from ..course import Course
 from ..data import drop_copy
-from ..recorder import Plan, analyze
-from ..shop.models import Order, Review
+from ..harness import first_difference
+from ..my_app import AppTask, Call
+from ..recorder import Plan, Statement, analyze, record
+from ..shop.models import Customer, Order, Review
+from ..shop.queries import NEWEST_FIRST
 from . import Exercise, Incorrect, same_result
+from .lesson03 import deep_pages, without_next
+
+KEYSET_PAGE = 7  # orders per page when the improve check follows cursors
 
 
 def reviews_of_product() -> str:
@@ -24,9 +36,14 @@ def reviews_of_product() -> str:
     return "CREATE INDEX ix_reviews_product_id ON reviews (product_id)"
 
 
-def newest_orders_of_customer() -> str:
-    """Reference for q2: equality column first, then the ORDER BY column, so rows come out already sorted."""
-    return "CREATE INDEX ix_orders_customer_id_created_at ON orders (customer_id, created_at)"
+def email_any_case() -> str:
+    """Reference for q2: an index on the expression the query compares, not on the column."""
+    return "CREATE INDEX ix_customers_lower_email ON customers (lower(email))"
+
+
+def pending_queue() -> str:
+    """Reference for q3: only the pending orders, in the queue's order, so the first 20 entries are the answer."""
+    return "CREATE INDEX ix_orders_pending_created_at_id ON orders (created_at, id) WHERE status = 'pending'"
 
 
 def _create_index_sql(answer: Any, course: Course) -> str:
@@ -66,6 +83,56 @@ def _key_line(plan: Plan) -> str:
     return plan.lines[0].strip() if plan.lines else ""
 
 
+def _seek_line(plan: Plan, column: str) -> str:
+    """The plan line(s) of a seek on `column`: SQLite's SEARCH, PostgreSQL's scan with its Index Cond."""
+    lines = [line.strip().removeprefix("->").strip() for line in plan.lines]
+    for i, line in enumerate(lines):
+        if re.search(rf"\b{re.escape(column)}\b", line):
+            if line.startswith("SEARCH"):
+                return line
+            if line.startswith("Index Cond:"):
+                scan = next((earlier for earlier in reversed(lines[:i]) if "Scan" in earlier), "")
+                return f"{scan}, {line}" if scan else line
+    return _key_line(plan)
+
+
+def _seeks(plan: Plan, table: str) -> bool:
+    """The plan jumps to the rows through an index (SQLite 'SEARCH t', PostgreSQL an 'Index Cond')."""
+    if plan.backend == "sqlite":
+        return any(re.match(rf"\s*SEARCH {re.escape(table)}\b", line) for line in plan.lines)
+    return plan.uses_index() and any("Index Cond:" in line for line in plan.lines)
+
+
+def _full_sort(plan: Plan) -> bool:
+    """A sort of every row found (an incremental sort of rows already in order does not count)."""
+    return any(
+        re.search(r"USE TEMP B-TREE FOR ORDER BY|^\s*(->\s*)?Sort\b", line) and "RIGHT PART" not in line
+        for line in plan.lines
+    )
+
+
+def _indexes_used(plan: Plan) -> list[str]:
+    """The names of the indexes a plan reads."""
+    pattern = r"USING (?:COVERING )?INDEX (\w+)|Index (?:Only )?Scan (?:Backward )?using (\w+)|Index Scan on (\w+)"
+    return [
+        next(g for g in found.groups() if g)
+        for line in plan.lines
+        for found in [re.search(pattern, line)]
+        if found
+    ]
+
+
+def index_definition(engine: Engine, name: str) -> str:
+    """The CREATE INDEX statement the database keeps for an index ('' if there is no such index)."""
+    query = (
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = :name"
+        if engine.dialect.name == "sqlite"
+        else "SELECT indexdef FROM pg_indexes WHERE indexname = :name"
+    )
+    with engine.connect() as conn:
+        return str(conn.execute(text(query), {"name": name}).scalar() or "")
+
+
 def _check(course: Course, ddl: Any, query: Any, require: Callable[[Plan, Course], None]) -> str:
     with course.session() as session:
         expected = session.execute(query).all()
@@ -77,25 +144,172 @@ def _check(course: Course, ddl: Any, query: Any, require: Callable[[Plan, Course
     return f"the plan now reads: {_key_line(plan)}"
 
 
-def exercises(course: Course) -> SimpleNamespace:
-    """The lesson's exercises, bound to its database."""
+# ---------------------------------------------------------------------- the improve task's checks
+def plan_of(engine: Engine, statement: Statement) -> Plan:
+    """The plan of a statement as the app sent it (its SQL and its parameters, in the driver's style)."""
+    prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN (COSTS OFF) "
+    with engine.connect() as conn:
+        rows = conn.exec_driver_sql(prefix + statement.sql, statement.params).all()
+    if engine.dialect.name == "sqlite":
+        return Plan("sqlite", tuple(str(row[3]) for row in rows))
+    return Plan(engine.dialect.name, tuple(str(row[0]) for row in rows))
+
+
+def offsets(statement: Statement) -> list[int | None]:
+    """The OFFSETs of a statement, read from its SQL and parameters (None: computed in the statement itself)."""
+    found_offsets: list[int | None] = []
+    for found in re.finditer(r"\bOFFSET\s+(\?|%\((\w+)\)s|\d+)?", statement.sql, re.I):
+        token, name = found.group(1), found.group(2)
+        if token is None:
+            found_offsets.append(None)  # OFFSET (SELECT ...): a number of rows the database counts, then skips
+        elif token.isdigit():
+            found_offsets.append(int(token))
+        elif name is not None:
+            found_offsets.append(int(statement.params[name]))
+        else:  # qmark style: the parameter's position is the number of ? before it
+            found_offsets.append(int(statement.params[statement.sql[: found.start()].count("?")]))
+    return found_offsets
+
+
+def _order_ids(lab: Course, *, offset: int, limit: int) -> list[int]:
+    with lab.session() as session:
+        return list(session.scalars(select(Order.id).order_by(*NEWEST_FIRST).offset(offset).limit(limit)))
+
+
+def _tied_pair(lab: Course) -> tuple[int, int] | None:
+    """Two orders placed in the same second, next to each other in the list: a cursor between them tests the id."""
+    # The second is compared inside the database: sent back from Python, SQLite would compare it as text
+    # formatted differently from the stored value (with microseconds) and find nothing.
+    second = (
+        select(Order.created_at)
+        .group_by(Order.created_at)
+        .having(func.count() > 1)
+        .order_by(Order.created_at)
+        .limit(1)
+        .scalar_subquery()
+    )
+    with lab.session() as session:
+        ids = session.scalars(
+            select(Order.id).where(Order.created_at == second).order_by(Order.id.desc()).limit(2)
+        )
+        pair = list(ids)
+    if len(pair) < 2:
+        return None
+    first, following = pair
+    return first, following
+
+
+def keyset_check(lab: Course, per_page: int = KEYSET_PAGE) -> Callable[[Flask], str]:
+    """The improve task's further check: `next` leads through the OFFSET pages, and a deep page is a seek."""
+
+    def extra(app: Flask) -> str:
+        client = app.test_client()
+
+        def get(url: str) -> Any:
+            response = client.get(url)
+            if response.status_code != 200:
+                message = (response.get_json(silent=True) or {}).get("message", "") if response.is_json else ""
+                raise Incorrect(
+                    f"GET {url} answered {response.status_code}" + (f" ({message})" if message else "")
+                )
+            return response.get_json()
+
+        first = get(f"/orders?per_page={per_page}")
+        if not isinstance(first, dict) or "next" not in first:
+            raise Incorrect(
+                "your /orders answers without 'next': add the id of the page's last order, the cursor a client "
+                "sends back as ?after= for the next page"
+            )
+        # 1 · Following the cursor from page 1 gives pages 2, 3, 4 exactly as OFFSET does.
+        cursor = first["next"]
+        for page in range(2, 5):
+            if cursor is None:
+                raise Incorrect(f"page {page - 1} is full but its 'next' is null: give the id of its last order")
+            url = f"/orders?per_page={per_page}&after={cursor}"
+            expected = _order_ids(lab, offset=(page - 1) * per_page, limit=per_page)
+            body = get(url)
+            got = [order.get("id") for order in body.get("orders", [])]
+            difference = first_difference(expected, got, f"page {page} through the cursor (order ids)")
+            if difference is not None:
+                raise Incorrect(f"GET {url}: {difference}, as OFFSET pages them")
+            cursor = body.get("next")
+        # 2 · The last page, reached through a cursor (deeper than ?page= reaches at the larger sizes): the same
+        # orders as OFFSET would give, no rows skipped, found by a seek.
+        last = -(-lab.info.rows["orders"] // per_page)
+        before = _order_ids(lab, offset=(last - 1) * per_page - 1, limit=1)[0]
+        url = f"/orders?per_page={per_page}&after={before}"
+        engine = app.extensions["engine"]
+        with record(engine) as rec:
+            body = get(url)
+        expected = _order_ids(lab, offset=(last - 1) * per_page, limit=per_page)
+        got = [order.get("id") for order in body.get("orders", [])]
+        difference = first_difference(expected, got, "last page through the cursor (order ids)")
+        if difference is not None:
+            raise Incorrect(f"GET {url}: {difference}")
+        if len(body["orders"]) < per_page and body.get("next") is not None:
+            raise Incorrect(
+                f"the last page (GET {url}) has {len(body['orders'])} orders but a 'next': make it null"
+            )
+        skips = [offset for statement in rec.statements for offset in offsets(statement) if offset != 0]
+        if skips:
+            how_many = "rows counted by a subquery" if None in skips else f"{sum(o or 0 for o in skips):,} rows"
+            raise Incorrect(
+                f"GET {url} still skips {how_many} with OFFSET, walking past every one of them: with a cursor, "
+                "seek past it in a WHERE condition instead"
+            )
+        plans = [plan_of(engine, s) for s in rec.statements if re.search(r"\bFROM orders\b", s.sql)]
+        if not any(plan.searches("created_at") for plan in plans):
+            lines = "; ".join(_key_line(plan) for plan in plans) or "no statement on orders"
+            raise Incorrect(
+                f"the last page is not found by seeking in an index on (created_at, id) (the plan reads: "
+                f"{lines}): compare the row value tuple_(Order.created_at, Order.id) with the cursor's, and "
+                "create the index in the paging section above"
+            )
+        # 3 · Two orders in the same second: a cursor on the first must give the second next (ties go by id).
+        pair = _tied_pair(lab)
+        if pair is not None:
+            following = get(f"/orders?per_page=1&after={pair[0]}").get("orders", [])
+            if [order.get("id") for order in following] != [pair[1]]:
+                raise Incorrect(
+                    f"orders {pair[0]} and {pair[1]} were placed in the same second; after {pair[0]} the list "
+                    f"continues with {pair[1]}, yours with {[o.get('id') for o in following]}: compare "
+                    "(created_at, id) together, not created_at alone"
+                )
+        bad = client.get("/orders?after=abc")
+        if bad.status_code != 400:
+            raise Incorrect(
+                f"GET /orders?after=abc answered {bad.status_code}: read it with int_arg, which says 400"
+            )
+        seek = next(_seek_line(plan, "created_at") for plan in plans if plan.searches("created_at"))
+        return (
+            "Your order list gives the baseline's pages, and its 'next' cursor leads through them as OFFSET "
+            f"does; the last page came from a seek ({seek}) in {rec.count} "
+            f"statement{'s' if rec.count != 1 else ''}."
+        )
+
+    return extra
+
+
+# ---------------------------------------------------------------------- the lesson's exercises
+def exercises(course: Course, lab: Course | None = None) -> SimpleNamespace:
+    """The lesson's exercises, bound to its database; with `lab` (its indexed copy), the improve task too."""
     with course.session() as session:
-        # A rarely reviewed product and the busiest customer: the lookups the indexes are for.
+        # A rarely reviewed product and a customer's email as a person types it: the lookups the indexes are for.
         product = session.scalar(
             select(Review.product_id)
             .group_by(Review.product_id)
             .order_by(func.count(), Review.product_id)
             .limit(1)
         )
-        customer = session.scalar(
-            select(Order.customer_id).group_by(Order.customer_id).order_by(func.count().desc()).limit(1)
-        )
+        email = str(session.scalar(select(Customer.email).where(Customer.id == 7)))
+    typed = email[0].upper() + email[1:].replace("@example.com", "@Example.com")
     reviews_query = select(Review.id, Review.rating).where(Review.product_id == product).order_by(Review.id)
-    newest_query = (
+    email_query = select(Customer.id, Customer.name).where(func.lower(Customer.email) == typed.lower())
+    queue_query = (
         select(Order.id, Order.created_at)
-        .where(Order.customer_id == customer)
-        .order_by(Order.created_at.desc())
-        .limit(10)
+        .where(Order.status == "pending")
+        .order_by(Order.created_at, Order.id)
+        .limit(20)
     )
 
     def finds_by(table: str, column: str) -> Callable[[Plan, Course], None]:
@@ -124,14 +338,63 @@ def exercises(course: Course) -> SimpleNamespace:
 
     def check_q2(answer: Any) -> str:
         def require(plan: Plan, copy: Course) -> None:
-            finds_by("orders", "customer_id")(plan, copy)
-            if plan.temp_sort():
+            if not _seeks(plan, "customers"):
                 raise Incorrect(
-                    "the index finds the customer's orders, but they are still sorted afterwards: "
-                    "which column does ORDER BY use?"
+                    f"the plan still reads every customer ({_key_line(plan)}): an index holds the values it was "
+                    "built from, and the query looks up lower(email), not email as stored"
                 )
 
-        return _check(course, answer, newest_query, require)
+        return _check(course, answer, email_query, require)
+
+    def check_q3(answer: Any) -> str:
+        def require(plan: Plan, copy: Course) -> None:
+            used = _indexes_used(plan)
+            if not used:
+                raise Incorrect(
+                    f"the plan does not use your index ({_key_line(plan)}): a partial index serves a query "
+                    "whose WHERE implies the index's WHERE"
+                )
+            if _full_sort(plan):
+                raise Incorrect(
+                    f"your index finds the pending orders, but they are sorted afterwards ({_key_line(plan)}): "
+                    "index the columns of the ORDER BY, in its order"
+                )
+            definitions = {name: index_definition(copy.engine, name) for name in used}
+            if not any(re.search(r"\bWHERE\b", definition, re.I) for definition in definitions.values()):
+                raise Incorrect(
+                    f"the plan reads {', '.join(used)}, which holds every order: the queue only ever asks for "
+                    "pending ones, so index just those (a partial index: ... WHERE status = 'pending')"
+                )
+
+        return _check(course, answer, queue_query, require)
+
+    tasks: dict[str, Any] = {}
+    if lab is not None:
+        deep = deep_pages(course.info.rows["orders"], per_page=7)
+        tasks["improve"] = AppTask(
+            lesson="04",
+            endpoint="order_list",
+            rule="/orders",
+            calls=[
+                Call("/orders"),
+                Call("/orders?page=2&per_page=7"),
+                *(Call(f"/orders?page={page}&per_page=7") for page in deep),  # the oldest, or as deep as ?page=
+                Call("/orders?page=abc"),
+                Call("/orders?per_page=501"),
+            ],
+            timed=Call("/orders?page=1&per_page=20"),  # what lesson 01 measured
+            budget=2,
+            hint_text=(
+                "Two blanks. The seek: orders that come after the cursor in the list's order (created_at "
+                "descending, then id descending) are those whose (created_at, id) is smaller than the cursor's: "
+                "tuple_(Order.created_at, Order.id), compared with the cursor. The next cursor: the id of "
+                "this page's last order when the page is full (more may follow), else None."
+            ),
+            course=lab,
+            baseline_course=course,
+            same=without_next,  # the baseline has no cursor; everything else must match
+            extra=keyset_check(lab),
+        )
 
     return SimpleNamespace(
         q1=Exercise(
@@ -142,12 +405,21 @@ def exercises(course: Course) -> SimpleNamespace:
             reviews_of_product,
         ),
         q2=Exercise(
-            "A customer's newest orders without a sort",
+            "Log in by email, whatever the case",
             check_q2,
-            "A composite index serves an equality filter and an ORDER BY when the equality column comes first "
-            "and the ORDER BY column second.",
-            newest_orders_of_customer,
+            "The WHERE compares lower(email). An index on email is sorted by the emails as stored; index the "
+            "expression itself: CREATE INDEX name ON customers (lower(email)), on both backends.",
+            email_any_case,
+        ),
+        q3=Exercise(
+            "The pending-orders queue, from a partial index",
+            check_q3,
+            "Index only the rows the queue reads: CREATE INDEX name ON orders (the ORDER BY columns, in order) "
+            "WHERE status = 'pending'. The first 20 entries of that index are the answer, already sorted.",
+            pending_queue,
         ),
         reviews_query=reviews_query,
-        newest_query=newest_query,
+        email_query=email_query,
+        queue_query=queue_query,
+        **tasks,
     )

@@ -11,13 +11,13 @@ from decimal import Decimal
 from typing import Any
 
 from flask import Blueprint, abort
-from sqlalchemy import Engine, Index, MetaData, func, insert, select, text
+from sqlalchemy import Engine, Index, MetaData, func, insert, select, text, tuple_
 
 from .caching import cache
 from .db import get_session
 from .models import Base, Customer, Order, OrderLine, Product
 from .orders import EXAMPLE_BODY, order_json, order_request, placed_at, unknown_customer, unknown_product
-from .params import ID, example, int_arg, str_arg
+from .params import ID, MAX_ID, example, int_arg, str_arg
 from .queries import NEWEST_FIRST, report_window
 
 CENT = Decimal("0.01")
@@ -39,9 +39,11 @@ ENGINE_OPTIONS = {
 # attaches to its table, and every dataset built afterwards in the process would get it.
 INDEXES = {
     "ix_orders_customer_id_created_at": ("orders", ("customer_id", "created_at")),
-    "ix_orders_created_at": ("orders", ("created_at",)),
+    # The order list's order, id included: OFFSET pages walk it, keyset pages seek into it (lesson 04).
+    "ix_orders_created_at_id": ("orders", ("created_at", "id")),
     "ix_order_lines_order_id": ("order_lines", ("order_id",)),
-    "ix_customers_city": ("customers", ("city",)),
+    # Search: one city's customers, already in the order the page lists them (a name fragment cannot seek).
+    "ix_customers_city_name_id": ("customers", ("city", "name", "id")),
 }
 
 
@@ -86,28 +88,43 @@ def customer_page(customer_id: int) -> dict[str, Any]:
 @bp.get("/orders")
 @example("/orders?page=1&per_page=20")
 def order_list() -> dict[str, Any]:
-    """The newest orders, a page at a time, with customer names and line counts."""
+    """The newest orders, a page at a time, with customer names and line counts; `next` continues by keyset."""
     page = int_arg("page", 1)
     per_page = int_arg("per_page", 20, high=500)
-    # The page is chosen first (an index range on created_at), then joined: counting lines of 20 orders,
+    after = int_arg("after", 0, high=MAX_ID)  # keyset paging: the id of the last order of the previous page
+    session = get_session()
+    # The page is chosen first (an index range on created_at, id), then joined: counting lines of 20 orders,
     # not of every order.
-    newest = select(Order.id).order_by(*NEWEST_FIRST).limit(per_page).offset((page - 1) * per_page).subquery()
-    rows = get_session().execute(
+    newest = select(Order.id).order_by(*NEWEST_FIRST).limit(per_page)
+    if after:
+        # Seek: orders strictly after the cursor in (created_at, id) order. The index jumps there, however
+        # deep the page, where OFFSET walks past every skipped order. The cursor's created_at is read inside
+        # the statement: sent back from Python, SQLite would compare it as differently formatted text.
+        cursor_created_at = select(Order.created_at).where(Order.id == after).scalar_subquery()
+        newest = newest.where(tuple_(Order.created_at, Order.id) < tuple_(cursor_created_at, after))
+    else:
+        newest = newest.offset((page - 1) * per_page)
+    chosen = newest.subquery()
+    rows = session.execute(
         select(Order.id, Customer.name, Order.status, Order.created_at, Order.total, func.count(OrderLine.id))
-        .join(newest, newest.c.id == Order.id)
+        .join(chosen, chosen.c.id == Order.id)
         .join(Order.customer)
         .outerjoin(OrderLine, OrderLine.order_id == Order.id)
         .group_by(Order.id, Customer.name, Order.status, Order.created_at, Order.total)
-        .order_by(Order.created_at.desc(), Order.id.desc())
+        .order_by(*NEWEST_FIRST)
     )
-    return {
-        "page": page,
-        "orders": [
-            {"id": oid, "customer": name, "status": status, "created_at": created.isoformat(), "total": total,
-             "lines": lines}
-            for oid, name, status, created, total, lines in rows
-        ],
-    }  # fmt: skip
+    orders = [
+        {"id": oid, "customer": name, "status": status, "created_at": created.isoformat(), "total": total,
+         "lines": lines}
+        for oid, name, status, created, total, lines in rows
+    ]  # fmt: skip
+    # A full page may have more after it: its last order is the cursor for the next one.
+    next_cursor = orders[-1]["id"] if len(orders) == per_page else None
+    if after:
+        if not orders and session.get(Order, after) is None:  # an empty page: the end, or a made-up cursor?
+            abort(404, description=f"no order with id {after}: pass the 'next' value of the previous page")
+        return {"after": after, "orders": orders, "next": next_cursor}
+    return {"page": page, "orders": orders, "next": next_cursor}
 
 
 @bp.get("/search")
@@ -121,6 +138,8 @@ def search() -> dict[str, Any]:
     if city is not None:
         conditions.append(Customer.city == city)
     if name is not None:
+        # A fragment anywhere in the name ('%an%') cannot seek in a B-tree index: it is checked on each of the
+        # city's rows, which ix_customers_city_name_id finds and already holds in (name, id) order (lesson 04).
         # autoescape: a learner's '%' or '_' is a character to find, as in the Python version.
         conditions.append(func.lower(Customer.name).contains(name.lower(), autoescape=True))
     session = get_session()
