@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +100,43 @@ def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def limit_statement_time(engine: Engine, seconds: float) -> None:
+    """Stop any statement on `engine` that runs longer than `seconds`, with an OperationalError.
+
+    PostgreSQL has `statement_timeout`; SQLite has none, so a progress handler, which SQLite calls every few
+    thousand steps of a statement, interrupts the statement once its time is up. Checks of learners' code use
+    it: a query that would read a table once per row stops with a clear message instead of running for minutes.
+    """
+    if engine.dialect.name == "postgresql":
+
+        @event.listens_for(engine, "connect")
+        def _set_timeout(dbapi_connection: Any, _record: Any) -> None:
+            autocommit = dbapi_connection.autocommit
+            dbapi_connection.autocommit = True  # SET outside a transaction: it lasts the whole session
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"SET statement_timeout = {round(seconds * 1000)}")
+            cursor.close()
+            dbapi_connection.autocommit = autocommit
+
+    elif engine.dialect.name == "sqlite":
+        deadlines: dict[int, float] = {}
+
+        @event.listens_for(engine, "connect")
+        def _watch(dbapi_connection: Any, _record: Any) -> None:
+            key = id(dbapi_connection)
+            dbapi_connection.set_progress_handler(lambda: time.monotonic() > deadlines.get(key, math.inf), 10_000)
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _start(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+            deadlines[id(conn.connection.dbapi_connection)] = time.monotonic() + seconds
+
+
+def is_statement_timeout(exc: BaseException) -> bool:
+    """Whether `exc` is a statement stopped by `limit_statement_time` (on either backend)."""
+    text_ = str(getattr(exc, "orig", exc))
+    return "interrupted" in text_ or "statement timeout" in text_
 
 
 def check_connection(engine: Engine) -> None:

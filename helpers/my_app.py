@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Blueprint, Flask
 
 from .config import data_dir
+from .db import is_statement_timeout, limit_statement_time
 from .errors import CourseError
 from .exercises import CheckResult, Incorrect, NotAnswered, blueprint_views, contains_blank, say, show_code
 from .harness import Comparison, first_difference, format_ms
@@ -44,6 +45,10 @@ if TYPE_CHECKING:
     from flask.testing import FlaskClient
 
     from .course import Course
+
+# A check stops any statement of the learner's that runs longer than this (the baseline's take about a second
+# at `small`): a query that reads a table once per row fails in seconds instead of running for minutes.
+STATEMENT_LIMIT_S = 30.0
 
 # The names lesson 01's baseline table gives the endpoints (its stored measurements are looked up by them).
 BASELINE_COMPARISON = "Baseline endpoints (test client)"
@@ -114,7 +119,15 @@ class AppTask:
             return CheckResult(False)
         except CourseError:
             raise
-        except Exception as exc:  # the learner's code failed outside a request: one line, not a traceback
+        except Exception as exc:  # the learner's code failed: one line, not a traceback
+            if is_statement_timeout(exc):
+                say(
+                    f"Not yet — a statement of yours ran longer than {STATEMENT_LIMIT_S:.0f} s and was stopped: "
+                    "it probably reads a whole table once per row (choose the page first, then join or count; "
+                    "course.explain(query) shows the plan).",
+                    "#b00020",
+                )
+                return CheckResult(False)
             reason = str(exc).splitlines()[0] if str(exc) else ""
             say(f"Not yet — your code raised {type(exc).__name__}: {reason}", "#b00020")
             return CheckResult(False)
@@ -190,7 +203,9 @@ class AppTask:
             raise Incorrect(
                 f"pass your Blueprint (the object whose .get(...) decorates your view), not {type(views).__name__}"
             )
-        app = (course or self.course).app(views=views)
+        # TESTING: an exception in the learner's view reaches check() (one line), not Flask's logged traceback.
+        app = (course or self.course).app(views=views, TESTING=True)
+        limit_statement_time(app.extensions["engine"], STATEMENT_LIMIT_S)
         rules = {rule.rule: rule for rule in app.url_map.iter_rules()}
         if self.rule not in rules or self.method not in (rules[self.rule].methods or set()):
             app.extensions["engine"].dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import linecache
+import time
 from pathlib import Path
 from typing import Any
 
@@ -140,3 +141,31 @@ def test_the_learners_app_is_their_endpoints_plus_the_baseline_for_the_rest(task
         assert int(client.get("/orders?per_page=3").headers["X-Statements"]) == 1  # yours, not the baseline's
     finally:
         app.extensions["engine"].dispose()
+
+
+SLOW = RIGHT.replace(
+    '    page = int_arg("page", 1)',
+    "    get_session().execute(text('WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+    'SELECT count(*) FROM (SELECT x FROM c LIMIT 1000000000) AS t\')).scalar()\n    page = int_arg("page", 1)',
+)
+RAISES = RIGHT.replace('    page = int_arg("page", 1)', '    page = {}["page"]')
+
+
+def test_a_statement_that_runs_too_long_is_stopped_with_a_reason(
+    task: AppTask, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(my_app, "STATEMENT_LIMIT_S", 0.5)
+    started = time.monotonic()
+    assert not task.check(cell(SLOW, 5)["my_views"])
+    assert time.monotonic() - started < 20
+    out = capsys.readouterr().out
+    assert out.startswith("Not yet — a statement of yours ran longer than") and out.count("\n") == 1
+
+
+def test_an_exception_in_the_view_is_one_line_not_a_logged_traceback(
+    task: AppTask, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert not task.check(cell(RAISES, 6)["my_views"])
+    captured = capsys.readouterr()
+    assert captured.out == "Not yet — your code raised KeyError: 'page'\n"
+    assert "Traceback" not in captured.err

@@ -447,5 +447,7 @@ class PoolTask:
         """Lesson 01's baseline against your customer page on your pool (and the reference), side by side."""
         from ..shop import optimized
 
-        options = self._options(engine_options if engine_options is not None else optimized.ENGINE_OPTIONS)
+        answered = engine_options is not None and not contains_blank(list(dict(engine_options).values()))
+        # Until the task is answered the race shows the baseline and the course's version, on its pool.
+        options = self._options(engine_options if answered else optimized.ENGINE_OPTIONS)
         return self._task(options).race(views, reference=reference)

@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..db import make_engine
+from ..db import is_statement_timeout, make_engine
 
 
 def init_app(app: Flask) -> None:
@@ -94,7 +94,7 @@ def _database_unavailable(exc: OperationalError) -> tuple[Response, int, dict[st
 
     On SQLite an OperationalError is usually a mistake in the code (`no such table`): that stays a 500.
     """
-    if get_engine().dialect.name == "sqlite" and not exc.connection_invalidated:
-        raise exc
+    if (get_engine().dialect.name == "sqlite" and not exc.connection_invalidated) or is_statement_timeout(exc):
+        raise exc  # a mistake in the code, or a statement stopped for running too long: not an outage
     reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "unreachable"
     return _unavailable(f"the database is unavailable ({reason}); try again in a moment")
