@@ -206,8 +206,11 @@ class AppTask:
         # TESTING: an exception in the learner's view reaches check() (one line), not Flask's logged traceback.
         app = (course or self.course).app(views=views, TESTING=True)
         limit_statement_time(app.extensions["engine"], STATEMENT_LIMIT_S)
-        rules = {rule.rule: rule for rule in app.url_map.iter_rules()}
-        if self.rule not in rules or self.method not in (rules[self.rule].methods or set()):
+        rules = {rule.rule for rule in app.url_map.iter_rules()}
+        served_here = [
+            r for r in app.url_map.iter_rules() if r.rule == self.rule and self.method in (r.methods or ())
+        ]
+        if not served_here:
             app.extensions["engine"].dispose()
             served = ", ".join(sorted(r for r in rules if r != "/" and not r.startswith("/static"))) or "nothing"
             raise Incorrect(

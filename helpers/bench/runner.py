@@ -80,13 +80,15 @@ def run(
     """Run the selected benchmarks on each backend, printing progress; return one record per variant."""
     benchmarks = selected(only)
     records: list[dict[str, Any]] = []
-    if settings().database_url and len(backends) > 1:
-        # DATABASE_URL names one database whatever the backend: run once, on it.
-        print("DATABASE_URL is set: benchmarking that database only.", file=out, flush=True)
-        backends = backends[:1]
+    mine = settings().database_url
+    if mine:
+        backends = backends[:1]  # DATABASE_URL names one database whatever the backend: run once, on it
     for backend in backends:
         course = setup("bench", size=size, backend=backend, quiet=True)
-        print(f"{course.backend}, size {course.size} ({course.info.total_rows:,} rows):", file=out, flush=True)
+        where = " (DATABASE_URL: that database only)" if mine else ""
+        print(
+            f"{course.backend}, size {course.size} ({course.info.total_rows:,} rows){where}:", file=out, flush=True
+        )
         try:
             for bench in benchmarks:
                 started = time.perf_counter()
