@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, tuple_
 from sqlalchemy.orm import Session, joinedload
 
 from ..course import Course
@@ -155,5 +155,64 @@ def index_lookup(course: Course) -> Race:
         },
         floor="raw driver on the index (floor)",
         key=lambda rows: [(int(i), float(t)) for i, t in rows],
+        cleanup=[remove],
+    )
+
+
+@benchmark(lesson="04", repeat=7)
+def keyset_paging(course: Course) -> Race:
+    """A deep page of 20 orders, newest first: OFFSET vs keyset (seek) vs the raw driver's seek, on an index."""
+    per_page = 20
+    page = max(2, min(10_000, course.info.rows["orders"] // per_page))  # the deepest page ?page= reaches
+    copy = course.private_copy("bench_keyset")
+    with copy.engine.begin() as conn:
+        conn.execute(text("CREATE INDEX ix_orders_created_at_id ON orders (created_at, id)"))
+        conn.execute(text("ANALYZE"))
+    newest = select(Order.id, Order.created_at).order_by(Order.created_at.desc(), Order.id.desc()).limit(per_page)
+    with Session(copy.engine) as s:
+        cursor_id, cursor_at = s.execute(newest.offset((page - 1) * per_page - 1).limit(1)).one()  # page-1's last
+
+    def offset() -> list[Any]:
+        with Session(copy.engine) as s:
+            return [tuple(r) for r in s.execute(newest.offset((page - 1) * per_page))]
+
+    # The cursor's date is read inside the statement, as the course's order list does: a datetime sent back
+    # from Python would reach SQLite as differently formatted text and compare wrongly.
+    cursor_at_in_sql = select(Order.created_at).where(Order.id == cursor_id).scalar_subquery()
+
+    def keyset() -> list[Any]:
+        after = tuple_(Order.created_at, Order.id) < tuple_(cursor_at_in_sql, cursor_id)
+        with Session(copy.engine) as s:
+            return [tuple(r) for r in s.execute(newest.where(after))]
+
+    raw_connection = copy.engine.raw_connection()
+    raw_sql = (
+        "SELECT id, created_at FROM orders WHERE (created_at, id) < (?, ?) "
+        "ORDER BY created_at DESC, id DESC LIMIT ?"
+    )
+    stamp: Any = cursor_at
+    if course.backend == "postgresql":
+        raw_sql = raw_sql.replace("?", "%s")
+    else:
+        with copy.engine.connect() as conn:  # SQLite compares the stored text: send it as stored
+            stamp = conn.exec_driver_sql("SELECT created_at FROM orders WHERE id = ?", (cursor_id,)).scalar()
+
+    def raw() -> list[Any]:
+        cursor = raw_connection.cursor()
+        try:
+            cursor.execute(raw_sql, (stamp, cursor_id, per_page))
+            return [tuple(r) for r in cursor.fetchall()]
+        finally:
+            cursor.close()
+
+    def remove() -> None:
+        raw_connection.close()
+        copy.engine.dispose()
+        drop_copy(copy.url)
+
+    return Race(
+        {f"OFFSET (page {page:,})": offset, "keyset (same page)": keyset, "raw driver seek (floor)": raw},
+        floor="raw driver seek (floor)",
+        key=lambda rows: [int(r[0]) for r in rows],  # the same orders (SQLite's raw driver returns text dates)
         cleanup=[remove],
     )
