@@ -28,12 +28,12 @@ def test_bench_writes_the_csv_with_floors_on_both_backends(
         reader = csv.DictReader(f)
         assert tuple(reader.fieldnames or ()) == COLUMNS
         rows = list(reader)
-    assert [(r["benchmark"], r["backend"]) for r in rows] == [("projection", "sqlite")] * 3 + [
+    assert [(r["benchmark"], r["backend"]) for r in rows] == [("projection", "sqlite")] * 4 + [
         ("pooled_request", "sqlite")
-    ] * 3 + [("projection", "postgresql")] * 3 + [("pooled_request", "postgresql")] * 3
+    ] * 3 + [("projection", "postgresql")] * 4 + [("pooled_request", "postgresql")] * 3
     for row in rows:
         assert row["size"] == "tiny" and row["runs"] == "3"
-    for race in (rows[0:3], rows[3:6], rows[6:9], rows[9:12]):
+    for race in (rows[0:4], rows[4:7], rows[7:11], rows[11:14]):
         assert float(race[0]["ratio_vs_baseline"]) == 1.0
         floor = next(r for r in race if "(floor)" in r["variant"])
         assert float(floor["ratio_vs_floor"]) == 1.0

@@ -106,3 +106,12 @@ def test_indexes_exist_on_the_copy_only(course: Course) -> None:
 
     names = {ix["name"] for ix in inspect(course.engine).get_indexes("orders")}
     assert not names & set(INDEXES)
+
+
+def test_report_cache_keys_on_its_own_parameters(apps: tuple[Flask, Flask]) -> None:
+    """A parameter the report does not read (?utm=…) neither splits its cache nor fills it with copies."""
+    client = apps[1].test_client()
+    client.get("/reports/sales?days=45&status=paid")
+    for url in ("/reports/sales?status=paid&days=45", "/reports/sales?days=45&status=paid&utm=mail"):
+        assert int(client.get(url).headers["X-Statements"]) == 0, url
+    assert client.get("/reports/sales?days=x").status_code == 400  # a bad value misses, then answers 400

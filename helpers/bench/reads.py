@@ -29,9 +29,18 @@ def projection(course: Course) -> Race:
         with Session(course.engine) as s:
             return list(s.execute(columns).all())  # rows are tuples already, as lesson 02 returns them
 
+    def select_columns_core() -> list[Any]:
+        with course.engine.connect() as conn:  # the same statement without the ORM's execution path
+            return list(conn.execute(columns).all())
+
     raw, close = raw_fetch(course, "SELECT id, name, email FROM customers ORDER BY id LIMIT ?", (n,))
     return Race(
-        {"whole entities": entities, "select(columns)": select_columns, "raw driver fetch (floor)": raw},
+        {
+            "whole entities": entities,
+            "select(columns)": select_columns,
+            "select(columns), Core connection": select_columns_core,
+            "raw driver fetch (floor)": raw,
+        },
         floor="raw driver fetch (floor)",
         goals=(Goal("select(columns)", 2.0),),
         cleanup=[close],
@@ -63,8 +72,20 @@ def n_plus_one(course: Course) -> Race:
         "ORDER BY orders.id DESC LIMIT ?",
         (n,),
     )
+
+    def join_columns_core() -> list[Any]:
+        q = select(Order.id, Customer.name).join(Order.customer).order_by(Order.id.desc()).limit(n)
+        with course.engine.connect() as conn:  # the same statement without the ORM's execution path
+            return list(conn.execute(q).all())
+
     return Race(
-        {"lazy (N+1)": lazy, "joinedload": joined, "join + columns": join_columns, "raw driver join (floor)": raw},
+        {
+            "lazy (N+1)": lazy,
+            "joinedload": joined,
+            "join + columns": join_columns,
+            "join + columns, Core connection": join_columns_core,
+            "raw driver join (floor)": raw,
+        },
         floor="raw driver join (floor)",
         goals=(Goal("join + columns", 2.0),),
         cleanup=[close],
