@@ -131,7 +131,7 @@ def cached_hit(course: Course) -> Race:
     )
 
 
-@benchmark(lesson="06", repeat=50)
+@benchmark(lesson="06", repeat=101)
 def pooled_request(course: Course) -> Race:
     """Connect and run SELECT 1: a new connection each time (NullPool) vs pooled vs SELECT 1 on an open one."""
     fresh, pooled = make_engine(course.url, poolclass=NullPool), make_engine(course.url)
