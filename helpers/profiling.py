@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, event
 
-from .config import PROJECT_ROOT, data_dir
+from .config import PROJECT_ROOT
 from .errors import CourseError
 from .recorder import Plan, QueryRecorder, Statement
+from .servers import postgres_log_path  # re-exported: the lesson reads the log through this module
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -401,11 +402,6 @@ def split_chart(frame: pd.DataFrame, *, title: str = "") -> Any:
 
 
 # ---------------------------------------------------------------------------------------- PostgreSQL's log
-def postgres_log_path() -> Path:
-    """The course PostgreSQL's server log (pg_ctl -l): data/servers/postgres/server.log."""
-    return data_dir() / "servers" / "postgres" / "server.log"
-
-
 @dataclass(frozen=True)
 class LogEntry:
     """One message of PostgreSQL's log: its time, backend pid, level and text (continuation lines joined)."""

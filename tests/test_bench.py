@@ -54,18 +54,16 @@ def test_one_backend_can_be_chosen(tmp_path: Path) -> None:
         assert {r["backend"] for r in csv.DictReader(f)} == {"sqlite"}
 
 
-def test_stability_reports_how_far_each_median_moved() -> None:
-    first = [
-        {"benchmark": "b", "backend": "sqlite", "variant": v, "median_s": s} for v, s in (("x", 1.0), ("y", 2.0))
-    ]
-    second = [
-        {"benchmark": "b", "backend": "sqlite", "variant": v, "median_s": s} for v, s in (("x", 1.05), ("y", 3.0))
-    ]
-    report = stability(first, second)
-    assert (
-        "5%" in report
-        and "50%" in report
-        and report.endswith("1 of 2 medians moved by 10% or less between the two runs.")
+def test_stability_reports_how_far_each_median_and_ratio_moved() -> None:
+    def run(x: float, y: float) -> list[dict[str, object]]:
+        return [
+            {"benchmark": "b", "backend": "sqlite", "variant": v, "median_s": s} for v, s in (("x", x), ("y", y))
+        ]
+
+    report = stability(run(1.0, 2.0), run(1.5, 3.0))  # the machine 50% slower: both medians, no ratio moved
+    assert "50%" in report and report.endswith(
+        "0 of 2 medians and 2 of 2 ratios within a race (variant ÷ the race's first variant) moved by 10% or less "
+        "between the two runs."
     )
 
 
