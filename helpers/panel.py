@@ -199,7 +199,9 @@ class QueryRow:
         )
         code = escape(statement.origin.code) if statement.origin else ""
         self.info = w.HTML(
-            f"<div style='{_MONO}'><b>#{index}</b> {statement.duration_s * 1000:.3f} ms{badge}<br>"
+            # overflow-wrap: a long line of code wraps inside its column instead of running under the SQL
+            f"<div style='{_MONO};overflow-wrap:anywhere;padding-right:8px'><b>#{index}</b> "
+            f"{statement.duration_s * 1000:.3f} ms{badge}<br>"
             f"<span style='color:#555'>{escape(statement.where)}</span>"
             + (f" <code>{code}</code>" if code else "")
             + "</div>",
@@ -207,7 +209,8 @@ class QueryRow:
         )
         params = _cut(repr(statement.params), 200)
         self.sql = w.HTML(
-            f"<div style='{_MONO};white-space:pre-wrap' title='{escape(one_line(statement.sql))}'>"
+            f"<div style='{_MONO};white-space:pre-wrap;overflow-wrap:anywhere' "
+            f"title='{escape(one_line(statement.sql))}'>"
             f"{escape(_cut(one_line(statement.sql), 400))}</div>"
             f"<div style='{_MONO};color:#777'>parameters: {escape(params)}</div>",
             layout=w.Layout(width="54%"),
