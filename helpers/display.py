@@ -60,6 +60,8 @@ def styled(frame: pd.DataFrame) -> Any:
             formats[column] = lambda v: "–" if v != v else f"{v:.1f}×"
         elif name in ("runs", "statements", "rows") or frame[column].dtype.kind in "iu":
             formats[column] = lambda v: "–" if v is None or v != v else f"{int(v):,}"
+        elif frame[column].dtype.kind == "f":  # anything else measured (requests per second, ...)
+            formats[column] = number_text
     return frame.style.format(formats, na_rep="–")
 
 
