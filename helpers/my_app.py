@@ -38,7 +38,7 @@ from flask import Blueprint, Flask
 from .config import data_dir
 from .db import is_statement_timeout, limit_statement_time
 from .errors import CourseError
-from .exercises import CheckResult, Incorrect, NotAnswered, blueprint_views, contains_blank, say, show_code
+from .exercises import CheckResult, Incorrect, blueprint_views, contains_blank, judge, say, show_code
 from .harness import Comparison, first_difference, format_ms
 
 if TYPE_CHECKING:
@@ -107,29 +107,8 @@ class AppTask:
     # ------------------------------------------------------------------ the learner's side
     def check(self, views: Any) -> CheckResult:
         """Check the learner's blueprint; if right, keep it under data/my_app/ and race it against the baseline."""
-        try:
-            if contains_blank(views):
-                raise NotAnswered("replace ____ with your code, then run this cell again")
-            detail = self._verify(views)
-        except NotAnswered as exc:
-            say(f"Not answered yet: {exc}.", "#7a6a00")
-            return CheckResult(False)
-        except Incorrect as exc:
-            say(f"Not yet — {exc}", "#b00020")
-            return CheckResult(False)
-        except CourseError:
-            raise
-        except Exception as exc:  # the learner's code failed: one line, not a traceback
-            if is_statement_timeout(exc):
-                say(
-                    f"Not yet — a statement of yours ran longer than {STATEMENT_LIMIT_S:.0f} s and was stopped: "
-                    "it probably reads a whole table once per row (choose the page first, then join or count; "
-                    "course.explain(query) shows the plan).",
-                    "#b00020",
-                )
-                return CheckResult(False)
-            reason = str(exc).splitlines()[0] if str(exc) else ""
-            say(f"Not yet — your code raised {type(exc).__name__}: {reason}", "#b00020")
+        passed, detail = judge(views, self._verify, explain=_explain, who="your code")
+        if not passed:
             return CheckResult(False)
         saved = save(views, self)
         say(f"Correct! {detail} Saved as data/my_app/{saved.name} for the capstone.", "#1b7a2b")
@@ -265,6 +244,17 @@ class AppTask:
 
     def _reference(self) -> Blueprint:
         return self.reference or self._reference_module().bp
+
+
+def _explain(exc: Exception) -> str | None:
+    """A statement stopped by the checks' time limit, said as what it probably means."""
+    if not is_statement_timeout(exc):
+        return None
+    return (
+        f"a statement of yours ran longer than {STATEMENT_LIMIT_S:.0f} s and was stopped: it probably reads a "
+        "whole table once per row (choose the page first, then join or count; course.explain(query) shows "
+        "the plan)."
+    )
 
 
 # ---------------------------------------------------------------------- keeping the learner's code

@@ -76,24 +76,10 @@ class Exercise:
 
     def check(self, answer: Any) -> CheckResult:
         """Say whether `answer` is right, and why not; the result is true when it is."""
-        try:
-            if contains_blank(answer):
-                raise NotAnswered("replace ____ with your code, then run this cell again")
-            detail = self.checker(answer)
-        except NotAnswered as exc:
-            say(f"Not answered yet: {exc}.", "#7a6a00")
-            return CheckResult(False)
-        except Incorrect as exc:
-            say(f"Not yet — {exc}", "#b00020")
-            return CheckResult(False)
-        except CourseError:
-            raise
-        except Exception as exc:  # the learner's code failed: say how, keep it to one line
-            reason = str(exc).splitlines()[0] if str(exc) else ""
-            say(f"Not yet — your answer raised {type(exc).__name__}: {reason}", "#b00020")
-            return CheckResult(False)
-        say(f"Correct! {detail or ''}".strip(), "#1b7a2b")
-        return CheckResult(True)
+        passed, detail = judge(answer, self.checker)
+        if passed:
+            say(f"Correct! {detail or ''}".strip(), "#1b7a2b")
+        return CheckResult(passed)
 
     def hint(self) -> None:
         say(f"Hint: {self.hint_text}", "#3a6fb0")
@@ -102,6 +88,35 @@ class Exercise:
         """Show the reference solution's code."""
         code = self.solution_obj if isinstance(self.solution_obj, str) else inspect.getsource(self.solution_obj)
         show_code(textwrap.dedent(code))
+
+
+def judge(
+    answer: Any,
+    checker: Callable[[Any], str | None],
+    *,
+    explain: Callable[[Exception], str | None] | None = None,
+    who: str = "your answer",
+) -> tuple[bool, str | None]:
+    """Run `checker(answer)`; on any failure say why in one coloured line. Returns (passed, detail).
+
+    `____` left in the answer is "not answered yet", an `Incorrect` its reason, and anything else the learner's
+    code raised one line naming the exception (`explain` may word it better); a CourseError is the course's own.
+    """
+    try:
+        if contains_blank(answer):
+            raise NotAnswered("replace ____ with your code, then run this cell again")
+        return True, checker(answer)
+    except NotAnswered as exc:
+        say(f"Not answered yet: {exc}.", "#7a6a00")
+    except Incorrect as exc:
+        say(f"Not yet — {exc}", "#b00020")
+    except CourseError:
+        raise
+    except Exception as exc:  # the learner's code failed: say how, keep it to one line
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        better = explain(exc) if explain else None
+        say(f"Not yet — {better or f'{who} raised {type(exc).__name__}: {reason}'}", "#b00020")
+    return False, None
 
 
 def contains_blank(answer: Any) -> bool:

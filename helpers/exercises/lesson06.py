@@ -32,7 +32,7 @@ from ..pooling import ConnectionEvents, checked_out, gc_paused, pool_settings, s
 from ..shop.db import get_engine, get_session
 from ..shop.models import Customer, Order
 from ..wsgi import wait_until
-from . import CheckResult, Exercise, Incorrect, NotAnswered, contains_blank, say, show_code
+from . import CheckResult, Exercise, Incorrect, NotAnswered, contains_blank, judge, say, show_code
 
 # q1: the server the pool is sized for.
 Q1_THREADS = 6
@@ -382,19 +382,19 @@ class PoolTask:
 
     def check(self, views: Any, engine_options: Any = None) -> CheckResult:
         """Check the view and the pool; if both are right, keep them for the capstone and race the view."""
-        try:
-            options = self._options(engine_options)
-            self.course.app(ENGINE_OPTIONS=options).extensions["engine"].dispose()
-        except NotAnswered as exc:
-            say(f"Not answered yet: {exc}.", "#7a6a00")
+
+        def usable(options: Any) -> None:
+            self.course.app(ENGINE_OPTIONS=self._options(options)).extensions["engine"].dispose()
+            return None
+
+        def refused(exc: Exception) -> str | None:
+            if isinstance(exc, TypeError):
+                return f"create_engine refused ENGINE_OPTIONS: {str(exc).split(' sent to ')[0]}"
+            return None
+
+        if not judge(engine_options, usable, explain=refused)[0]:
             return CheckResult(False)
-        except Incorrect as exc:
-            say(f"Not yet — {exc}", "#b00020")
-            return CheckResult(False)
-        except TypeError as exc:
-            say(f"Not yet — create_engine refused ENGINE_OPTIONS: {str(exc).split(' sent to ')[0]}", "#b00020")
-            return CheckResult(False)
-        return self._task(options).check(views)
+        return self._task(self._options(engine_options)).check(views)
 
     def _under_load(self, app: Flask, options: Mapping[str, Any]) -> str:
         engine = app.extensions["engine"]
