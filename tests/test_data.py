@@ -216,6 +216,38 @@ def test_new_rows_get_fresh_ids_on_postgres() -> None:
         drop_copy(copy)
 
 
+@pytest.mark.postgres
+def test_a_postgres_build_is_ready_for_the_planner() -> None:
+    """Every table has statistics and every page is marked all-visible (rows written frozen, then VACUUM): the
+    first query of a lesson gets an estimated plan and can read an index alone (04's index-only scan)."""
+    from sqlalchemy import text
+
+    from helpers.config import settings
+    from helpers.db import course_url
+
+    source = course_url(settings(size="tiny", backend="postgres"))
+    build_dataset("tiny", url=source, force=True, progress=False)
+    engine = make_engine(source)
+    try:
+        with engine.connect() as conn:
+            tables = conn.execute(
+                text(
+                    "SELECT relname, relpages, relallvisible, "
+                    "(SELECT count(*) FROM pg_stats s WHERE s.tablename = c.relname) AS columns_with_stats, "
+                    "(SELECT count(*) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 "
+                    "AND NOT a.attisdropped) AS columns "
+                    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = 'public' AND c.relkind = 'r'"
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    assert {t.relname for t in tables} == {*data.TABLE_ORDER, data.META_TABLE}
+    for table in tables:
+        assert table.relpages > 0 and table.relallvisible == table.relpages, table
+        assert table.columns_with_stats == table.columns, table
+
+
 def test_every_kind_of_build_loads_the_same_rows(tiny_file: Path, tmp_path: Path) -> None:
     """The in-place build (for a DATABASE_URL of another kind) runs the same skeleton through SQLAlchemy Core."""
     target = sqlite_url(tmp_path / "in-place.sqlite")

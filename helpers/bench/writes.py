@@ -84,13 +84,14 @@ def _build_postgres(course: Course, rows: list[tuple[str, list[Any]]]) -> Race:
         engine = make_engine(floor)
         try:
             # What the builder does, and nothing else: the tables created and filled in one transaction (with
-            # wal_level=minimal, COPY into them then skips the write-ahead log), foreign-key triggers off.
+            # wal_level=minimal, COPY into them then skips the write-ahead log), rows frozen as they are written,
+            # foreign-key triggers off.
             with engine.begin() as conn:
                 _bare_schema().create_all(conn)
                 conn.execute(text("SET LOCAL session_replication_role = replica"))
                 cursor, total = conn.connection.driver_connection.cursor(), 0  # type: ignore[union-attr]
                 for table, chunk in rows:
-                    with cursor.copy(f"COPY {table} FROM STDIN") as copy:
+                    with cursor.copy(f"COPY {table} FROM STDIN WITH (FREEZE)") as copy:
                         for row in chunk:
                             copy.write_row(row)
                     total += len(chunk)
