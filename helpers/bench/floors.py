@@ -17,10 +17,13 @@ def raw_connection(course: Course) -> Any:
 
 
 def raw_fetch(
-    course: Course, sql: str, params: Sequence[Any] = ()
+    course: Course, sql: str, params: Sequence[Any] = (), *, end_transaction: bool = True
 ) -> tuple[Callable[[], list[Any]], Callable[[], None]]:
     """The raw driver running `sql` (written with `?` placeholders) and fetching every row, as tuples.
 
+    Each call ends its transaction (a rollback), as a request and the course's Session do: on PostgreSQL the
+    driver opens one with BEGIN before the statement, so that is the same round trips as the code it is held
+    against. `end_transaction=False` leaves it open: one round trip per call and no more.
     Returns the timed function and the cleanup that gives its connection back.
     """
     connection = raw_connection(course)
@@ -34,6 +37,8 @@ def raw_fetch(
             return [tuple(row) for row in cursor.fetchall()]
         finally:
             cursor.close()
+            if end_transaction:
+                connection.rollback()
 
     return fetch, connection.close
 
@@ -51,5 +56,5 @@ def bare_flask_view(path: str, payload: Any) -> Callable[[], Any]:
 
 def select_one_on_open_connection(course: Course) -> tuple[Callable[[], int], Callable[[], None]]:
     """`SELECT 1` on a DBAPI connection that stays open: one round trip, the floor for a short request."""
-    fetch, close = raw_fetch(course, "SELECT 1")
+    fetch, close = raw_fetch(course, "SELECT 1", end_transaction=False)
     return (lambda: int(fetch()[0][0])), close

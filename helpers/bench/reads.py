@@ -30,15 +30,15 @@ def projection(course: Course) -> Race:
             return list(s.execute(columns).all())  # rows are tuples already, as lesson 02 returns them
 
     def select_columns_core() -> list[Any]:
-        with course.engine.connect() as conn:  # the same statement without the ORM's execution path
-            return list(conn.execute(columns).all())
+        with Session(course.engine) as s:  # the same statement through Core, without the ORM's row handling
+            return list(s.connection().execute(columns).all())
 
     raw, close = raw_fetch(course, "SELECT id, name, email FROM customers ORDER BY id LIMIT ?", (n,))
     return Race(
         {
             "whole entities": entities,
             "select(columns)": select_columns,
-            "select(columns), Core connection": select_columns_core,
+            "select(columns), session's connection": select_columns_core,
             "raw driver fetch (floor)": raw,
         },
         floor="raw driver fetch (floor)",
@@ -75,15 +75,15 @@ def n_plus_one(course: Course) -> Race:
 
     def join_columns_core() -> list[Any]:
         q = select(Order.id, Customer.name).join(Order.customer).order_by(Order.id.desc()).limit(n)
-        with course.engine.connect() as conn:  # the same statement without the ORM's execution path
-            return list(conn.execute(q).all())
+        with Session(course.engine) as s:  # the same statement through Core, without the ORM's row handling
+            return list(s.connection().execute(q).all())
 
     return Race(
         {
             "lazy (N+1)": lazy,
             "joinedload": joined,
             "join + columns": join_columns,
-            "join + columns, Core connection": join_columns_core,
+            "join + columns, session's connection": join_columns_core,
             "raw driver join (floor)": raw,
         },
         floor="raw driver join (floor)",
@@ -161,6 +161,7 @@ def index_lookup(course: Course) -> Race:
             return rows
         finally:
             cursor.close()
+            raw_connection.rollback()  # the transaction ends, as in raw_fetch
 
     def remove() -> None:
         raw_connection.close()
@@ -206,28 +207,19 @@ def keyset_paging(course: Course) -> Race:
         with Session(copy.engine) as s:
             return [tuple(r) for r in s.execute(newest.where(after))]
 
-    raw_connection = copy.engine.raw_connection()
-    raw_sql = (
-        "SELECT id, created_at FROM orders WHERE (created_at, id) < (?, ?) "
-        "ORDER BY created_at DESC, id DESC LIMIT ?"
-    )
     stamp: Any = cursor_at
-    if course.backend == "postgresql":
-        raw_sql = raw_sql.replace("?", "%s")
-    else:
+    if course.backend == "sqlite":
         with copy.engine.connect() as conn:  # SQLite compares the stored text: send it as stored
             stamp = conn.exec_driver_sql("SELECT created_at FROM orders WHERE id = ?", (cursor_id,)).scalar()
-
-    def raw() -> list[Any]:
-        cursor = raw_connection.cursor()
-        try:
-            cursor.execute(raw_sql, (stamp, cursor_id, per_page))
-            return [tuple(r) for r in cursor.fetchall()]
-        finally:
-            cursor.close()
+    raw, close = raw_fetch(
+        copy,
+        "SELECT id, created_at FROM orders WHERE (created_at, id) < (?, ?) "
+        "ORDER BY created_at DESC, id DESC LIMIT ?",
+        (stamp, cursor_id, per_page),
+    )
 
     def remove() -> None:
-        raw_connection.close()
+        close()
         copy.engine.dispose()
         drop_copy(copy.url)
 
