@@ -155,7 +155,8 @@ class AppTask:
         if stored is not None:
             print(
                 f"Lesson 01 measured the baseline {self.title} at {format_ms(stored['median_s'])} "
-                f"with {stored['statements']} statements on this backend and size "
+                f"with {stored['statements']} statement{'s' if stored['statements'] != 1 else ''} on this backend "
+                "and size "
                 f"({stored['measured_at']:%Y-%m-%d})."
             )
         return comparison

@@ -506,3 +506,113 @@ def test_improve_says_when_the_index_is_missing(
     ddl(paging_lab, "DROP INDEX ix_orders_created_at_id")
     assert not improve.check(cell(KEYSET, 3)["my_views"])
     assert "not found by seeking in an index on (created_at, id)" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ improve the app: the search
+SEARCH = """
+from helpers.shop.kit import Blueprint, Customer, func, get_session, int_arg, select, str_arg
+
+my_search = Blueprint("my_search", __name__)
+
+
+@my_search.get("/search")
+def search():
+    city = str_arg("city")
+    name = str_arg("name")
+    limit = int_arg("limit", 20, high=500)
+    conditions = []
+    if city is not None:
+        conditions.append(Customer.city == city)
+    if name is not None:
+        conditions.append(func.lower(Customer.name).contains(name.lower(), autoescape=True))
+    session = get_session()
+    count = session.scalar(select(func.count()).select_from(Customer).where(*conditions))
+    matches = session.execute(
+        select(Customer.id, Customer.name, Customer.city)
+        .where(*conditions)
+        .order_by(Customer.name, Customer.id)
+        .limit(limit)
+    )
+    return {"count": count, "customers": [row._asdict() for row in matches]}
+
+
+ex.improve_search.check(my_search)
+"""
+PAGE_ORDER = ".order_by(Customer.name, Customer.id)"
+FRAGMENT = "func.lower(Customer.name).contains(name.lower(), autoescape=True)"
+SEARCH_WRONG = {
+    "filtered-in-python": (
+        SEARCH.replace(
+            "    session = get_session()\n",
+            "    session = get_session()\n"
+            "    rows = session.execute(select(Customer.id, Customer.name, Customer.city)).all()\n"
+            "    found = sorted((r for r in rows if (city is None or r.city == city) and (name is None or "
+            "name.lower() in r.name.lower())), key=lambda r: (r.name, r.id))\n"
+            "    return {'count': len(found), 'customers': [r._asdict() for r in found[:limit]]}\n",
+        ),
+        "without seeking one city's rows",
+    ),
+    "no-autoescape": (SEARCH.replace(", autoescape=True", ""), "name=%25: your JSON['count']"),
+    "counts-the-page": (
+        SEARCH.replace(
+            "    count = session.scalar(select(func.count()).select_from(Customer).where(*conditions))\n", ""
+        ).replace(
+            'return {"count": count, "customers": [row._asdict() for row in matches]}',
+            'found = [row._asdict() for row in matches]\n    return {"count": len(found), "customers": found}',
+        ),
+        "JSON['count']",
+    ),
+    "ordered-by-id": (SEARCH.replace(PAGE_ORDER, ".order_by(Customer.id)"), "JSON['customers'][0]"),
+    "sorted-after-the-seek": (
+        SEARCH.replace(PAGE_ORDER, '.order_by(Customer.name.concat(""), Customer.id)'),  # same order, no index
+        "then sorts them all",
+    ),
+}
+
+
+@pytest.fixture
+def search_lab(course: Course) -> Iterator[Course]:
+    """The lesson's copy with the index its search section makes."""
+    copy = course.private_copy("test04-search")
+    ddl(copy, "CREATE INDEX ix_customers_city_name_id ON customers (city, name, id)")
+    yield copy
+    copy.engine.dispose()
+    drop_copy(copy.url)
+
+
+@pytest.fixture
+def improve_search(course: Course, search_lab: Course, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    return exercises(course, search_lab).improve_search
+
+
+def test_improve_search_accepts_an_indexed_search(
+    improve_search: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert improve_search.check(cell(SEARCH, 11)["my_search"])
+    out = capsys.readouterr().out
+    assert out.startswith("Correct!") and "came from a seek" in out and "already in the page's order" in out
+    assert (tmp_path / "my_app" / "04_search.py").exists()
+
+
+def test_improve_search_accepts_the_reference(improve_search: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert improve_search.check(optimized.bp)
+    assert "Correct!" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("source", "reason"), SEARCH_WRONG.values(), ids=SEARCH_WRONG.keys())
+def test_improve_search_rejects(
+    improve_search: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str, reason: str
+) -> None:
+    assert not improve_search.check(cell(source, 12)["my_search"])
+    out = capsys.readouterr().out
+    assert out.startswith("Not yet") and reason in out, out
+    assert not (tmp_path / "my_app" / "04_search.py").exists()
+
+
+def test_improve_search_says_when_the_index_is_missing(
+    improve_search: Any, search_lab: Course, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ddl(search_lab, "DROP INDEX ix_customers_city_name_id")
+    assert not improve_search.check(cell(SEARCH, 13)["my_search"])
+    assert "without seeking one city's rows" in capsys.readouterr().out

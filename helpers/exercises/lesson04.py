@@ -1,4 +1,5 @@
-"""Exercises for lesson 04 · Indexing, and its "improve the app" task (the order list, paged by keyset).
+"""Exercises for lesson 04 · Indexing, and its "improve the app" tasks (the order list paged by keyset; the
+search, found through an index).
 
 The exercises' answers are indexes: each check creates the learner's index on a fresh private copy, reads the
 plan and compares the query's result with and without it. The improve task runs on the lesson's own indexed
@@ -29,6 +30,7 @@ from . import Exercise, Incorrect, same_result
 from .lesson03 import deep_pages, without_next
 
 KEYSET_PAGE = 7  # orders per page when the improve check follows cursors
+SEARCH_CITY = "Lisbon"  # the city the search task's plan is read for (lesson 04 races the same search)
 
 
 def reviews_of_product() -> str:
@@ -290,6 +292,38 @@ def keyset_check(lab: Course, per_page: int = KEYSET_PAGE) -> Callable[[Flask], 
     return extra
 
 
+def search_check(lab: Course) -> Callable[[Flask], str]:
+    """The search task's further check: one city's customers are found through an index, already in the page's
+    order (no sort of the rows found), as the lesson's `(city, name, id)` index allows."""
+
+    def extra(app: Flask) -> str:
+        url = f"/search?city={SEARCH_CITY}&name=an&limit=20"
+        engine = app.extensions["engine"]
+        with record(engine) as rec:
+            app.test_client().get(url)
+        plans = [(s, plan_of(engine, s)) for s in rec.statements if re.search(r"\bFROM customers\b", s.sql)]
+        seeks = [plan for _, plan in plans if plan.searches("city")]
+        if not seeks:
+            lines = "; ".join(_key_line(plan) for _, plan in plans) or "no statement on customers"
+            raise Incorrect(
+                f"GET {url} reads customers without seeking one city's rows (the plan reads: {lines}): filter "
+                "the city in the WHERE, where the index on (city, name, id) made above finds it"
+            )
+        sorted_pages = [plan for s, plan in plans if re.search(r"\bLIMIT\b", s.sql, re.I) and _full_sort(plan)]
+        if sorted_pages:
+            raise Incorrect(
+                f"GET {url} finds the city's customers, then sorts them all ({_key_line(sorted_pages[0])}): order "
+                "the page by (name, id), the order the index already holds them in"
+            )
+        return (
+            f"Your search gives the baseline's answers; {SEARCH_CITY}'s customers came from a seek "
+            f"({_seek_line(seeks[0], 'city')}) in {rec.count} statement{'s' if rec.count != 1 else ''}, "
+            "already in the page's order."
+        )
+
+    return extra
+
+
 # ---------------------------------------------------------------------- the lesson's exercises
 def exercises(course: Course, lab: Course | None = None) -> SimpleNamespace:
     """The lesson's exercises, bound to its database; with `lab` (its indexed copy), the improve task too."""
@@ -394,6 +428,32 @@ def exercises(course: Course, lab: Course | None = None) -> SimpleNamespace:
             baseline_course=course,
             same=without_next,  # the baseline has no cursor; everything else must match
             extra=keyset_check(lab),
+        )
+        tasks["improve_search"] = AppTask(
+            lesson="04",
+            endpoint="search",
+            rule="/search",
+            calls=[
+                Call(f"/search?city={SEARCH_CITY}&name=an"),
+                Call(f"/search?city={SEARCH_CITY}"),  # more matches than one page: the count is of them all
+                Call("/search?name=AN&limit=5"),  # any case, and no city
+                Call(f"/search?city={SEARCH_CITY}&name=%25"),  # '%' and '_' are characters to find, as in Python
+                Call("/search?name=_&limit=3"),
+                Call("/search?city=Atlantis&name=an"),
+                Call("/search?limit=abc"),
+                Call("/search?limit=501"),
+            ],
+            timed=Call(f"/search?city={SEARCH_CITY}&name=an&limit=20"),  # what lesson 01 measured
+            budget=2,
+            hint_text=(
+                "Three blanks. The city: Customer.city == city. The fragment, in any case: "
+                "func.lower(Customer.name).contains(name.lower(), autoescape=True) (autoescape makes a '%' or '_' "
+                "in the fragment a character to find, as Python's `in` does). The order: Customer.name, then "
+                "Customer.id, the order the (city, name, id) index holds one city's customers in."
+            ),
+            course=lab,
+            baseline_course=course,
+            extra=search_check(lab),
         )
 
     return SimpleNamespace(
