@@ -104,8 +104,20 @@ def serve_in_thread(app: Flask, *, threads: int = 8, port: int = 0, **options: A
         # Then the sockets, closed by the server's own loop (a trigger thunk runs there): closed from here, one
         # could vanish under the loop's select() (EBADF). With no sockets left, the loop ends.
         if runner.is_alive():
-            server.trigger.pull_trigger(close_sockets)
-            runner.join(5)
+            try:
+                server.trigger.pull_trigger(close_sockets)
+            except OSError:
+                # The trigger is closed: waitress closed its listening socket itself (it closes the trigger
+                # with it, after an error on that socket), and the loop still watches the connections left.
+                # Take them out of its map so that it ends, then close them from here.
+                left = list(socket_map.values())
+                socket_map.clear()
+                runner.join(5)
+                for dispatcher in left:
+                    with contextlib.suppress(OSError):
+                        dispatcher.close()
+            else:
+                runner.join(5)
         close_sockets()
 
     served = Served(f"http://127.0.0.1:{server.effective_port}", stop)

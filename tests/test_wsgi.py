@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import json
+import threading
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -28,6 +32,33 @@ def test_threaded_server_answers_concurrent_clients_and_stops(course: Course) ->
         app.extensions["engine"].dispose()
     with pytest.raises(OSError):
         server.get("/")
+
+
+def test_a_server_that_closed_itself_still_stops(course: Course, monkeypatch: pytest.MonkeyPatch) -> None:
+    """waitress closes its listening socket and its trigger on an error there; stop() must still end it."""
+    import waitress.server
+
+    made = []
+    create_server = waitress.server.create_server
+
+    def keep(*args: Any, **kwargs: Any) -> Any:
+        made.append(create_server(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(waitress.server, "create_server", keep)
+    app = course.app()
+    server = serve_in_thread(app, threads=2)
+    try:
+        connection = http.client.HTTPConnection(urlsplit(server.url).netloc, timeout=5)
+        connection.request("GET", "/customers/1")
+        assert connection.getresponse().status == 200  # a keep-alive connection the loop still watches
+        made[0].close()  # what waitress does itself: the listening socket and the trigger
+        loops = [t for t in threading.enumerate() if t.name == "waitress"]
+        server.stop()
+        assert all(not t.is_alive() for t in loops)
+        connection.close()
+    finally:
+        app.extensions["engine"].dispose()
 
 
 def test_load_is_bounded() -> None:
