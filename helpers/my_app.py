@@ -153,10 +153,10 @@ class AppTask:
                     engine.dispose()
         stored = stored_baseline(self.course, self.endpoint)
         if stored is not None:
+            statements = stored["statements"]
             print(
-                f"Lesson 01 measured the baseline {self.title} at {format_ms(stored['median_s'])} "
-                f"with {stored['statements']} statement{'s' if stored['statements'] != 1 else ''} on this backend "
-                "and size "
+                f"Lesson 01 measured the baseline {self.title} at {format_ms(stored['median_s'])} with "
+                f"{statements} statement{'s' if statements != 1 else ''} on this backend and size "
                 f"({stored['measured_at']:%Y-%m-%d})."
             )
         return comparison

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine, event
 
 from .config import PROJECT_ROOT
 from .errors import CourseError
-from .recorder import Plan, QueryRecorder, Statement
+from .recorder import Plan, QueryRecorder, Statement, plan_from_rows
 from .servers import postgres_log_path  # re-exported: the lesson reads the log through this module
 
 if TYPE_CHECKING:
@@ -269,14 +269,7 @@ def explain_statement(bind: Engine | Connection, statement: Statement, *, analyz
         with bind.connect() as conn:
             rows = run(conn)
             conn.rollback()
-    if backend == "sqlite":
-        depth: dict[int, int] = {0: 0}
-        lines = []
-        for node_id, parent, _, detail in rows:
-            depth[node_id] = depth.get(parent, 0) + 1
-            lines.append("  " * (depth[node_id] - 1) + str(detail))
-        return Plan(backend, tuple(lines))
-    return Plan(backend, tuple(str(r[0]) for r in rows))
+    return plan_from_rows(backend, rows)
 
 
 # ---------------------------------------------------------------------------------------- profiles

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -203,8 +203,13 @@ def explain(bind: Engine | Connection, statement: ClauseElement | str, *, analyz
     else:
         with bind.connect() as conn:
             rows = run(conn)
+    return plan_from_rows(backend, rows)
+
+
+def plan_from_rows(backend: str, rows: Sequence[Any]) -> Plan:
+    """The Plan of the rows an EXPLAIN returned: SQLite's (id, parent, notused, detail), indented by depth as the
+    sqlite3 shell does; elsewhere one line of text per row."""
     if backend == "sqlite":
-        # rows are (id, parent, notused, detail); indent by depth like the sqlite3 shell does.
         depth: dict[int, int] = {0: 0}
         lines = []
         for node_id, parent, _, detail in rows:

@@ -109,13 +109,11 @@ def serve_in_thread(app: Flask, *, threads: int = 8, port: int = 0, **options: A
             except OSError:
                 # The trigger is closed: waitress closed its listening socket itself (it closes the trigger
                 # with it, after an error on that socket), and the loop still watches the connections left.
-                # Take them out of its map so that it ends, then close them from here.
-                left = list(socket_map.values())
+                # Take them out of its map so that it ends; close_sockets() below closes them from here.
+                left = dict(socket_map)
                 socket_map.clear()
                 runner.join(5)
-                for dispatcher in left:
-                    with contextlib.suppress(OSError):
-                        dispatcher.close()
+                socket_map.update(left)
             else:
                 runner.join(5)
         close_sockets()

@@ -83,7 +83,7 @@ def processes_using(folder: Path) -> list[str]:
     for proc in psutil.process_iter(["cmdline", "status"]):
         cmdline = " ".join(proc.info["cmdline"] or [])
         alive = proc.info["status"] != psutil.STATUS_ZOMBIE  # pid 1 may not reap: zombies are gone
-        is_server = "postgres" in cmdline.split(" ")[0] or any(name in cmdline for name in servers.SERVER_PROGRAMS)
+        is_server = "postgres" in cmdline.split(" ")[0] or any(name in cmdline for name in servers.REDIS_PROGRAMS)
         if alive and is_server and str(folder) in cmdline:
             found.append(cmdline)
     return found

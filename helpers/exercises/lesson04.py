@@ -23,6 +23,7 @@ from ..course import Course
 from ..data import drop_copy
 from ..harness import first_difference
 from ..my_app import AppTask, Call
+from ..profiling import explain_statement
 from ..recorder import Plan, Statement, analyze, record
 from ..shop.models import Customer, Order, Review
 from ..shop.queries import NEWEST_FIRST
@@ -147,16 +148,6 @@ def _check(course: Course, ddl: Any, query: Any, require: Callable[[Plan, Course
 
 
 # ---------------------------------------------------------------------- the improve task's checks
-def plan_of(engine: Engine, statement: Statement) -> Plan:
-    """The plan of a statement as the app sent it (its SQL and its parameters, in the driver's style)."""
-    prefix = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN (COSTS OFF) "
-    with engine.connect() as conn:
-        rows = conn.exec_driver_sql(prefix + statement.sql, statement.params).all()
-    if engine.dialect.name == "sqlite":
-        return Plan("sqlite", tuple(str(row[3]) for row in rows))
-    return Plan(engine.dialect.name, tuple(str(row[0]) for row in rows))
-
-
 def offsets(statement: Statement) -> list[int | None]:
     """The OFFSETs of a statement, read from its SQL and parameters (None: computed in the statement itself)."""
     found_offsets: list[int | None] = []
@@ -259,7 +250,8 @@ def keyset_check(lab: Course, per_page: int = KEYSET_PAGE) -> Callable[[Flask], 
                 f"GET {url} still skips {how_many} with OFFSET, walking past every one of them: with a cursor, "
                 "seek past it in a WHERE condition instead"
             )
-        plans = [plan_of(engine, s) for s in rec.statements if re.search(r"\bFROM orders\b", s.sql)]
+        on_orders = [s for s in rec.statements if re.search(r"\bFROM orders\b", s.sql)]
+        plans = [explain_statement(engine, s, analyze=False) for s in on_orders]
         if not any(plan.searches("created_at") for plan in plans):
             lines = "; ".join(_key_line(plan) for plan in plans) or "no statement on orders"
             raise Incorrect(
@@ -301,7 +293,8 @@ def search_check(lab: Course) -> Callable[[Flask], str]:
         engine = app.extensions["engine"]
         with record(engine) as rec:
             app.test_client().get(url)
-        plans = [(s, plan_of(engine, s)) for s in rec.statements if re.search(r"\bFROM customers\b", s.sql)]
+        on_customers = [s for s in rec.statements if re.search(r"\bFROM customers\b", s.sql)]
+        plans = [(s, explain_statement(engine, s, analyze=False)) for s in on_customers]
         seeks = [plan for _, plan in plans if plan.searches("city")]
         if not seeks:
             lines = "; ".join(_key_line(plan) for _, plan in plans) or "no statement on customers"

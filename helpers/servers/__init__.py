@@ -22,10 +22,9 @@ from .postgres import (
     running_postgres_pids,
     stop_postgres,
 )
-from .processes import remove_servers, servers_dir
+from .processes import REDIS_PROGRAMS, remove_servers, servers_dir
 from .redis import (
     REDIS_MISSING,
-    SERVER_PROGRAMS,
     check_redis,
     redis_executable,
     redis_url,
@@ -39,7 +38,7 @@ __all__ = [
     "PG_USER",
     "REBUILDABLE",
     "REDIS_MISSING",
-    "SERVER_PROGRAMS",
+    "REDIS_PROGRAMS",
     "LatencyProxy",
     "check_redis",
     "create_database",

