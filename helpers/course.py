@@ -14,15 +14,16 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 
-from . import results
 from .config import Settings, settings
 from .data import DatasetInfo, copy_dataset, ensure_dataset
-from .db import check_connection, check_reachable, course_url, make_engine
-from .display import set_table_options
+from .db import check_connection, check_reachable, course_url, make_engine, parse_url, sqlite_path
 from .errors import CourseError, show_course_errors_briefly
-from .harness import Comparison, compare
-from .recorder import Plan, QueryRecorder, explain, record
-from .servers import LatencyProxy
+from .measure import results
+from .measure.display import set_table_options
+from .measure.harness import Comparison, compare
+from .measure.plans import Plan, explain
+from .measure.recorder import QueryRecorder, record
+from .servers import LatencyProxy, postgres_url
 
 
 @dataclass
@@ -73,9 +74,9 @@ class Course:
         """Chart this lesson's stored medians across reruns and show the latest rows."""
         from IPython.display import display
 
-        from .display import styled
-        from .harness import in_ms
-        from .plots import history_chart, show_figure
+        from .measure.display import styled
+        from .measure.plots import history_chart, show_figure
+        from .measure.units import in_ms
 
         frame = self.history(comparison)
         if frame.empty:
@@ -101,6 +102,25 @@ class Course:
         self.engine.dispose()
         engine = make_engine(url)
         return Course(self.lesson, self.settings, url, engine, self.info)
+
+    def on_postgres(self) -> Course:
+        """This lesson on the course's own PostgreSQL (started if needed) with the dataset of this size.
+
+        It is this Course itself when that already is the course's PostgreSQL (the pooling and profiling lessons
+        measure PostgreSQL whatever COURSE_BACKEND is).
+        """
+        url = parse_url(postgres_url(f"shop_{self.size}"), source="the course PostgreSQL URL")
+        return self._on(url)
+
+    def on_sqlite(self) -> Course:
+        """This lesson on the course's SQLite file of the same size (built if missing); itself if it is that."""
+        return self._on(URL.create("sqlite+pysqlite", database=str(sqlite_path(self.size))))
+
+    def _on(self, url: URL) -> Course:
+        if self.url == url:
+            return self
+        info = ensure_dataset(self.size, url=url)
+        return Course(self.lesson, self.settings, url, make_engine(url), info)
 
     def with_latency(self, delay_ms: float) -> tuple[Course, LatencyProxy]:
         """A Course whose connections pass through a proxy adding `delay_ms` per round trip (PostgreSQL).

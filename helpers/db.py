@@ -1,11 +1,20 @@
-"""Engines for the course database: one place that turns settings into a working connection."""
+"""Engines for the course database: one place that turns settings into a working connection.
+
+Also here, because everything that watches an engine builds on it: `listen_statements`, the course's one
+statement listener (the recorder, the profiler's trace, the exercise checks and the shop's per-request headers).
+"""
 
 from __future__ import annotations
 
 import math
 import re
+import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -23,6 +32,60 @@ _LOGIN_REFUSED = re.compile(
 )
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 _MISSING_DATABASE = re.compile(r'database "[^"]*" does not exist|Unknown database')
+
+
+@dataclass(frozen=True)
+class Executed:
+    """One statement the driver ran, as a statement listener hears of it."""
+
+    sql: str
+    params: Any
+    duration_s: float
+    executemany: bool
+
+
+StatementHandler = Callable[[Executed, FrameType], None]
+
+
+def listen_statements(engine: Engine, handler: StatementHandler) -> Callable[[], None]:
+    """Call `handler(executed, caller)` after every statement `engine` sends to its driver; return the remover.
+
+    The course's one cursor listener: SQLAlchemy's `before_cursor_execute` and `after_cursor_execute` events,
+    timed as in SQLAlchemy's FAQ recipe. Start times are kept on the connection, per listener, so listeners nest
+    (a trace inside a panel's) and threads never mix theirs. `caller` is the frame that ran the statement
+    (SQLAlchemy's event dispatch): walk out from it to find the application line that issued it.
+    """
+    key = object()  # this listener's slot in each connection's info
+
+    def before(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        conn.info.setdefault(key, []).append(time.perf_counter())
+
+    def after(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        ended = time.perf_counter()
+        timers = conn.info.get(key)
+        started = timers.pop() if timers else ended
+        if not timers:
+            conn.info.pop(key, None)
+        handler(Executed(statement, params, ended - started, many), sys._getframe(1))
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+
+    def remove() -> None:
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+
+    return remove
+
+
+@contextmanager
+def statements_heard(engine: Engine, handler: StatementHandler) -> Iterator[None]:
+    """`listen_statements` for the duration of a `with` block."""
+    remove = listen_statements(engine, handler)
+    try:
+        yield
+    finally:
+        remove()
 
 
 def sqlite_path(size: str) -> Path:

@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import results
 from .config import BACKENDS, CACHES, SIZES, Settings, settings
 from .errors import CourseError
+from .measure import results
 
 if TYPE_CHECKING:
     import ipywidgets as w
@@ -66,7 +66,7 @@ def clear_history(lesson: str | None = None) -> int:
 
 def archive_answers() -> Path | None:
     """Move the learners' saved endpoints (data/my_app/*.py) into a dated folder beside them; None if none."""
-    from .my_app import my_app_dir
+    from .exercises.saved_views import my_app_dir
 
     folder = my_app_dir()
     answers = sorted(folder.glob("[0-9][0-9]_*.py")) if folder.is_dir() else []

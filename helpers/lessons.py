@@ -30,15 +30,21 @@ LESSONS: tuple[Lesson, ...] = (
 )
 
 
-def navigation_line(number: str) -> str:
-    """'← previous · contents · next →' for a lesson, as Markdown links."""
+def navigation(number: str) -> list[tuple[str, Lesson | None]]:
+    """'← previous', 'Contents', 'next →' for a lesson: each link's text and the lesson it leads to (None: the
+    contents). The notebooks' navigation line and the site's pages both write it from here."""
     index = [lesson.number for lesson in LESSONS].index(number)
-    parts = []
+    links: list[tuple[str, Lesson | None]] = []
     if index > 0:
         prev = LESSONS[index - 1]
-        parts.append(f"[← {prev.number} {prev.title}]({prev.filename})")
-    parts.append(f"[Contents]({LESSONS[0].filename})")
+        links.append((f"← {prev.number} {prev.title}", prev))
+    links.append(("Contents", None))
     if index + 1 < len(LESSONS):
         nxt = LESSONS[index + 1]
-        parts.append(f"[{nxt.number} {nxt.title} →]({nxt.filename})")
-    return " · ".join(parts)
+        links.append((f"{nxt.number} {nxt.title} →", nxt))
+    return links
+
+
+def navigation_line(number: str) -> str:
+    """'← previous · contents · next →' for a lesson, as Markdown links (the first line of each notebook)."""
+    return " · ".join(f"[{text}]({(lesson or LESSONS[0]).filename})" for text, lesson in navigation(number))

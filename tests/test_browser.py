@@ -329,7 +329,9 @@ def _problems(page: Any, path: Path) -> list[str]:
             problems.append("no chart (no image output) although the lesson draws some")
         elif not all(images):
             problems.append(f"{images.count(0)} chart(s) did not load")
-    uses_widgets = any(name in source for name in ("helpers.widgets", "ipywidgets", "helpers.instructor"))
+    uses_widgets = any(
+        name in source for name in ("helpers.measure.widgets", "ipywidgets", "helpers.instructor", "load_controls")
+    )
     if uses_widgets and not page.locator(".jp-OutputArea-output .jupyter-widgets").count():
         problems.append("the lesson displays widgets, but none rendered")
     if code_cells and not page.locator(".jp-CodeCell .execute-time").count():

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from helpers.exercises import Exercise, Incorrect, ____, same_result, within_budget
-from helpers.recorder import QueryRecorder, Statement
+from helpers.exercises import ____
+from helpers.exercises.core import Incorrect, LegacyExercise, same_result, within_budget
+from helpers.measure.recorder import QueryRecorder, Statement
 
 
 def reference() -> list[int]:
@@ -17,7 +18,7 @@ def checker(answer: object) -> str:
     return "three numbers, in order."
 
 
-exercise = Exercise("numbers", checker, "count to three", reference)
+exercise = LegacyExercise("numbers", checker, "count to three", reference)
 
 
 def test_right_answer(capsys: pytest.CaptureFixture[str]) -> None:

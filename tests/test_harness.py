@@ -7,9 +7,10 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from helpers import results
 from helpers.course import Course
-from helpers.harness import Measurement, ResultMismatch, compare, in_ms, measure, run_variants, scaling
+from helpers.measure import results
+from helpers.measure.harness import Measurement, ResultMismatch, compare, measure, run_variants, scaling
+from helpers.measure.units import in_ms
 from helpers.shop.models import Customer
 
 
@@ -139,7 +140,7 @@ def test_history_keeps_comparisons_apart(course: Course) -> None:
         )
     history = results.history("harness-hist")
     assert sorted(history["comparison"].unique()) == ["first race", "second race"]
-    from helpers.plots import history_chart
+    from helpers.measure.plots import history_chart
 
     labels = [line.get_label() for line in history_chart(history).axes[0].get_lines()]
     assert labels == ["first race · no index (scan)", "second race · no index (scan)"]

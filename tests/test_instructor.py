@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import instructor, results
+from helpers import instructor
 from helpers.errors import CourseError
+from helpers.measure import results
 
 
 @pytest.fixture

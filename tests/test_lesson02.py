@@ -16,9 +16,9 @@ from sqlalchemy.orm import Bundle, Session, defer, load_only
 
 from helpers.course import Course
 from helpers.exercises import ____
+from helpers.exercises.app_task import AppTask
 from helpers.exercises.lesson02 import customers_in_city, exercises, note_previews, product_cards
-from helpers.my_app import AppTask
-from helpers.recorder import bytes_fetched, record, value_bytes
+from helpers.measure.recorder import bytes_fetched, record, value_bytes
 from helpers.shop import kit, optimized
 from helpers.shop.models import Customer, Product
 

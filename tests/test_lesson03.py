@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, contains_eager, joinedload, raiseload, selec
 
 from helpers.course import Course
 from helpers.exercises.lesson03 import cancelled_by_customer, deep_pages, exercises, order_page, top_customers
-from helpers.recorder import record, rows_fetched
+from helpers.measure.recorder import record, rows_fetched
 from helpers.shop.models import Customer, Order, OrderLine, Review
 
 

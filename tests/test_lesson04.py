@@ -23,7 +23,7 @@ from helpers.exercises.lesson04 import (
     pending_queue,
     reviews_of_product,
 )
-from helpers.recorder import analyze, explain
+from helpers.measure.plans import analyze, explain
 from helpers.shop import optimized
 from helpers.shop.models import Customer, Order, OrderLine, Review
 from helpers.shop.queries import NEWEST_FIRST
@@ -240,7 +240,7 @@ def test_q3_wants_a_partial_index_in_the_queue_order(course: Course, capsys: pyt
 
 
 def test_offsets_are_read_from_sql_and_parameters() -> None:
-    from helpers.recorder import Statement
+    from helpers.measure.recorder import Statement
 
     def statement(sql: str, params: object) -> Statement:
         return Statement(sql, params, 0.0, False)

@@ -15,7 +15,28 @@ from flask_caching import Cache
 from sqlalchemy import func, select, update
 from sqlalchemy.orm.exc import DetachedInstanceError
 
-from helpers.cachelab import (
+from helpers.course import Course
+from helpers.data import drop_copy
+from helpers.errors import CourseError
+from helpers.exercises import ____
+from helpers.exercises.core import contains_blank
+from helpers.exercises.lesson05 import (
+    exercises,
+    hit_ratio,
+    q1_reference,
+    q2_reference,
+    q3_reference,
+)
+from helpers.measure.display import show_source
+from helpers.servers import redis_url
+from helpers.servers.wsgi import serve_in_process
+from helpers.serving import build_app
+from helpers.shop import baseline, optimized
+from helpers.shop.caching import cache
+from helpers.shop.db import get_session
+from helpers.shop.models import Customer, Order, Review
+from helpers.shop.params import int_arg, str_arg
+from helpers.topics.caching import (
     close_apps,
     current_customer_id,
     fresh_app,
@@ -26,26 +47,6 @@ from helpers.cachelab import (
     visit,
     visit_servers,
 )
-from helpers.course import Course
-from helpers.data import drop_copy
-from helpers.display import show_source
-from helpers.errors import CourseError
-from helpers.exercises import ____, contains_blank
-from helpers.exercises.lesson05 import (
-    exercises,
-    hit_ratio,
-    q1_reference,
-    q2_reference,
-    q3_reference,
-)
-from helpers.servers import redis_url
-from helpers.shop import baseline, optimized
-from helpers.shop.caching import cache
-from helpers.shop.db import get_session
-from helpers.shop.models import Customer, Order, Review
-from helpers.shop.params import int_arg, str_arg
-from helpers.shop.serve import build_app
-from helpers.wsgi import serve_in_process
 
 STORES = ["simple", pytest.param("redis", marks=pytest.mark.redis)]
 
@@ -212,7 +213,7 @@ def name_of(lab: Course, customer_id: int) -> str:
 
 
 def test_stale_after_a_write_then_delete_and_delete_cached_make_it_fresh(lab: Course) -> None:
-    from helpers.cachelab import profile_views
+    from helpers.topics.caching import profile_views
 
     app = fresh_app(lab, profile_views)
     client = app.test_client()
@@ -374,7 +375,7 @@ def test_temporary_app_closes_its_engine(shop: Course) -> None:
 def servers_on(lab: Course, env: dict[str, str]) -> dict[str, Any]:
     database = lab.url.render_as_string(hide_password=False)
     return {
-        label: serve_in_process(views="helpers.cachelab:profile_views", database_url=database, env=env)
+        label: serve_in_process(views="helpers.topics.caching:profile_views", database_url=database, env=env)
         for label in ("A", "B")
     }
 
@@ -426,7 +427,7 @@ def test_serve_imports_views_by_name_and_says_when_it_cannot() -> None:
     with pytest.raises(CourseError, match=r"Cannot import views 'helpers\.nowhere:bp'"):
         build_app("helpers.nowhere:bp", database_url="sqlite://")
     with pytest.raises(CourseError, match="not a Flask Blueprint"):
-        build_app("helpers.cachelab:current_customer_id", database_url="sqlite://")
+        build_app("helpers.topics.caching:current_customer_id", database_url="sqlite://")
     with pytest.raises(CourseError, match="module:blueprint"):
         build_app("nonsense")
 
@@ -616,12 +617,14 @@ def test_contains_blank_reads_decorators(shop: Course) -> None:
 
 
 def test_show_source_names_the_file_a_decorated_view_is_written_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    from helpers import cachelab, display
+    from helpers.measure import display
+    from helpers.topics import caching as cachelab
 
     shown: list[Any] = []
     monkeypatch.setattr(display, "display", shown.append)
     show_source(cachelab.customer_profile)
-    assert shown[0].data.startswith("`helpers/cachelab.py`") and "@cache.cached(timeout=300)" in shown[0].data
+    assert shown[0].data.startswith("`helpers/topics/caching.py`")
+    assert "@cache.cached(timeout=300)" in shown[0].data
 
 
 # ---------------------------------------------------------------------- improve the app
@@ -688,7 +691,7 @@ def test_hit_ratio_chart_draws_a_line_per_column_and_marks_the_pages() -> None:
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from helpers.cachelab import hit_ratio_chart
+    from helpers.measure.plots import hit_ratio_chart
 
     frame = pd.DataFrame({"a": [0.1, 0.5], "b": [0.2, 0.9]}, index=pd.Index([10, 100], name="threshold"))
     fig = hit_ratio_chart(frame, pages={"a": 50})

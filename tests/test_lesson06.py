@@ -23,27 +23,21 @@ from helpers.course import Course
 from helpers.db import make_engine
 from helpers.errors import CourseError
 from helpers.exercises.lesson06 import THREADS, exercises, pool_for_six_threads, requirement_problem
-from helpers.pooling import (
-    ConnectionEvents,
-    bars_side_by_side,
-    checked_out,
-    compare_in_blocks,
-    concurrency_chart,
-    gc_paused,
-    load_controls,
-    pool_settings,
-    postgres_course,
-    save_engine_options,
-    saved_engine_options,
-    sqlite_course,
-    timeline_chart,
-    watched_load,
-)
+from helpers.exercises.saved_views import save_engine_options, saved_engine_options
+from helpers.measure.plots import bars_side_by_side, concurrency_chart, timeline_chart
+from helpers.measure.widgets import rerun_button
 from helpers.servers import restart_postgres
+from helpers.servers.wsgi import served
 from helpers.shop import kit, optimized
 from helpers.shop.db import get_engine, get_session
 from helpers.shop.models import Customer, Order
-from helpers.wsgi import served
+from helpers.topics.pooling import (
+    ConnectionEvents,
+    checked_out,
+    gc_paused,
+    pool_settings,
+    watched_load,
+)
 
 leaky = Blueprint("leaky", __name__)
 
@@ -476,7 +470,7 @@ def test_improve_with_blanks_is_not_answered(ex: Any, capsys: pytest.CaptureFixt
 
 # ---------------------------------------------------------------------- the helpers behind the lesson
 def test_both_backends_are_at_hand_whatever_the_course_runs_on(course: Course) -> None:
-    pg, lite = postgres_course(course), sqlite_course(course)
+    pg, lite = course.on_postgres(), course.on_sqlite()
     try:
         assert (pg.backend, lite.backend) == ("postgresql", "sqlite")
         assert (pg is course) == (course.backend == "postgresql") and (lite is course) == (
@@ -489,8 +483,8 @@ def test_both_backends_are_at_hand_whatever_the_course_runs_on(course: Course) -
                 other.engine.dispose()
 
 
-def test_compare_in_blocks_times_each_variant_apart_and_stores_them_in_order(course: Course) -> None:
-    from helpers import results
+def test_compare_without_interleaving_times_each_variant_apart_and_stores_them_in_order(course: Course) -> None:
+    from helpers.measure import results
 
     calls: list[str] = []
 
@@ -502,9 +496,9 @@ def test_compare_in_blocks_times_each_variant_apart_and_stores_them_in_order(cou
 
         return run
 
-    comparison = compare_in_blocks(
-        course, {"first": variant("first"), "second": variant("second")}, engine=course.engine, repeat=3,
-        title="blocks test",
+    comparison = course.compare(
+        {"first": variant("first"), "second": variant("second")}, engine=course.engine, repeat=3,
+        title="blocks test", interleave=False,
     )  # fmt: skip
     assert [m.variant for m in comparison.measurements] == ["first", "second"]
     assert calls == ["second"] * 4 + ["first"] * 4  # a block each (warm-up + 3), the last variant first
@@ -535,11 +529,11 @@ def test_charts_draw_a_watched_load(course: Course) -> None:
         dispose(app)
 
 
-def test_load_controls_run_with_the_chosen_values() -> None:
+def test_the_rerun_widget_runs_with_the_chosen_values() -> None:
     seen: list[dict[str, Any]] = []
-    load_controls(
+    rerun_button(
         lambda **chosen: seen.append(chosen),
-        options={"pool_size": [1, 2], "concurrency": [4, 8]},
+        controls={"pool_size": [1, 2], "concurrency": [4, 8]},
         values={"pool_size": 2, "concurrency": 4},
     )
     assert seen == [{"pool_size": 2, "concurrency": 4}]

@@ -28,11 +28,11 @@ from helpers.exercises.lesson07 import (
     import_reviews,
     purge_low_ratings,
 )
-from helpers.harness import ResultMismatch
-from helpers.recorder import record
+from helpers.measure.harness import ResultMismatch
+from helpers.measure.recorder import count_commits, objects_built, record
 from helpers.shop import kit
 from helpers.shop.models import Customer, Order, Product, Review
-from helpers.writes import SimulatedLatency, compare_writes, count_commits, merged, objects_built
+from helpers.topics.batching import SimulatedLatency, compare_writes, merged
 
 
 @pytest.fixture(scope="module")

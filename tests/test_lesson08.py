@@ -14,8 +14,8 @@ from sqlalchemy import event
 
 from helpers.course import Course
 from helpers.exercises.lesson08 import LIBRARY_DIRS, add_slow_statement_header, exercises, issuing_frame
-from helpers.query_budget import assert_max_queries
 from helpers.shop import kit
+from helpers.topics.query_budget import assert_max_queries
 
 
 @pytest.fixture(scope="module")

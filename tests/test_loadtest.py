@@ -6,8 +6,8 @@ import pytest
 
 from helpers.course import setup
 from helpers.errors import CourseError
-from helpers.loadtest import run_locust
-from helpers.wsgi import serve_in_thread
+from helpers.servers.wsgi import serve_in_thread
+from helpers.topics.loadtest import run_locust
 
 
 def test_locust_loads_the_app_and_reports_totals() -> None:

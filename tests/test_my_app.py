@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from flask import Blueprint
 
-from helpers import my_app
 from helpers.course import Course
-from helpers.my_app import AppTask, Call
+from helpers.exercises import app_task, saved_views
+from helpers.exercises.app_task import AppTask, Call
 from helpers.shop import kit
 
 RIGHT = """
@@ -81,7 +81,7 @@ def test_right_answer_passes_is_saved_and_loads_back(task: AppTask, tmp_path: Pa
     assert text.startswith('"""Your order list (GET /orders), written in lesson 03')
     assert "from helpers.shop.kit import *" in text and "PAGE_LIMIT = 500" in text
     assert "ex.improve" not in text  # the check call stays in the notebook
-    [loaded] = my_app.my_views()
+    [loaded] = saved_views.my_views()
     assert isinstance(loaded, Blueprint) and loaded.name == "my_03_order_list"
     app = task.course.app(views=loaded)
     baseline = task.course.app()
@@ -123,11 +123,11 @@ def test_a_later_lesson_replaces_an_earlier_version(task: AppTask, tmp_path: Pat
     folder.mkdir()
     for lesson in ("03", "04"):
         (folder / f"{lesson}_order_list.py").write_text(f"# {lesson}\n")
-    assert my_app.saved_files() == {"order_list": folder / "04_order_list.py"}
+    assert saved_views.saved_files() == {"order_list": folder / "04_order_list.py"}
 
 
 def test_the_learners_app_is_their_endpoints_plus_the_baseline_for_the_rest(task: AppTask) -> None:
-    from helpers.my_app import assemble
+    from helpers.exercises.saved_views import assemble
     from helpers.shop import baseline
 
     assert task.check(cell(RIGHT, 4)["my_views"])
@@ -154,7 +154,7 @@ RAISES = RIGHT.replace('    page = int_arg("page", 1)', '    page = {}["page"]')
 def test_a_statement_that_runs_too_long_is_stopped_with_a_reason(
     task: AppTask, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(my_app, "STATEMENT_LIMIT_S", 0.5)
+    monkeypatch.setattr(app_task, "STATEMENT_LIMIT_S", 0.5)
     started = time.monotonic()
     assert not task.check(cell(SLOW, 5)["my_views"])
     assert time.monotonic() - started < 20

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import URL
 
+from helpers.bench.notebooks import execute_notebook
 from helpers.config import settings
 from helpers.data import content_fingerprint, ensure_dataset
 from helpers.db import course_url, make_engine
-from tools.run_notebook import execute
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -55,7 +55,9 @@ def _run(path: Path, backend: tuple[str, str], times: int = 1) -> object:
         url = course_url(settings(size="tiny", backend=backend[0]))
         ensure_dataset("tiny", url=url, progress=False)
         _BEFORE[backend[0]] = _fingerprint(url)
-    return execute(path, size="tiny", backend=backend[0], cache=backend[1], times=times, timeout=CELL_TIMEOUT)
+    return execute_notebook(
+        path, size="tiny", backend=backend[0], cache=backend[1], times=times, timeout=CELL_TIMEOUT
+    )
 
 
 def test_there_are_notebooks() -> None:

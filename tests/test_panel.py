@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 
 from helpers.course import Course
 from helpers.errors import CourseError
-from helpers.panel import QueryPanel
-from helpers.profiling import TracedStatement
 from helpers.shop.models import Customer
+from helpers.topics.panel import QueryPanel
+from helpers.topics.profiling import TracedStatement
 
 
 @pytest.fixture
@@ -154,7 +154,7 @@ def test_watch_needs_a_notebook(course: Course) -> None:
 
 
 def _trace_of(*statements: TracedStatement) -> Any:
-    from helpers.profiling import Trace
+    from helpers.topics.profiling import Trace
 
     recorded = Trace()
     recorded.statements.extend(statements)

@@ -14,11 +14,11 @@ from sqlalchemy import Engine, func, select
 
 from helpers.course import Course
 from helpers.data import drop_copy
+from helpers.measure.recorder import count_commits
 from helpers.shop import baseline, optimized
 from helpers.shop.models import Order, OrderLine
 from helpers.shop.orders import EXAMPLE_BODY, MAX_LINES, MAX_QUANTITY
 from helpers.shop.params import MAX_ID
-from helpers.writes import count_commits
 
 
 def body(customer_id: Any, lines: list[tuple[Any, Any]]) -> dict[str, Any]:

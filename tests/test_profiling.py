@@ -14,7 +14,10 @@ from sqlalchemy.orm import Session
 
 from helpers.course import Course
 from helpers.errors import CourseError
-from helpers.profiling import (
+from helpers.measure.plots import split_chart
+from helpers.measure.recorder import rows_fetched
+from helpers.shop.models import Order
+from helpers.topics.profiling import (
     CATEGORIES,
     Origin,
     TracedStatement,
@@ -27,13 +30,10 @@ from helpers.profiling import (
     postgres_log_path,
     read_postgres_log,
     short_path,
-    split_chart,
     statement_entries,
     time_by_category,
     trace,
 )
-from helpers.recorder import rows_fetched
-from helpers.shop.models import Order
 
 SITE = str(Path(pytest.__file__).parent.parent)  # site-packages
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""helpers/query_budget.py: the statement budget a learner copies into their own tests."""
+"""helpers/topics/query_budget.py: the statement budget a learner copies into their own tests."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
-import helpers.query_budget as query_budget_module
+import helpers.topics.query_budget as query_budget_module
 from helpers.course import Course
-from helpers.query_budget import (
+from helpers.shop.models import Order
+from helpers.topics.query_budget import (
     QueryBudgetExceeded,
     assert_max_queries,
     compact_sql,
     query_budget,  # noqa: F401 (the fixture, imported as a conftest.py would)
     statement_shape,
 )
-from helpers.shop.models import Order
 
 
 def test_within_the_budget_passes_and_counts(course: Course) -> None:

@@ -6,7 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from helpers.course import Course
-from helpers.recorder import Plan, record, statement_shape
+from helpers.measure.plans import Plan
+from helpers.measure.recorder import record, statement_shape
 from helpers.shop.models import Customer, Order
 
 

@@ -11,8 +11,8 @@ from sqlalchemy import delete, func, select
 from helpers.course import Course
 from helpers.data import content_fingerprint, drop_copy
 from helpers.errors import CourseError
+from helpers.measure.widgets import DatasetPicker, dataset_picker, rerun_button
 from helpers.shop.models import Review
-from helpers.widgets import DatasetPicker, dataset_picker, rerun_button, slider_rerun
 
 
 @pytest.fixture
@@ -94,7 +94,7 @@ def test_rerun_button_and_slider_run_at_once_when_asked() -> None:
     calls: list[object] = []
     rerun_button(lambda: calls.append("run"), run_now=True)
     assert calls == ["run"]
-    slider_rerun(calls.append, options=[1, 2, 3], value=2, description="n")
+    rerun_button(lambda n: calls.append(n), controls={"n": [1, 2, 3]}, values={"n": 2}, on_release=True)
     assert calls == ["run", 2]
 
 
@@ -108,7 +108,7 @@ def test_rerun_after_the_copy_is_gone_says_so_in_one_line(
     copy.engine.dispose()
     drop_copy(copy.url)
     rerun_button(lambda: calls.append("again"), run_now=True, needs=copy)
-    slider_rerun(calls.append, options=[1, 2], value=1, description="n", needs=copy)
+    rerun_button(lambda n: calls.append(n), controls={"n": [1, 2]}, values={"n": 1}, on_release=True, needs=copy)
     assert calls == ["run"]
     out = capsys.readouterr().out
     assert out.count("clean-up cell has removed") == 2 and "Traceback" not in out

@@ -12,7 +12,8 @@ import pytest
 
 from helpers.course import Course
 from helpers.errors import CourseError
-from helpers.wsgi import load_table, run_load, serve_in_process, serve_in_thread
+from helpers.servers.wsgi import serve_in_process, serve_in_thread
+from helpers.topics.loadtest import load_table, run_load
 
 
 def test_threaded_server_answers_concurrent_clients_and_stops(course: Course) -> None:

@@ -6,48 +6,14 @@ python -m tools.run_notebook notebooks/02_projection.ipynb [--size tiny] [--back
 from __future__ import annotations
 
 import argparse
-import copy
-import os
 import sys
 import time
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def execute(
-    path: Path, *, size: str, backend: str, cache: str, timeout: int = 900, times: int = 1
-) -> nbformat.NotebookNode:
-    """Run every cell of `path` in a new kernel with the course environment set; raise on the first error.
-
-    `times=2` runs all cells twice in the same kernel, as a learner pressing Run All again would.
-    """
-    nb = nbformat.read(path, as_version=4)
-    nb.cells = [copy.deepcopy(cell) for _ in range(times) for cell in nb.cells]
-    env = {
-        "COURSE_SIZE": size,
-        "COURSE_BACKEND": backend,
-        "COURSE_CACHE": cache,
-        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-    }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        client = NotebookClient(
-            nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
-        )
-        client.execute()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return nb
+from helpers.bench.notebooks import execute_notebook
 
 
 def main() -> int:
@@ -63,7 +29,7 @@ def main() -> int:
     for path in args.notebooks:
         started = time.perf_counter()
         try:
-            nb = execute(path.resolve(), size=args.size, backend=args.backend, cache=args.cache)
+            nb = execute_notebook(path.resolve(), size=args.size, backend=args.backend, cache=args.cache)
             status = "ok"
         except CellExecutionError as exc:
             nb, status, failed = None, f"FAILED\n{exc}", failed + 1

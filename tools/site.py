@@ -26,7 +26,7 @@ import nbformat
 from jinja2 import DictLoader
 from nbconvert import HTMLExporter
 
-from helpers.lessons import LESSONS, Lesson
+from helpers.lessons import LESSONS, Lesson, navigation
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -192,15 +192,10 @@ def _header(run_note: str) -> str:
 
 def _footer(lesson: Lesson) -> str:
     """Previous · contents · next, as at the top of each notebook, for the end of its page."""
-    index = LESSONS.index(lesson)
-    parts = []
-    if index > 0:
-        prev = LESSONS[index - 1]
-        parts.append(f'<a href="{html_name(prev.filename)}">← {prev.number} {html.escape(prev.title)}</a>')
-    parts.append('<a href="index.html">Contents</a>')
-    if index + 1 < len(LESSONS):
-        nxt = LESSONS[index + 1]
-        parts.append(f'<a href="{html_name(nxt.filename)}">{nxt.number} {html.escape(nxt.title)} →</a>')
+    parts = [
+        f'<a href="{html_name(target.filename) if target else "index.html"}">{html.escape(text)}</a>'
+        for text, target in navigation(lesson.number)
+    ]
     return f'<nav class="course-bar bottom">{" · ".join(parts)}</nav>'
 
 
@@ -282,7 +277,7 @@ def build_site(
     Measurements go to a results store of their own, so building the site leaves the learner's history alone.
     """
     if execute is None:
-        from tools.run_notebook import execute as run
+        from helpers.bench.notebooks import execute_notebook as run
 
         execute = run
     by_name = {lesson.filename: lesson for lesson in LESSONS}

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..harness import Measurement, Variants, normalize
+from ..measure.harness import Measurement, Variants, normalize
 
 if TYPE_CHECKING:
     from ..course import Course

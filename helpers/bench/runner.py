@@ -12,7 +12,7 @@ from typing import Any
 from ..config import settings
 from ..course import Course, setup
 from ..errors import CourseError
-from ..harness import Measurement, check_same, run_variants
+from ..measure.harness import Measurement, check_same, run_variants
 from .registry import REGISTRY, Benchmark, Race
 
 COLUMNS = (
@@ -122,8 +122,7 @@ def table(records: list[dict[str, Any]]) -> str:
     """The records as a readable table: ms with sensible digits, ratios, goals."""
     import pandas as pd
 
-    from ..display import ms_text
-    from ..harness import in_ms
+    from ..measure.units import in_ms, ms_text
 
     frame = in_ms(pd.DataFrame(records)).set_index(["benchmark", "backend", "variant"])
     frame["median_ms"] = frame["median_ms"].map(ms_text)

@@ -13,7 +13,7 @@ from sqlalchemy.pool import NullPool
 from ..course import Course
 from ..data import drop_copy
 from ..db import make_engine
-from ..harness import Measurement
+from ..measure.harness import Measurement
 from ..shop import optimized
 from .floors import bare_flask_view, select_one_on_open_connection
 from .registry import Goal, Race, benchmark
@@ -164,7 +164,8 @@ def pooled_request(course: Course) -> Race:
 @benchmark(lesson="09", repeat=1)
 def app_under_load(course: Course) -> Race:
     """Both apps on waitress in their own processes, 8 concurrent clients over the four endpoints."""
-    from ..wsgi import run_load, serve_in_process
+    from ..servers.wsgi import serve_in_process
+    from ..topics.loadtest import run_load
 
     requests = 200 if course.size == "tiny" else 120
     copy, remove = _optimized_copy(course, "bench_load")

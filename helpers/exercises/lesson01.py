@@ -19,12 +19,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..course import Course
 from ..db import make_engine
-from ..harness import first_difference
-from ..recorder import record, rows_fetched
+from ..measure.harness import first_difference
+from ..measure.recorder import record, rows_fetched
 from ..shop import db as shop_db
 from ..shop.models import Customer, Product
 from ..shop.params import ID, MAX_ID
-from . import Exercise, Incorrect
+from .core import Incorrect, LegacyExercise
 
 
 # ---------------------------------------------------------------- references
@@ -313,7 +313,7 @@ def exercises(course: Course) -> SimpleNamespace:
         return lambda answer: fn(course, answer)
 
     return SimpleNamespace(
-        q1=Exercise(
+        q1=LegacyExercise(
             "A session per request: the teardown",
             check(_check_session_functions),
             "session = g.pop('db_session', None) takes the session off g (None when the request never asked for "
@@ -321,7 +321,7 @@ def exercises(course: Course) -> SimpleNamespace:
             "the pool. Close it whatever `exc` is: a view that raised needs its connection back too.",
             _source(get_session, close_session),
         ),
-        q2=Exercise(
+        q2=LegacyExercise(
             "The app factory",
             check(_check_factory),
             "engine = make_engine(app.config['DATABASE_URL']); register the teardown with "
@@ -329,7 +329,7 @@ def exercises(course: Course) -> SimpleNamespace:
             "raised.",
             create_app,
         ),
-        q3=Exercise(
+        q3=LegacyExercise(
             "One endpoint: the product page",
             check(_check_product_page),
             "product = get_session().get(Product, product_id) is one lookup by primary key; when it is None, "

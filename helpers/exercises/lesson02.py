@@ -12,11 +12,11 @@ from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session, load_only
 
 from ..course import Course
-from ..my_app import AppTask, Call
-from ..recorder import bytes_fetched, record, rows_fetched
+from ..measure.recorder import bytes_fetched, record, rows_fetched
 from ..shop.models import Customer, Order, Product
 from ..shop.params import ID, MAX_ID
-from . import Exercise, Incorrect, counting, same_result, within_budget
+from .app_task import AppTask, Call
+from .core import Incorrect, LegacyExercise, counting, same_result, within_budget
 
 # Columns a customer list has no use for (q1), and the wide ones the customer page must not read (improve).
 WIDE_COLUMNS = ("customers.address", "customers.notes", "customers.email", "customers.created_at")
@@ -269,14 +269,14 @@ def exercises(course: Course) -> SimpleNamespace:
         )
 
     return SimpleNamespace(
-        q1=Exercise(
+        q1=LegacyExercise(
             "Customers of a city, three columns",
             check_q1,
             "select(Customer.id, Customer.name, Customer.city) returns rows, not objects; "
             "add .where(...) and .order_by(Customer.id), then session.execute(...).all().",
             customers_in_city,
         ),
-        q2=Exercise(
+        q2=LegacyExercise(
             "Product cards that refuse to lazy-load",
             check_q2,
             "select(Product) with .options(load_only(Product.id, Product.name, Product.price, raiseload=True)), "
@@ -284,7 +284,7 @@ def exercises(course: Course) -> SimpleNamespace:
             "objects.",
             product_cards,
         ),
-        q3=Exercise(
+        q3=LegacyExercise(
             "Note previews cut by the database",
             check_q3,
             "A SQL expression can be selected like a column: func.substr(Customer.notes, 1, 40).label('preview') "

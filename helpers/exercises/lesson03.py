@@ -10,11 +10,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, contains_eager, joinedload, selectinload
 
 from ..course import Course
-from ..harness import first_difference
-from ..my_app import AppTask, Call
-from ..recorder import rows_fetched
+from ..measure.harness import first_difference
+from ..measure.recorder import rows_fetched
 from ..shop.models import Customer, Order
-from . import Exercise, Incorrect, counting, same_result, within_budget
+from .app_task import AppTask, Call
+from .core import Incorrect, LegacyExercise, counting, same_result, within_budget
 
 TOP = 10  # q2: how many customers the ranking keeps
 
@@ -205,7 +205,7 @@ def exercises(course: Course) -> SimpleNamespace:
     )
 
     return SimpleNamespace(
-        q1=Exercise(
+        q1=LegacyExercise(
             "The order page in two statements or fewer",
             check_q1,
             "Keep the lazy loop, but tell the query what it will touch: one loader option per relationship, "
@@ -214,14 +214,14 @@ def exercises(course: Course) -> SimpleNamespace:
             "len(order.lines)) tuples, highest id first.",
             order_page,
         ),
-        q2=Exercise(
+        q2=LegacyExercise(
             "Top customers of a city, computed in the database",
             check_q2,
             "func.count(Order.id) with .join(Customer.orders), .group_by(Customer.id, Customer.name), "
             ".order_by(count descending, then Customer.id to break ties) and .limit(10).",
             top_customers,
         ),
-        q3=Exercise(
+        q3=LegacyExercise(
             "Each customer with only their cancelled orders",
             check_q3,
             "select(Customer).join(Customer.orders) lets you filter on Order.status (and Customer.city); "

@@ -21,13 +21,14 @@ from sqlalchemy.schema import CreateIndex
 
 from ..course import Course
 from ..data import drop_copy
-from ..harness import first_difference
-from ..my_app import AppTask, Call
-from ..profiling import explain_statement
-from ..recorder import Plan, Statement, analyze, record
+from ..measure.harness import first_difference
+from ..measure.plans import Plan, analyze
+from ..measure.recorder import Statement, record
 from ..shop.models import Customer, Order, Review
 from ..shop.queries import NEWEST_FIRST
-from . import Exercise, Incorrect, same_result
+from ..topics.profiling import explain_statement
+from .app_task import AppTask, Call
+from .core import Incorrect, LegacyExercise, same_result
 from .lesson03 import deep_pages, without_next
 
 KEYSET_PAGE = 7  # orders per page when the improve check follows cursors
@@ -450,21 +451,21 @@ def exercises(course: Course, lab: Course | None = None) -> SimpleNamespace:
         )
 
     return SimpleNamespace(
-        q1=Exercise(
+        q1=LegacyExercise(
             "Reviews of a product",
             check_q1,
             "The query filters reviews on one column: index that column. "
             "Form: CREATE INDEX name ON table (column), or Index('name', Model.column).",
             reviews_of_product,
         ),
-        q2=Exercise(
+        q2=LegacyExercise(
             "Log in by email, whatever the case",
             check_q2,
             "The WHERE compares lower(email). An index on email is sorted by the emails as stored; index the "
             "expression itself: CREATE INDEX name ON customers (lower(email)), on both backends.",
             email_any_case,
         ),
-        q3=Exercise(
+        q3=LegacyExercise(
             "The pending-orders queue, from a partial index",
             check_q3,
             "Index only the rows the queue reads: CREATE INDEX name ON orders (the ORDER BY columns, in order) "

@@ -23,15 +23,15 @@ from flask.testing import FlaskClient
 from sqlalchemy import delete, func, select, update
 from werkzeug.exceptions import HTTPException
 
-from ..cachelab import current_customer_id, stored_keys, temporary_app, with_own_caches
 from ..course import Course
-from ..harness import first_difference
-from ..my_app import AppTask, Call
+from ..measure.harness import first_difference
 from ..shop.caching import cache
 from ..shop.db import get_session
 from ..shop.models import Customer, Order, OrderLine, Product, Review
 from ..shop.params import int_arg
-from . import Exercise, Incorrect
+from ..topics.caching import current_customer_id, stored_keys, temporary_app, with_own_caches
+from .app_task import AppTask, Call
+from .core import Incorrect, LegacyExercise
 
 Q4_THRESHOLD = 20  # entries in q4's SimpleCache: fewer than the customers its traffic visits
 Q4_REQUESTS = 300
@@ -416,21 +416,21 @@ def exercises(course: Course, lab: Course) -> SimpleNamespace:
     )
 
     return SimpleNamespace(
-        q1=Exercise(
+        q1=LegacyExercise(
             "A key per product and page",
             check_q1,
             "The page number is in the query string, which cached() leaves out of its key by default: "
             "cache.cached(timeout=300, query_string=True) keys on the path and the sorted query string.",
             product_reviews,
         ),
-        q2=Exercise(
+        q2=LegacyExercise(
             "A key per signed-in customer",
             check_q2,
             "The path /me/orders is the same for everyone. Give key_prefix a function (no arguments) returning a "
             "string with current_customer_id() and the limit in it: a callable key_prefix is the whole key.",
             _source(my_orders_key, my_orders),
         ),
-        q3=Exercise(
+        q3=LegacyExercise(
             "Fresh after a write",
             check_q3,
             "In the POST view, after the commit: cache.delete_cached(customer_contact, "
@@ -438,7 +438,7 @@ def exercises(course: Course, lab: Course) -> SimpleNamespace:
             "view stored ('view/' + its path).",
             _source(change_email),
         ),
-        q4=Exercise(
+        q4=LegacyExercise(
             "A hit ratio from the responses",
             check_q4,
             "Send each URL once with client.get(url); a response that ran no SQL statement "

@@ -8,7 +8,7 @@ customer page in a thread with the pool they configured and loads it with concur
 
 What the learner configured is kept for the capstone: the view cell (with its ENGINE_OPTIONS) as
 data/my_app/06_customer_page.py, and the options alone as data/my_app/06_engine_options.json
-(`helpers.pooling.saved_engine_options()` reads them back).
+(`helpers.exercises.saved_views.saved_engine_options()` reads them back).
 """
 
 from __future__ import annotations
@@ -27,12 +27,14 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.pool import Pool
 
 from ..course import Course
-from ..my_app import AppTask, Call
-from ..pooling import ConnectionEvents, checked_out, gc_paused, pool_settings, save_engine_options, watched_load
+from ..measure.display import say, show_code
+from ..servers.wsgi import wait_until
 from ..shop.db import get_engine, get_session
 from ..shop.models import Customer, Order
-from ..wsgi import wait_until
-from . import CheckResult, Exercise, Incorrect, NotAnswered, contains_blank, judge, say, show_code
+from ..topics.pooling import ConnectionEvents, checked_out, gc_paused, pool_settings, watched_load
+from .app_task import AppTask, Call
+from .core import CheckResult, Incorrect, LegacyExercise, NotAnswered, contains_blank, judge
+from .saved_views import save_engine_options
 
 # q1: the server the pool is sized for.
 Q1_THREADS = 6
@@ -271,21 +273,21 @@ def exercises(course: Course) -> SimpleNamespace:
         )
 
     return SimpleNamespace(
-        q1=Exercise(
+        q1=LegacyExercise(
             "Size a pool for six threads",
             check_q1,
             "pool_size is what stays open when idle; pool_size + max_overflow is the most at once; pool_timeout "
             "is how long a request waits for a free connection before TimeoutError (a 503 in the shop).",
             _q1_solution(),
         ),
-        q2=Exercise(
+        q2=LegacyExercise(
             "Fix the leaking order count",
             check_q2,
             "Every path out of the view must give the connection back, the 404 too. get_session() is closed at "
             "teardown whatever happens; `with Session(get_engine()) as session:` closes on leaving the block.",
             order_count,
         ),
-        q3=Exercise(
+        q3=LegacyExercise(
             "Give the connection back before a slow call",
             check_q3,
             "Read what you need from the database, then end the session's use of its connection (session.close() "

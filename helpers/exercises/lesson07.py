@@ -23,11 +23,10 @@ from sqlalchemy.orm import Session
 
 from ..course import Course
 from ..data import drop_copy
-from ..my_app import AppTask, Call
-from ..recorder import record
+from ..measure.recorder import count_commits, objects_built, record
 from ..shop.models import Customer, Order, OrderLine, Product, Review
-from ..writes import count_commits, objects_built
-from . import Exercise, Incorrect, same_result
+from .app_task import AppTask, Call
+from .core import Incorrect, LegacyExercise, same_result
 
 CENT = Decimal("0.01")
 CHUNK_SIZE = 500  # q4: rows per statement and per commit
@@ -415,14 +414,14 @@ def exercises(course: Course) -> SimpleNamespace:
         return f"{len(customers):,} customers in {chunks} chunks: {chunks} statements, {chunks} commits."
 
     return SimpleNamespace(
-        q1=Exercise(
+        q1=LegacyExercise(
             "Import reviews in one statement",
             check_q1,
             "Pass the whole list of dicts to one session.execute(insert(Review), rows), then commit once. "
             "No Review(...) objects: that is what makes it a bulk insert.",
             import_reviews,
         ),
-        q2=Exercise(
+        q2=LegacyExercise(
             "Delete low ratings of a category in one statement",
             check_q2,
             "delete(Review).where(...) takes the same conditions as a select: the product's category is in "
@@ -431,14 +430,14 @@ def exercises(course: Course) -> SimpleNamespace:
             "session.execute(...) returns a result whose rowcount is the number deleted.",
             purge_low_ratings,
         ),
-        q3=Exercise(
+        q3=LegacyExercise(
             "A price list, by primary key",
             check_q3,
             "update(Product) with no WHERE, executed with a list of dicts that each hold the primary key "
             "('id') and the new 'price', is SQLAlchemy's bulk UPDATE by primary key.",
             apply_price_list,
         ),
-        q4=Exercise(
+        q4=LegacyExercise(
             "An import in chunks",
             check_q4,
             "Loop over range(0, len(rows), size), take rows[start : start + size] (the last slice is shorter), "

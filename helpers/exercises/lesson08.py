@@ -3,7 +3,6 @@ statement, a budget test that fails for the right reason, and the sales report w
 
 from __future__ import annotations
 
-import sys
 import sysconfig
 import time
 import traceback
@@ -11,23 +10,24 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
-from types import SimpleNamespace
+from types import FrameType, SimpleNamespace
 from typing import Any
 
 from flask import Blueprint, Flask, g, has_request_context, request
-from sqlalchemy import Connection, Engine, event, func, select, text
+from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.orm import joinedload
 
 from ..course import Course
-from ..my_app import AppTask, Call
-from ..profiling import application_frame, short_path
-from ..query_budget import QueryBudgetExceeded, assert_max_queries, compact_sql
-from ..recorder import statement_shape
+from ..db import Executed, statements_heard
+from ..measure.recorder import statement_shape
 from ..shop import optimized
 from ..shop.db import get_session
 from ..shop.models import Order, OrderLine
 from ..shop.queries import report_window
-from . import Exercise, Incorrect
+from ..topics.profiling import application_frame, short_path
+from ..topics.query_budget import QueryBudgetExceeded, assert_max_queries, compact_sql
+from .app_task import AppTask, Call
+from .core import Incorrect, LegacyExercise
 
 # q1: statements that sleep SLEEP_MS are slow, `SELECT 1` is not; the threshold sits far from both.
 THRESHOLD_MS = 30
@@ -128,21 +128,8 @@ def _sqlite_sleep(dbapi_connection: Any, _record: Any) -> None:
 def _timings(engine: Engine) -> Iterator[list[float]]:
     """The duration in ms of every statement run inside the block, measured by the check itself."""
     found: list[float] = []
-    started: list[float] = []
-
-    def before(conn: Connection, *args: Any) -> None:
-        started.append(time.perf_counter())
-
-    def after(conn: Connection, *args: Any) -> None:
-        found.append((time.perf_counter() - started.pop()) * 1000)
-
-    event.listen(engine, "before_cursor_execute", before)
-    event.listen(engine, "after_cursor_execute", after)
-    try:
+    with statements_heard(engine, lambda executed, caller: found.append(executed.duration_s * 1000)):
         yield found
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
-        event.remove(engine, "after_cursor_execute", after)
 
 
 def _dispose(*apps: Flask) -> None:
@@ -223,21 +210,19 @@ def exercises(course: Course) -> SimpleNamespace:
         found: list[tuple[str, Any, Any]] = []  # (shape, expected origin, the answer's frame)
         failed: list[Exception] = []
 
-        def after(conn: Connection, cursor: Any, statement: str, *args: Any) -> None:
-            caller = sys._getframe(1)  # the frame that called this hook: SQLAlchemy's event dispatch
-            try:
+        def heard(executed: Executed, caller: FrameType) -> None:
+            try:  # caller: the frame that ran the statement, SQLAlchemy's event dispatch
                 got = answer(traceback.extract_stack(caller))
             except Exception as exc:  # raised after the request, outside SQLAlchemy and Flask
                 failed.append(exc)
                 got = None
-            found.append((statement_shape(statement), application_frame(caller), got))
+            found.append((statement_shape(executed.sql), application_frame(caller), got))
 
         url = "/orders?page=1&per_page=5"
-        event.listen(engine, "after_cursor_execute", after)
         try:
-            app.test_client().get(url)
+            with statements_heard(engine, heard):
+                app.test_client().get(url)
         finally:
-            event.remove(engine, "after_cursor_execute", after)
             _dispose(app)
         if failed:
             raise failed[0]
@@ -333,7 +318,7 @@ def exercises(course: Course) -> SimpleNamespace:
         customer_orders=customer_orders,
         days=days,
         threshold_ms=THRESHOLD_MS,
-        q1=Exercise(
+        q1=LegacyExercise(
             "A slow-statement count in every response",
             check_q1,
             "In start_timer keep time.perf_counter() on the connection (conn.info is a dict per connection); in "
@@ -342,7 +327,7 @@ def exercises(course: Course) -> SimpleNamespace:
             "value is a string: str(g.get('slow_statements', 0)).",
             add_slow_statement_header,
         ),
-        q2=Exercise(
+        q2=LegacyExercise(
             "The line that issued a statement",
             check_q2,
             "The stack is listed outermost first, and the statement's own frames (SQLAlchemy's) come last. "
@@ -350,7 +335,7 @@ def exercises(course: Course) -> SimpleNamespace:
             "with one of LIBRARY_DIRS (str.startswith accepts a tuple).",
             issuing_frame,
         ),
-        q3=Exercise(
+        q3=LegacyExercise(
             "A budget test that fails for the right reason",
             check_q3,
             "The optimized customer page runs two statements, whatever the customer; the baseline runs two plus "

@@ -11,12 +11,12 @@ import time
 from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context, jsonify
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..db import is_statement_timeout, make_engine
+from ..db import Executed, is_statement_timeout, listen_statements, make_engine
 
 
 def init_app(app: Flask) -> None:
@@ -54,16 +54,12 @@ def close_session(exc: BaseException | None = None) -> None:
 def _count_statements_per_request(app: Flask, engine: Engine) -> None:
     """Expose each request's statement count and database time as response headers."""
 
-    @event.listens_for(engine, "before_cursor_execute")
-    def _before(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+    def heard(executed: Executed, caller: Any) -> None:
         if has_request_context():
-            g.db_started = time.perf_counter()
-
-    @event.listens_for(engine, "after_cursor_execute")
-    def _after(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
-        if has_request_context() and "db_started" in g:
             g.db_statements = g.get("db_statements", 0) + 1
-            g.db_seconds = g.get("db_seconds", 0.0) + time.perf_counter() - g.pop("db_started")
+            g.db_seconds = g.get("db_seconds", 0.0) + executed.duration_s
+
+    listen_statements(engine, heard)
 
     @app.before_request
     def _start() -> None:

@@ -8,7 +8,7 @@
 * `visit(app, requests)` sends GET requests through the test client and returns one row per request (status,
   statements run, fields of the JSON answer); `visit_servers(...)` does the same against running servers;
 * `profile_views` is a cached customer profile and a rename that invalidates it, importable by a server process
-  (`serve_in_process(views="helpers.cachelab:profile_views", ...)`); `post()` sends a server a write;
+  (`serve_in_process(views="helpers.topics.caching:profile_views", ...)`); `post()` sends a server a write;
 * `hit_ratio_chart(frame)` draws hit ratios against cache size.
 """
 
@@ -29,17 +29,17 @@ from flask_caching.backends.rediscache import RedisCache
 from flask_caching.backends.simplecache import SimpleCache
 from sqlalchemy import select
 
-from .errors import CourseError
-from .shop.caching import cache
-from .shop.db import get_session
-from .shop.models import Customer
-from .shop.params import ID, MAX_ID
+from ..errors import CourseError
+from ..shop.caching import cache
+from ..shop.db import get_session
+from ..shop.models import Customer
+from ..shop.params import ID, MAX_ID
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .course import Course
-    from .wsgi import Served
+    from ..course import Course
+    from ..servers.wsgi import Served
 
 Requests = Iterable[str | tuple[str, Mapping[str, str]]]
 
@@ -131,7 +131,7 @@ def _close(app: Flask) -> None:
 
 def with_own_caches(course: Course) -> Course:
     """A Course whose every app() has a cache of its own (for checks that must not meet earlier entries)."""
-    from .course import Course
+    from ..course import Course
 
     class OwnCaches(Course):
         def app(self, *, views: Any = None, **config: Any) -> Flask:
@@ -232,41 +232,3 @@ def rename(customer_id: int) -> dict[str, Any]:
     session.commit()
     cache.delete_cached(customer_profile, path=url_for(".customer_profile", customer_id=customer_id))
     return {"id": customer_id, "name": customer.name}
-
-
-# ---------------------------------------------------------------------- charts
-def hit_ratio_chart(frame: pd.DataFrame, *, pages: Mapping[str, int] | None = None, ax: Any = None) -> Any:
-    """Hit ratio (0–1) against cache size: one line per column of `frame`, its index the sizes.
-
-    `pages` ({column: how many different pages the traffic asked for}) marks where the cache holds them all.
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import PercentFormatter
-
-    from .plots import COLORS
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(7.5, 3.2), layout="constrained")
-    else:
-        fig = ax.figure
-    for i, column in enumerate(frame.columns):
-        color = COLORS[(i + 1) % len(COLORS)]
-        ax.plot(frame.index, frame[column], marker="o", color=color, label=str(column))
-        if pages and column in pages:
-            ax.axvline(pages[column], color=color, linestyle=":", linewidth=1)
-            ax.annotate(
-                f" {pages[column]:,} pages",
-                (pages[column], 0.03),
-                color=color,
-                fontsize=7,
-                rotation=90,
-                va="bottom",
-            )
-    ax.set_xscale("log")
-    ax.set_xlabel(str(frame.index.name or "cache size (entries)") + ", log scale")
-    ax.set_ylabel("requests answered from the cache")
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    return fig

@@ -14,15 +14,19 @@ from __future__ import annotations
 import gc
 import statistics
 import time
-from collections.abc import Callable, Mapping, Sequence, Sized
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Mapping, Sequence, Sized
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, Row
+from sqlalchemy import Engine, Row, text
+from sqlalchemy.exc import SQLAlchemyError
 
-from .errors import CourseError
-from .recorder import record
+from ..config import settings
+from ..errors import CourseError
+from . import results
+from .recorder import count_commits, record
+from .units import format_ms, in_ms
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,6 +56,7 @@ class Measurement:
     statements: int | None
     rows: int | None
     result: Any = field(default=None, repr=False)
+    commits: int | None = None  # counted only when asked (writes); None: not counted, or not seen by SQLAlchemy
 
     @property
     def runs(self) -> int:
@@ -95,23 +100,6 @@ class Measurement:
             "statements": self.statements,
             "rows": self.rows,
         }
-
-
-def in_ms(frame: pd.DataFrame) -> pd.DataFrame:
-    """Seconds columns (`median_s`, `spread_s`, ...) as milliseconds (`median_ms`, `iqr_ms`, ...), for reading."""
-    renamed = {column: column[:-2] + "_ms" for column in frame.columns if str(column).endswith("_s")}
-    renamed["spread_s"] = "iqr_ms"  # the spread the course reports is the interquartile range
-    converted = frame.copy()
-    for column in renamed:
-        if column in converted:
-            converted[column] = converted[column] * 1000
-    return converted.rename(columns=renamed)
-
-
-def format_ms(seconds: float) -> str:
-    """Milliseconds with three significant digits, without scientific notation."""
-    ms = seconds * 1000
-    return f"{ms:,.0f} ms" if ms >= 100 else f"{ms:.3g} ms"
 
 
 def _rows_of(result: Any) -> int | None:
@@ -192,14 +180,30 @@ def measure(
     return run_variants({label: fn}, engine=engine, repeat=repeat, warmup=warmup, budget_s=None)[0]
 
 
-def _call_counting(fn: Callable[[], Any], engines: list[Engine]) -> tuple[Any, int | None]:
-    """Call `fn` once, counting the statements it sends on `engines` (None when there are none)."""
-    if not engines:
-        return fn(), None
+@contextmanager
+def _counting(engines: Sequence[Engine], commits: bool) -> Iterator[Callable[[], tuple[int, int]]]:
+    """Count statements (and commits, if asked) sent on `engines` inside the block; yields a reader of both."""
     with ExitStack() as stack:
         recorders = [stack.enter_context(record(e)) for e in engines]
-        result = fn()
-    return result, sum(rec.count for rec in recorders)
+        counters = [stack.enter_context(count_commits(e)) for e in engines] if commits else []
+        yield lambda: (sum(r.count for r in recorders), sum(c.count for c in counters))
+
+
+def _counted_call(
+    m: Measurement, fn: Callable[[], Any], engines: list[Engine], read: Callable[[], Any] | None, commits: bool
+) -> None:
+    """Call `fn` once; keep in `m` its result (or what `read()` finds it wrote), its statements and commits."""
+    if not engines:
+        m.result = fn()
+    else:
+        with _counting(engines, commits) as counts:
+            m.result = fn()
+        sent, committed = counts()
+        seen = sent or committed or not commits  # a write through SQLAlchemy sends something; the raw driver not
+        m.statements = sent if seen else None
+        m.commits = (committed if seen else None) if commits else None
+    if read is not None:
+        m.result = read()
 
 
 def run_variants(
@@ -210,6 +214,10 @@ def run_variants(
     warmup: int = 1,
     budget_s: float | None = None,
     min_repeat: int = 3,
+    reset: Callable[[], Any] | None = None,
+    read: Callable[[], Any] | None = None,
+    commits: bool = False,
+    interleave: bool = True,
 ) -> list[Measurement]:
     """Time each variant `repeat` times, interleaved round by round, after `warmup` untimed calls each.
 
@@ -217,41 +225,60 @@ def run_variants(
     `min_repeat`). Statements and rows come from the first call: an untimed warm-up call when there is one,
     so the recorder's own small overhead never lands in a timing; with `warmup=0` the first call is timed
     (a cold call) and is recorded as well.
+
+    The hooks are what timing writes needs (`topics.batching.compare_writes`): `reset()` runs untimed before
+    every call, so each starts from the same rows; `read()` runs untimed after the counted call, and what it
+    returns stands for the variant's result (the rows it wrote); `commits=True` counts commits too.
+    `interleave=False` times each variant in a block of its own, from the last to the first (see `compare`).
     """
     if repeat < 1 or warmup < 0:
         raise CourseError("repeat must be at least 1 and warmup at least 0, e.g. repeat=7, warmup=1.")
     engines = _engines(engine)
-    measurements: list[Measurement] = []
-    for name, fn in variants.items():
-        m = Measurement(name, [], None, None)
-        if warmup:
-            m.result, m.statements = _call_counting(fn, engines)
-            for _ in range(warmup - 1):
-                fn()
-        measurements.append(m)
-    started = time.perf_counter()
-    # Everything alive now (modules, the notebook's data) is frozen out of the collector's sight, so the
-    # collection before each call below only walks what the calls themselves left: milliseconds, not 0.1 s.
-    gc.collect()
-    gc.freeze()
-    try:
-        # Rounds interleave the variants, so a slow moment on a shared machine hits all of them alike.
-        for round_ in range(repeat):
-            for m, fn in zip(measurements, variants.values(), strict=True):
-                # Untimed: garbage left by the previous call (ORM objects hold reference cycles) would
-                # otherwise be collected, and charged, in the middle of this one.
-                gc.collect()
-                if round_ == 0 and not warmup:
-                    t0 = time.perf_counter()
-                    m.result, m.statements = _call_counting(fn, engines)
+    fns = list(variants.values())
+    measurements = [Measurement(name, [], None, None) for name in variants]
+    blocks = [list(range(len(fns)))] if interleave else [[i] for i in reversed(range(len(fns)))]
+
+    def fresh() -> None:
+        if reset is not None:
+            reset()
+        # Untimed: garbage left by the previous call (ORM objects hold reference cycles) would otherwise be
+        # collected, and charged, in the middle of this one.
+        gc.collect()
+
+    for block in blocks:
+        for i in block:
+            for call in range(warmup):
+                fresh()
+                if call == 0:
+                    _counted_call(measurements[i], fns[i], engines, read, commits)
                 else:
-                    t0 = time.perf_counter()
-                    fn()
-                m.times_s.append(time.perf_counter() - t0)
-            if budget_s is not None and round_ + 1 >= min_repeat and time.perf_counter() - started > budget_s:
-                break
-    finally:
-        gc.unfreeze()
+                    fns[i]()
+        started = time.perf_counter()
+        # Everything alive now (modules, the notebook's data) is frozen out of the collector's sight, so the
+        # collection before each call below only walks what the calls themselves left: milliseconds, not 0.1 s.
+        gc.collect()
+        gc.freeze()
+        try:
+            # Rounds interleave the variants, so a slow moment on a shared machine hits all of them alike.
+            for round_ in range(repeat):
+                for i in block:
+                    m = measurements[i]
+                    fresh()
+                    if round_ == 0 and not warmup:
+                        t0 = time.perf_counter()
+                        _counted_call(m, fns[i], engines, None, commits)
+                    else:
+                        t0 = time.perf_counter()
+                        fns[i]()
+                    m.times_s.append(time.perf_counter() - t0)
+                    if round_ == 0 and not warmup and read is not None:
+                        m.result = read()
+                if budget_s is not None and round_ + 1 >= min_repeat and time.perf_counter() - started > budget_s:
+                    break
+        finally:
+            gc.unfreeze()
+    if reset is not None:
+        reset()  # leave the database as the variants found it
     for m in measurements:
         m.rows = _rows_of(m.result)
     return measurements
@@ -339,6 +366,7 @@ def compare(
     check: bool | Callable[[Any], Any] = True,
     store: bool = True,
     title: str = "",
+    interleave: bool = True,
 ) -> Comparison:
     """Measure variants side by side; the first is the baseline the others must agree with.
 
@@ -347,14 +375,19 @@ def compare(
     `engine` may be a list when variants run on different databases: statements are counted on all,
     backend and size are read from the first. `title` names the comparison: the results store keeps each
     comparison's history apart from the others' (two comparisons may both have a variant called 'no index').
-    """
-    from . import results
-    from .config import settings
 
+    `interleave=False` times each variant in a block of its own, one after the other, from the last to the
+    first. Interleaving rounds is fairer on a noisy machine, except when a variant leaves work behind that
+    lands on the next one: after close(), a PostgreSQL connection's server process goes on exiting for a while,
+    and a pooled request timed right after it would be charged for that. The first variant (the baseline, the
+    naive way) is the one likely to leave work behind, so it runs last.
+    """
     if not variants:
         raise CourseError("compare() needs at least one variant: a dict of {label: function}.")
     first = next(iter(_engines(engine)), None)
-    measurements = run_variants(variants, engine=engine, repeat=repeat, warmup=warmup, budget_s=budget_s)
+    measurements = run_variants(
+        variants, engine=engine, repeat=repeat, warmup=warmup, budget_s=budget_s, interleave=interleave
+    )
     if check:
         check_same(measurements, check if callable(check) else normalize)
     comparison = Comparison(
@@ -373,8 +406,6 @@ def _dataset_size(engine: Engine | None) -> str | None:
     """The size recorded in the dataset itself, so results are filed under the data actually measured."""
     if engine is None:
         return None
-    from sqlalchemy import text
-    from sqlalchemy.exc import SQLAlchemyError
 
     try:
         with engine.connect() as conn:

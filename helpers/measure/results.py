@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import data_dir
+from ..config import data_dir
 
 if TYPE_CHECKING:
     import pandas as pd

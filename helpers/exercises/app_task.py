@@ -19,32 +19,28 @@ assemble the learner's own app.
 
 from __future__ import annotations
 
-import ast
 import inspect
-import linecache
-import re
 import textwrap
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
-from types import FunctionType, ModuleType
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask
 
-from .config import data_dir
-from .db import is_statement_timeout, limit_statement_time
-from .errors import CourseError
-from .exercises import CheckResult, Incorrect, blueprint_views, contains_blank, judge, say, show_code
-from .harness import Comparison, first_difference, format_ms
+from ..db import is_statement_timeout, limit_statement_time
+from ..measure.display import say, show_code
+from ..measure.harness import Comparison, first_difference
+from ..measure.units import format_ms
+from .core import CheckResult, Incorrect, contains_blank, judge
+from .saved_views import save
 
 if TYPE_CHECKING:
     from flask.testing import FlaskClient
 
-    from .course import Course
+    from ..course import Course
 
 # A check stops any statement of the learner's that runs longer than this (the baseline's take about a second
 # at `small`): a query that reads a table once per row fails in seconds instead of running for minutes.
@@ -70,11 +66,6 @@ class Call:
 
     def send(self, client: FlaskClient) -> Any:
         return client.open(self.url, method=self.method, json=self.json)
-
-
-def my_app_dir() -> Path:
-    """Where accepted answers are kept: data/my_app/."""
-    return data_dir() / "my_app"
 
 
 def _body(response: Any) -> Any:
@@ -169,7 +160,7 @@ class AppTask:
         if not self.writes:
             yield self.course, self.baseline_course or self.course
             return
-        from .data import drop_copy
+        from ..data import drop_copy
 
         copy = self.course.private_copy(f"improve{self.lesson}")
         try:
@@ -239,7 +230,7 @@ class AppTask:
         )
 
     def _reference_module(self) -> ModuleType:
-        from .shop import optimized
+        from ..shop import optimized
 
         return optimized
 
@@ -258,126 +249,9 @@ def _explain(exc: Exception) -> str | None:
     )
 
 
-# ---------------------------------------------------------------------- keeping the learner's code
-_KEEP = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-
-
-def _cell_source(views: Blueprint) -> str:
-    """The source of the notebook cell(s) that defined the blueprint's views, without calls like check()."""
-    functions = blueprint_views(views)
-    files = dict.fromkeys(f.__code__.co_filename for f in functions if isinstance(f, FunctionType))
-    kept: list[str] = []
-    for filename in files:
-        source = "".join(linecache.getlines(filename))
-        if not source:
-            raise CourseError(f"The source of your views ({filename}) cannot be read back: define them in a cell.")
-        tree = ast.parse(source)
-        for node in tree.body:
-            if isinstance(node, _KEEP) or (isinstance(node, ast.Assign | ast.AnnAssign) and _is_definition(node)):
-                kept.append(ast.get_source_segment(source, node, padded=False) or "")
-                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.decorator_list:
-                    # get_source_segment starts at `def`: put the decorators back in front.
-                    decorators = "".join(
-                        "@" + (ast.get_source_segment(source, d) or "") + "\n" for d in node.decorator_list
-                    )
-                    kept[-1] = decorators + kept[-1]
-    return "\n\n\n".join(kept) + "\n"
-
-
-def _is_definition(node: ast.Assign | ast.AnnAssign) -> bool:
-    """A module-level assignment worth keeping: a Blueprint, a constant, a query built from constants."""
-    value = node.value
-    if value is None:
-        return False
-    calls = [n for n in ast.walk(value) if isinstance(n, ast.Call)]
-    names = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)}
-    # Calls into the lesson's objects (ex.improve.check(...), course.compare(...)) stay in the notebook.
-    return not names & {"ex", "course", "display", "print"} and all(
-        not isinstance(c.func, ast.Attribute) or not isinstance(c.func.value, ast.Name) or c.func.value.id != "ex"
-        for c in calls
-    )
-
-
-def save(views: Blueprint, task: AppTask) -> Path:
-    """Write the learner's accepted views to data/my_app/<lesson>_<endpoint>.py; return the path."""
-    folder = my_app_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{task.lesson}_{task.endpoint}.py"
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    header = (
-        f'"""Your {task.title} ({task.method} {task.rule}), written in lesson {task.lesson} and accepted by its '
-        f'check on {when} ({task.course.backend}, {task.course.size})."""\n\n'
-        "from helpers.shop.kit import *  # noqa: F403 (what the lessons write views with)\n\n"
-    )
-    path.write_text(header + _cell_source(views))
-    return path
-
-
-def saved_files() -> dict[str, Path]:
-    """The learner's saved endpoints: {endpoint: file}, the latest lesson's version of each."""
-    latest: dict[str, Path] = {}
-    for path in sorted(my_app_dir().glob("[0-9][0-9]_*.py")):
-        endpoint = re.sub(r"^\d\d_", "", path.stem)
-        latest[endpoint] = path  # sorted by lesson number: a later lesson's version wins
-    return latest
-
-
-def load(path: Path) -> Blueprint:
-    """The Blueprint defined by a saved answer, renamed after its file so several can share one app."""
-    namespace: dict[str, Any] = {"__name__": f"my_app_{path.stem}"}
-    try:
-        exec(compile(path.read_text(), str(path), "exec"), namespace)
-    except Exception as exc:
-        raise CourseError(
-            f"{path.name} cannot be loaded ({type(exc).__name__}: {exc}): rerun that lesson's improve-the-app "
-            "cell and its check, with everything the view needs defined in that cell."
-        ) from None
-    blueprints = [v for v in namespace.values() if isinstance(v, Blueprint)]
-    if len(blueprints) != 1:
-        raise CourseError(f"{path.name} defines {len(blueprints)} blueprints, not one: rerun that lesson's check.")
-    blueprint = blueprints[0]
-    blueprint.name = f"my_{path.stem}"
-    return blueprint
-
-
-def my_views() -> list[Blueprint]:
-    """The learner's app: one blueprint per endpoint they have improved (the latest version of each)."""
-    return [load(path) for path in saved_files().values()]
-
-
-def _routes(blueprints: Sequence[Blueprint]) -> list[tuple[str, frozenset[str], str, Any]]:
-    """(rule, methods, endpoint, view) of every route the blueprints serve, found on a scratch app."""
-    app = Flask("scratch")
-    for blueprint in blueprints:
-        app.register_blueprint(blueprint)
-    return [
-        (rule.rule, frozenset((rule.methods or set()) - {"HEAD", "OPTIONS"}), rule.endpoint,
-         app.view_functions[rule.endpoint])
-        for rule in app.url_map.iter_rules()
-        if rule.endpoint != "static"
-    ]  # fmt: skip
-
-
-def assemble(fallback: Blueprint) -> tuple[list[Blueprint], list[str]]:
-    """The learner's app: their saved endpoints, and `fallback`'s views for every route they have not written.
-
-    Returns the blueprints to serve and the endpoints that came from the fallback.
-    """
-    mine = my_views()
-    covered = {(rule, method) for rule, methods, _, _ in _routes(mine) for method in methods}
-    rest = Blueprint("not_yet_yours", __name__)
-    borrowed = []
-    for rule, methods, endpoint, view in _routes([fallback]):
-        if not any((rule, method) in covered for method in methods):
-            name = endpoint.rsplit(".", 1)[-1]
-            rest.add_url_rule(rule, endpoint=name, view_func=view, methods=sorted(methods))
-            borrowed.append(name)
-    return [*mine, rest], borrowed
-
-
 def stored_baseline(course: Course, endpoint: str) -> dict[str, Any] | None:
     """Lesson 01's latest stored measurement of `endpoint` at this course's backend and size, if any."""
-    from . import results
+    from ..measure import results
 
     frame = results.history("01")
     frame = frame[

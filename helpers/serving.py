@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Blueprint, Flask
 
-from ..errors import CourseError
+from .errors import CourseError
 
 VIEWS = ("optimized", "baseline", "mine")
 
@@ -26,19 +26,19 @@ def _views(kind: str) -> Blueprint | list[Blueprint]:
     if ":" in kind:
         return _imported_views(kind)
     if kind == "baseline":
-        from .baseline import bp
+        from .shop.baseline import bp
 
         return bp
     if kind == "mine":
-        from ..my_app import assemble, saved_files
-        from .baseline import bp as baseline
+        from .exercises.saved_views import assemble, saved_files
+        from .shop.baseline import bp as baseline
 
         if not saved_files():
             raise CourseError(
                 "You have not saved any endpoint yet: pass an improve-the-app check in a lesson (02 to 08) first."
             )
         return assemble(baseline)[0]  # your endpoints, and the baseline's for those you have not rewritten
-    from .optimized import bp as optimized
+    from .shop.optimized import bp as optimized
 
     return optimized
 
@@ -61,11 +61,11 @@ def build_app(
     views: str = "optimized", *, database_url: str | None = None, engine_options: Mapping[str, Any] | None = None
 ) -> Flask:
     """The app to serve: the optimized views on an indexed copy of the dataset, unless told otherwise."""
-    from ..config import settings
-    from ..data import copy_dataset, ensure_dataset
-    from ..db import check_reachable, course_url, make_engine, parse_url
-    from .app import create_app
-    from .caching import cache_config
+    from .config import settings
+    from .data import copy_dataset, ensure_dataset
+    from .db import check_reachable, course_url, make_engine, parse_url
+    from .shop.app import create_app
+    from .shop.caching import cache_config
 
     if views not in VIEWS and ":" not in views:
         raise CourseError(f"Unknown views {views!r}: choose one of {', '.join(VIEWS)} or module:blueprint.")
@@ -80,7 +80,7 @@ def build_app(
     ensure_dataset(s.size, url=url)
     if views == "baseline":
         return create_app({"DATABASE_URL": url, **config}, views=_views(views))
-    from .optimized import create_indexes
+    from .shop.optimized import create_indexes
 
     copy = copy_dataset(s.size, "app", source=url)
     engine = make_engine(copy)

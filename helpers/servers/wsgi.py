@@ -18,23 +18,20 @@ import http.client
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import threading
 import time
-from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .config import PROJECT_ROOT
-from .errors import CourseError
+from ..config import PROJECT_ROOT
+from ..errors import CourseError
 
 if TYPE_CHECKING:
-    import pandas as pd
     from flask import Flask
 
 
@@ -184,118 +181,6 @@ def serve_in_process(
             served.stop()
             raise CourseError(f"The app server did not answer on {served.url} within {ready_timeout_s:.0f} s.")
         time.sleep(0.1)
-
-
-# ---------------------------------------------------------------------- load
-@dataclass
-class LoadResult:
-    """What a burst of concurrent requests saw: each request's latency and status."""
-
-    concurrency: int
-    duration_s: float
-    latencies_s: list[float]
-    statuses: Counter[int]
-    errors: list[str]
-
-    @property
-    def requests(self) -> int:
-        return len(self.latencies_s)
-
-    @property
-    def failed(self) -> int:
-        """Requests that got no answer or a 5xx."""
-        return len(self.errors) + sum(n for status, n in self.statuses.items() if status >= 500)
-
-    @property
-    def throughput(self) -> float:
-        """Answered requests per second."""
-        return self.requests / self.duration_s if self.duration_s else 0.0
-
-    def percentile_s(self, q: float) -> float:
-        if not self.latencies_s:
-            return float("nan")
-        if len(self.latencies_s) == 1:
-            return self.latencies_s[0]
-        return statistics.quantiles(self.latencies_s, n=100, method="inclusive")[round(q) - 1]
-
-    def row(self) -> dict[str, Any]:
-        return {
-            "concurrency": self.concurrency,
-            "requests": self.requests,
-            "throughput_rps": self.throughput,
-            "p50_ms": self.percentile_s(50) * 1000,
-            "p95_ms": self.percentile_s(95) * 1000,
-            "max_ms": max(self.latencies_s, default=float("nan")) * 1000,
-            "errors": self.failed,
-            "statuses": dict(sorted(self.statuses.items())),
-        }
-
-
-def run_load(
-    base_url: str,
-    paths: Sequence[str],
-    *,
-    concurrency: int,
-    requests: int | None = None,
-    duration_s: float | None = None,
-    timeout_s: float = 10,
-) -> LoadResult:
-    """`concurrency` clients, each on its own keep-alive connection, cycle through `paths`.
-
-    Stops after `requests` in all or after `duration_s`, whichever comes first (one of them is required).
-    """
-    if requests is None and duration_s is None:
-        raise CourseError("run_load needs requests=... or duration_s=... so that the load is bounded.")
-    parts = urlsplit(base_url)
-    latencies: list[float] = []
-    statuses: Counter[int] = Counter()
-    errors: list[str] = []
-    lock = threading.Lock()
-    issued = iter(range(requests if requests is not None else sys.maxsize))
-    start = time.perf_counter()
-    deadline = start + duration_s if duration_s is not None else float("inf")
-
-    def client(worker: int) -> None:
-        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout_s)
-        try:
-            while time.perf_counter() < deadline:
-                with lock:
-                    n = next(issued, None)
-                if n is None:
-                    return
-                path = paths[n % len(paths)]
-                t0 = time.perf_counter()
-                try:
-                    conn.request("GET", path)
-                    response = conn.getresponse()
-                    response.read()
-                    status = response.status
-                    if response.getheader("Connection", "").lower() == "close":
-                        conn.close()
-                except (OSError, http.client.HTTPException) as exc:
-                    conn.close()
-                    with lock:
-                        errors.append(f"{type(exc).__name__}: {exc}")
-                    continue
-                with lock:
-                    latencies.append(time.perf_counter() - t0)
-                    statuses[status] += 1
-        finally:
-            conn.close()
-
-    workers = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(concurrency)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return LoadResult(concurrency, time.perf_counter() - start, latencies, statuses, errors)
-
-
-def load_table(results: Sequence[LoadResult]) -> pd.DataFrame:
-    """One row per load run: concurrency, requests, throughput, p50/p95/max latency, errors."""
-    import pandas as pd
-
-    return pd.DataFrame([r.row() for r in results]).set_index("concurrency")
 
 
 def wait_until(predicate: Any, timeout_s: float = 10, interval_s: float = 0.02) -> bool:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import inspect
 import textwrap
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 from IPython.display import Markdown, display
 from sqlalchemy import Engine
 from sqlalchemy import inspect as inspect_db
+
+from .units import ms_text, number_text
 
 
 def show_source(*objects: Any) -> None:
@@ -19,28 +22,6 @@ def show_source(*objects: Any) -> None:
         where = inspect.getsourcefile(inspect.unwrap(obj)) or ""  # a decorated view: the file it is written in
         short = where[where.find("helpers/") :] if "helpers/" in where else where
         display(Markdown(f"`{short}`\n```python\n{source}```"))
-
-
-def ms_text(value: Any) -> str:
-    """Milliseconds with the digits that matter: 1,234 · 123 · 12.3 · 1.23 · 0.123."""
-    if value is None or value != value:  # None or NaN
-        return "–"
-    v = float(value)
-    if abs(v) >= 100:
-        return f"{v:,.0f}"
-    if abs(v) >= 10:
-        return f"{v:.1f}"
-    if abs(v) >= 1:
-        return f"{v:.2f}"
-    return f"{v:.3f}"
-
-
-def number_text(value: Any) -> str:
-    """Any float in a table, as ms_text writes milliseconds; values under 0.001 in scientific notation."""
-    if value is None or value != value:
-        return "NaN"
-    v = float(value)
-    return f"{v:.2e}" if v and abs(v) < 0.001 else ms_text(v)
 
 
 def set_table_options() -> None:
@@ -78,7 +59,7 @@ def sample(frame: pd.DataFrame, width: int = 40) -> pd.DataFrame:
 
 def schema_table(engine: Engine) -> pd.DataFrame:
     """Every column of the shop tables with its type, primary key and the table it references."""
-    from .data import TABLE_ORDER
+    from ..data import TABLE_ORDER
 
     inspector = inspect_db(engine)
     rows = []
@@ -104,8 +85,33 @@ def schema_table(engine: Engine) -> pd.DataFrame:
 
 def lesson_links() -> None:
     """The list of lessons as Markdown links."""
-    from .lessons import LESSONS
+    from ..lessons import LESSONS
 
     display(
         Markdown("\n".join(f"{i + 1}. [{le.number} · {le.title}]({le.filename})" for i, le in enumerate(LESSONS)))
     )
+
+
+def _show(plain: str, rich: Callable[[], Any]) -> None:
+    """Print `plain` outside IPython; in a notebook display the rich form instead."""
+    from IPython import get_ipython
+    from IPython.display import display
+
+    if get_ipython() is None:
+        print(plain)
+    else:
+        display(rich())
+
+
+def say(message: str, color: str) -> None:
+    from html import escape
+
+    from IPython.display import HTML
+
+    _show(message, lambda: HTML(f'<div style="color:{color};font-weight:600">{escape(message)}</div>'))
+
+
+def show_code(code: str) -> None:
+    from IPython.display import Markdown
+
+    _show(code, lambda: Markdown(f"```python\n{code}```"))

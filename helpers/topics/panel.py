@@ -24,7 +24,7 @@ import ipywidgets as w
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from .errors import CourseError
+from ..errors import CourseError
 from .profiling import Trace, TracedStatement, explain_statement, explainable, one_line, trace
 from .query_budget import compact_sql
 

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 from IPython.display import display
 
-from .config import BACKENDS, SIZES
-from .data import copy_exists
-from .errors import CourseError
-from .exercises import say
+from ..config import BACKENDS, SIZES
+from ..data import copy_exists
+from ..errors import CourseError
+from .display import say
 
 if TYPE_CHECKING:
-    from .course import Course
+    from ..course import Course
 
 
 def _run_in(out: w.Output, run: Callable[[], Any], needs: Course | None) -> None:
@@ -35,56 +35,58 @@ def _run_in(out: w.Output, run: Callable[[], Any], needs: Course | None) -> None
 
 
 def rerun_button(
-    run: Callable[[], Any], *, label: str = "Run again", run_now: bool = True, needs: Course | None = None
-) -> None:
-    """A button that clears its output and calls `run()` again (which displays its own table and chart).
-
-    `needs`: the private copy `run` works on; once the lesson's clean-up removed it, the button says so.
-    """
-    button = w.Button(description=label, icon="refresh", button_style="primary")
-    out = w.Output()
-
-    def click(_: Any = None) -> None:
-        button.disabled = True
-        out.clear_output(wait=True)
-        try:
-            _run_in(out, run, needs)
-        finally:
-            button.disabled = False
-
-    button.on_click(click)
-    display(w.VBox([button, out]))
-    if run_now:
-        click()
-
-
-def slider_rerun(
-    run: Callable[[Any], Any],
+    run: Callable[..., Any],
     *,
-    options: Sequence[Any],
-    value: Any,
-    description: str,
+    controls: Mapping[str, Sequence[Any]] | None = None,
+    values: Mapping[str, Any] | None = None,
+    label: str = "Run again",
+    on_release: bool = False,
     run_now: bool = True,
     needs: Course | None = None,
 ) -> None:
-    """A slider over `options`; releasing it calls `run(value)` again into the output below."""
-    slider = w.SelectionSlider(
-        options=list(options),
-        value=value,
-        description=description,
-        continuous_update=False,
-        style={"description_width": "initial"},
-    )
+    """The course's rerun widget: a button that clears its output and calls `run()` again (which displays its
+    own table and chart), with a slider per `controls` entry whose values `run` receives by name.
+
+    `values` are the sliders' first values; `on_release=True` drops the button and reruns when a slider is let
+    go. `needs`: the private copy `run` works on; once the lesson's clean-up removed it, the widget says so.
+    """
+    sliders = {
+        name: w.SelectionSlider(
+            options=list(choices),
+            value=(values or {}).get(name, next(iter(choices))),
+            description=name,
+            continuous_update=False,
+            style={"description_width": "initial"},
+        )
+        for name, choices in (controls or {}).items()
+    }
+    button = None if on_release else w.Button(description=label, icon="refresh", button_style="primary")
     out = w.Output()
 
-    def changed(_: Any = None) -> None:
+    def go(_: Any = None) -> None:
+        if button is not None:
+            button.disabled = True
         out.clear_output(wait=True)
-        _run_in(out, lambda: run(slider.value), needs)
+        try:
+            _run_in(out, lambda: run(**{name: slider.value for name, slider in sliders.items()}), needs)
+        finally:
+            if button is not None:
+                button.disabled = False
 
-    slider.observe(changed, names="value")
-    display(w.VBox([slider, out]))
+    if button is None:
+        for slider in sliders.values():
+            slider.observe(go, names="value")
+    else:
+        button.on_click(go)
+    # Sliders two to a row, the button at the end of the last one; a single slider sits on its own.
+    widgets: list[Any] = list(sliders.values()) + ([button] if button is not None else [])
+    rows = [widgets[i : i + 2] for i in range(0, len(widgets) - 1, 2)] if len(sliders) > 1 else []
+    if rows and len(widgets) % 2:
+        rows[-1].append(widgets[-1])
+    children = [w.HBox(row) for row in rows] if rows else widgets
+    display(w.VBox([*children, out]))
     if run_now:
-        changed()
+        go()
 
 
 class DatasetPicker:
@@ -123,7 +125,7 @@ class DatasetPicker:
 
     def switch(self) -> Course:
         """Build (if missing) and connect to the chosen dataset: the new `self.course`, this kernel's default."""
-        from .course import setup
+        from ..course import setup
 
         size, backend = self.size.value, self.backend.value
         os.environ["COURSE_SIZE"] = size
@@ -142,7 +144,7 @@ class DatasetPicker:
 
     def reset(self) -> float:
         """Rebuild the dataset in use from its seed (undoing any change made to it); returns the seconds taken."""
-        from .data import build_dataset
+        from ..data import build_dataset
 
         course = self.course
         if course.settings.database_url:

@@ -3,7 +3,7 @@ EXPLAIN of a recorded statement, and PostgreSQL's own slow-query log read back f
 
 * `application_frame()` walks the stack to the first frame of *application* code (a notebook cell, the shop's
   views), past SQLAlchemy, Flask, the standard library and the course's own infrastructure;
-* `trace(engine)` records statements like `helpers.recorder.record`, each with that frame (`Trace`);
+* `trace(engine)` records statements like `helpers.measure.recorder.record`, each with that frame (`Trace`);
 * `explain_statement` runs EXPLAIN (ANALYZE on PostgreSQL) on a recorded statement with its own parameters;
 * `time_by_category` sums a cProfile or pyinstrument profile's self time by package (driver, ORM, Flask, ...);
 * `postgres_log_path`, `read_postgres_log` and `statement_entries` read the course server's log.
@@ -24,12 +24,14 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine
 
-from .config import PROJECT_ROOT
-from .errors import CourseError
-from .recorder import Plan, QueryRecorder, Statement, plan_from_rows
-from .servers import postgres_log_path  # re-exported: the lesson reads the log through this module
+from ..config import PROJECT_ROOT
+from ..db import Executed, statements_heard
+from ..errors import CourseError
+from ..measure.plans import Plan, plan_from_rows
+from ..measure.recorder import QueryRecorder, Statement
+from ..servers import postgres_log_path  # re-exported: the lesson reads the log through this module
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -211,25 +213,15 @@ def one_line(sql: str) -> str:
 def trace(engine: Engine) -> Iterator[Trace]:
     """Record every statement run on `engine` inside the block, with the application line that issued it."""
     recorded = Trace()
-    # Start times per connection, kept by this trace alone: traces can nest (the panel's around a cell's).
-    started: dict[int, list[float]] = {}
 
-    def before(conn: Connection, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
-        started.setdefault(id(conn), []).append(time.perf_counter())
+    def heard(executed: Executed, caller: FrameType) -> None:
+        origin = application_frame(caller)
+        recorded.statements.append(
+            TracedStatement(executed.sql, executed.params, executed.duration_s, executed.executemany, origin)
+        )
 
-    def after(conn: Connection, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
-        timers = started.get(id(conn)) or [time.perf_counter()]
-        duration = time.perf_counter() - timers.pop()
-        origin = application_frame(sys._getframe(1))
-        recorded.statements.append(TracedStatement(statement, params, duration, many, origin))
-
-    event.listen(engine, "before_cursor_execute", before)
-    event.listen(engine, "after_cursor_execute", after)
-    try:
+    with statements_heard(engine, heard):
         yield recorded
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
-        event.remove(engine, "after_cursor_execute", after)
 
 
 # ---------------------------------------------------------------------------------------- EXPLAIN
@@ -369,29 +361,6 @@ def time_by_category(profile: Any) -> pd.Series:
     for filename, function, seconds, caller in rows:
         times[category_of(filename, function, caller)] += seconds * 1000
     return pd.Series(times, name="ms")
-
-
-def split_chart(frame: pd.DataFrame, *, title: str = "") -> Any:
-    """Horizontal bars of each profiler's share of time per category (columns are profilers, values %)."""
-    import matplotlib.pyplot as plt
-
-    from .plots import COLORS
-
-    shown = frame.loc[(frame > 0.5).any(axis=1)][::-1]
-    fig, ax = plt.subplots(figsize=(7.5, 0.6 + 0.45 * len(shown) * max(1, len(shown.columns) / 1.5)))
-    fig.set_layout_engine("constrained")
-    height = 0.8 / max(1, len(shown.columns))
-    for i, column in enumerate(shown.columns):
-        positions = [y + (i - (len(shown.columns) - 1) / 2) * height for y in range(len(shown))]
-        ax.barh(positions, shown[column], height=height, color=COLORS[(i + 1) % len(COLORS)], label=str(column))
-        for y, value in zip(positions, shown[column], strict=True):
-            ax.annotate(f" {value:.0f}%", (value, y), va="center", fontsize=8)
-    ax.set_yticks(range(len(shown)), shown.index)
-    ax.set_xlabel("share of the profiled request's self time (%)")
-    ax.legend(fontsize=8, loc="lower right")
-    ax.set_title(title, fontsize=10)
-    ax.margins(x=0.15)
-    return fig
 
 
 # ---------------------------------------------------------------------------------------- PostgreSQL's log

@@ -23,66 +23,22 @@ network round trips on SQLite.
 
 from __future__ import annotations
 
-import gc
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence, Sized
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 from sqlalchemy import Engine, event
 
-from .errors import CourseError
-from .harness import Comparison, Measurement, check_same, normalize
-from .recorder import record
+from ..errors import CourseError
+from ..measure import results
+from ..measure.harness import Comparison, check_same, normalize, run_variants
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    import pandas as pd
-
-    from .course import Course
-
-
-# ---------------------------------------------------------------------- counting
-@dataclass
-class Counter:
-    """How many times something happened inside a `with` block."""
-
-    count: int = 0
-
-
-@contextmanager
-def count_commits(engine: Engine) -> Iterator[Counter]:
-    """Count the commits SQLAlchemy sends on `engine` inside the block (sessions' and connections' alike)."""
-    counter = Counter()
-
-    def commit(conn: Any) -> None:
-        counter.count += 1
-
-    event.listen(engine, "commit", commit)
-    try:
-        yield counter
-    finally:
-        event.remove(engine, "commit", commit)
-
-
-@contextmanager
-def objects_built(*models: type[Any]) -> Iterator[Counter]:
-    """Count ORM objects of `models` constructed (`Model(...)`) or loaded from rows inside the block."""
-    counter = Counter()
-
-    def built(*args: Any) -> None:
-        counter.count += 1
-
-    hooks = [(model, name) for model in models for name in ("init", "load")]
-    for model, name in hooks:
-        event.listen(model, name, built)
-    try:
-        yield counter
-    finally:
-        for model, name in hooks:
-            event.remove(model, name, built)
+    from ..course import Course
 
 
 # ---------------------------------------------------------------------- latency on SQLite
@@ -130,13 +86,13 @@ class SimulatedLatency:
 class WriteComparison(Comparison):
     """A Comparison of writes: also the commits each variant sent (None: not seen by SQLAlchemy)."""
 
-    commits: dict[str, int | None] = field(default_factory=dict)
+    @property
+    def commits(self) -> dict[str, int | None]:
+        return {m.variant: m.commits for m in self.measurements}
 
     @property
     def frame(self) -> pd.DataFrame:
         """The comparison's table with a commits column after statements; `rows` are the rows written."""
-        import pandas as pd
-
         frame = super().frame
         commits = pd.array([self.commits.get(str(v)) for v in frame.index], dtype="Int64")  # None shows as –
         frame.insert(list(frame.columns).index("statements") + 1, "commits", commits)
@@ -154,12 +110,7 @@ def merged(comparisons: Sequence[WriteComparison], title: str) -> WriteCompariso
         size=first.size,
         measurements=[m for c in comparisons for m in c.measurements],
         title=title,
-        commits={name: n for c in comparisons for name, n in c.commits.items()},
     )
-
-
-def _rows(result: Any) -> int | None:
-    return len(result) if isinstance(result, Sized) and not isinstance(result, str | bytes) else None
 
 
 def compare_writes(
@@ -180,57 +131,28 @@ def compare_writes(
     """Time variants that write, side by side: `reset()` before every call, untimed; the first is the baseline.
 
     Each variant is called `warmup + repeat` times (fewer rounds once `budget_s` is spent, never fewer than
-    `min_repeat`), rounds interleaved as in `run_variants`. Its first call, an untimed warm-up, is the one
-    whose statements and commits are counted and whose writes `read()` returns; `check` compares those
-    with the first variant's. Statements and commits are counted on `engine` (default: the course's), or on
-    each of several engines when variants write through different ones (the same file with other settings).
+    `min_repeat`), rounds interleaved, by the harness's one timing loop (`run_variants` with its write hooks).
+    Its first call, an untimed warm-up, is the one whose statements and commits are counted and whose writes
+    `read()` returns; `check` compares those with the first variant's. Statements and commits are counted on
+    `engine` (default: the course's), or on each of several engines when variants write through different ones
+    (the same file with other settings).
     """
     if not variants:
         raise CourseError("compare_writes() needs at least one variant: a dict of {label: function}.")
     if repeat < 1 or warmup < 1:
         raise CourseError("compare_writes needs repeat >= 1 and warmup >= 1: the warm-up is the counted call.")
     engines = [course.engine] if engine is None else [engine] if isinstance(engine, Engine) else list(engine)
-    measurements: list[Measurement] = []
-    commits: dict[str, int | None] = {}
-
-    def fresh() -> None:
-        if reset is not None:
-            reset()
-        gc.collect()  # untimed, as in run_variants: garbage of the last call is not charged to this one
-
-    # As in run_variants: what is alive now is frozen out of the collector's sight, so each untimed
-    # collection below walks only what the calls left behind.
-    gc.collect()
-    gc.freeze()
-    try:
-        for name, fn in variants.items():
-            fresh()
-            with ExitStack() as stack:
-                recorders = [stack.enter_context(record(e)) for e in engines]
-                counters = [stack.enter_context(count_commits(e)) for e in engines]
-                fn()
-            result = read()
-            sent = sum(r.count for r in recorders)
-            committed = sum(c.count for c in counters)
-            seen = sent or committed  # a variant that writes through SQLAlchemy sends something
-            measurements.append(Measurement(name, [], sent if seen else None, _rows(result), result))
-            commits[name] = committed if seen else None
-            for _ in range(warmup - 1):
-                fresh()
-                fn()
-        started = time.perf_counter()
-        for round_ in range(repeat):
-            for m, fn in zip(measurements, variants.values(), strict=True):
-                fresh()
-                t0 = time.perf_counter()
-                fn()
-                m.times_s.append(time.perf_counter() - t0)
-            if budget_s is not None and round_ + 1 >= min_repeat and time.perf_counter() - started > budget_s:
-                break
-    finally:
-        gc.unfreeze()
-    if reset is not None:
-        reset()  # leave the database as the variants found it
+    measurements = run_variants(
+        variants,
+        engine=engines,
+        repeat=repeat,
+        warmup=warmup,
+        budget_s=budget_s,
+        min_repeat=min_repeat,
+        reset=reset,
+        read=read,
+        commits=True,
+    )
     if check:
         check_same(measurements, check if callable(check) else normalize)
     comparison = WriteComparison(
@@ -239,10 +161,7 @@ def compare_writes(
         size=course.size,
         measurements=measurements,
         title=title,
-        commits=commits,
     )
     if store:
-        from . import results
-
         results.store(comparison)
     return comparison

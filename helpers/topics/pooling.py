@@ -5,39 +5,34 @@
 * `PoolWatch(app)` records, for each request the app serves, when it arrived, when it got its connection and
   when it answered, and the pool's state after every checkout, checkin, connect and close: a timeline;
 * `watched_load(app, paths, ...)` serves the app in a thread, runs a bounded concurrent load, and returns
-  the load's result with the watch; `timeline_chart` and `concurrency_chart` draw them;
+  the load's result with the watch (`measure.plots.timeline_chart` draws it);
 * `gc_paused()` makes a leaked session keep its connection until the block ends (see its docstring);
-* `postgres_course(course)` / `sqlite_course(course)`: the lesson measures both, whatever COURSE_BACKEND is;
-* `save_engine_options` / `saved_engine_options`: the pool the learner configured, kept for the capstone.
 """
 
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.pool import Pool, QueuePool
 
-from .errors import CourseError
-from .wsgi import LoadResult, run_load, served
+from ..errors import CourseError
+from ..servers.wsgi import served
+from .loadtest import LoadResult, run_load
 
 if TYPE_CHECKING:
     import pandas as pd
     from flask import Flask
 
-    from .course import Course
-    from .harness import Comparison
 
 # The options a QueuePool takes through create_engine, and what each one is for (lesson 06 reads them back).
 POOL_OPTIONS = {
@@ -49,7 +44,6 @@ POOL_OPTIONS = {
     "pool_use_lifo": "reuse the most recently returned connection first",
     "poolclass": "the pool implementation (QueuePool, NullPool, ...)",
 }
-ENGINE_OPTIONS_FILE = "06_engine_options.json"
 
 
 # ---------------------------------------------------------------------- reading a pool back
@@ -116,37 +110,6 @@ class ConnectionEvents:
     ) -> None:
         for name, fn in self._listeners().items():
             event.remove(self.target, name, fn)
-
-
-# ---------------------------------------------------------------------- timing connections
-def compare_in_blocks(
-    course: Course,
-    variants: Mapping[str, Callable[[], Any]],
-    *,
-    engine: Engine | Sequence[Engine],
-    repeat: int = 30,
-    title: str,
-) -> Comparison:
-    """Like `course.compare`, but each variant is timed in a block of its own, one after the other.
-
-    Interleaving rounds is fairer on a noisy machine, except when a variant leaves work behind that lands on
-    the next one: after close(), a PostgreSQL connection's server process goes on exiting for a while, and a
-    pooled request timed right after it would be charged for that. The blocks run from the last variant to the
-    first, since the first (the baseline, the naive way) is the one likely to leave work behind. Stored like any
-    comparison, in the order given.
-    """
-    from . import results
-    from .harness import Comparison, check_same, run_variants
-
-    timed = {
-        label: run_variants({label: fn}, engine=engine, repeat=repeat, budget_s=20)[0]
-        for label, fn in reversed(list(variants.items()))
-    }
-    measurements = [timed[label] for label in variants]
-    check_same(measurements)
-    comparison = Comparison(course.lesson, course.backend, course.size, measurements, title)
-    results.store(comparison)
-    return comparison
 
 
 # ---------------------------------------------------------------------- a pool's timeline under load
@@ -279,6 +242,11 @@ class PoolWatch:
             return list(self._seen)
 
     @property
+    def settings(self) -> dict[str, Any]:
+        """The watched pool's settings, read back (see `pool_settings`)."""
+        return pool_settings(self.engine)
+
+    @property
     def timeline(self) -> pd.DataFrame:
         """One row per change: time (ms), connections checked out and open, overflow in use, requests waiting."""
         import pandas as pd
@@ -360,130 +328,6 @@ def watched_load(
     return result, watch
 
 
-# ---------------------------------------------------------------------- charts
-def timeline_chart(watch: PoolWatch, *, title: str = "", ax: Any = None) -> Any:
-    """Connections checked out and, stacked on them, requests waiting for one, against the pool's limits.
-
-    While requests give their connections back, the total height is the number of requests in the app; a leak
-    shows as checked-out connections that stay when no request holds them.
-    """
-    import matplotlib.pyplot as plt
-
-    from .plots import COLORS
-
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(7.5, 3.6), layout="constrained")
-    else:
-        fig = ax.figure
-    timeline, requests = watch.timeline, watch.requests
-    first = requests["started_ms"].min() if len(requests) else 0.0
-    t = ((timeline["t_ms"] - first) / 1000).clip(lower=0)
-    holding, waiting = timeline["checked_out"], timeline["checked_out"] + timeline["waiting"]
-    ax.fill_between(t, 0, holding, step="post", color=COLORS[1], alpha=0.55, label="connections checked out")
-    ax.fill_between(
-        t, holding, waiting, step="post", color=COLORS[0], alpha=0.45, label="requests waiting for a connection"
-    )
-    ax.step(t, timeline["open"], where="post", color="black", linewidth=1.2, label="connections open")
-    settings = pool_settings(watch.engine)
-    if "pool_size" in settings:
-        size, limit = settings["pool_size"], settings["pool_size"] + max(settings["max_overflow"], 0)
-        ax.axhline(size, color="grey", linestyle=":", linewidth=1)
-        ax.annotate(
-            f"pool_size {size}",
-            (1, size),
-            xycoords=("axes fraction", "data"),
-            xytext=(3, -3),
-            textcoords="offset points",
-            fontsize=7,
-            va="center",
-        )
-        if limit != size:
-            ax.axhline(limit, color="black", linestyle="--", linewidth=1)
-            ax.annotate(
-                f"+ max_overflow = {limit}",
-                (1, limit),
-                xycoords=("axes fraction", "data"),
-                xytext=(3, 0),
-                textcoords="offset points",
-                fontsize=7,
-                va="center",
-            )
-    failed = requests[requests["status"] >= 500]
-    if len(failed):
-        ends = (failed["started_ms"] + failed["total_ms"] - first) / 1000
-        ax.plot(
-            ends,
-            [0] * len(failed),
-            "x",
-            color=COLORS[0],
-            markersize=7,
-            clip_on=False,
-            label=f"answered {int(failed['status'].iloc[0])} ({len(failed)})",
-        )
-    ax.set_xlabel("time since the first request (s)")
-    ax.set_ylabel("connections, requests")
-    ax.set_ylim(bottom=0)
-    ax.set_xlim(left=0)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=4, frameon=False)
-    if title:
-        ax.set_title(title, fontsize=10)
-    return fig  # fmt: skip
-
-
-def concurrency_chart(frame: pd.DataFrame, *, limit: int | None = None, title: str = "") -> Any:
-    """Throughput, and waits and p95 latency, against the number of concurrent clients (one row per load)."""
-    import matplotlib.pyplot as plt
-
-    from .plots import COLORS
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
-    x = frame.index
-    left.plot(x, frame["throughput_rps"], marker="o", color=COLORS[1])
-    left.set_ylabel("requests per second")
-    right.plot(x, frame["p95_ms"], marker="o", color=COLORS[0], label="p95 latency")
-    right.plot(x, frame["median_wait_ms"], marker="s", color=COLORS[4], label="median wait for a connection")
-    right.set_ylabel("ms")
-    right.legend(fontsize=7, loc="upper left")
-    for ax in (left, right):
-        ax.set_xlabel("concurrent clients")
-        ax.grid(alpha=0.3)
-        ax.set_ylim(bottom=0)
-        if limit is not None:
-            ax.axvline(limit, color="black", linestyle="--", linewidth=1)
-            ax.annotate(
-                "pool limit",
-                (limit, 1),
-                xycoords=("data", "axes fraction"),
-                xytext=(3, -3),
-                textcoords="offset points",
-                fontsize=7,
-                rotation=90,
-                va="top",
-            )
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return fig
-
-
-def bars_side_by_side(comparisons: Mapping[str, Comparison]) -> Any:
-    """One bar chart per comparison, side by side, each on its own scale (backends differ by a lot)."""
-    import matplotlib.pyplot as plt
-
-    from .plots import bar_chart
-
-    fig, axes = plt.subplots(
-        1, len(comparisons), figsize=(5.2 * len(comparisons), 2.4), layout="constrained", squeeze=False
-    )
-    for ax, (name, comparison) in zip(axes[0], comparisons.items(), strict=True):
-        bar_chart(comparison, ax=ax)
-        ax.set_title(f"{name}, size {comparison.size}", fontsize=10)
-    first = next(iter(comparisons.values()), None)
-    if first is not None and first.title:
-        fig.suptitle(first.title, fontsize=10)
-    return fig
-
-
 # ---------------------------------------------------------------------- making faults show every time
 @contextmanager
 def gc_paused() -> Iterator[None]:
@@ -501,102 +345,3 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-# ---------------------------------------------------------------------- both backends
-def postgres_course(course: Course) -> Course:
-    """The lesson on the course's own PostgreSQL (started if needed), with the dataset of the course's size.
-
-    It is `course` itself when that already is the course's PostgreSQL.
-    """
-    from .course import Course
-    from .data import ensure_dataset
-    from .db import make_engine, parse_url
-    from .servers import postgres_url
-
-    url = parse_url(postgres_url(f"shop_{course.size}"), source="the course PostgreSQL URL")
-    if course.url == url:
-        return course
-    info = ensure_dataset(course.size, url=url)
-    return Course(course.lesson, course.settings, url, make_engine(url), info)
-
-
-def sqlite_course(course: Course) -> Course:
-    """The lesson on the course's SQLite file of the same size (built if missing); `course` if it is that."""
-    from sqlalchemy.engine import URL
-
-    from .course import Course
-    from .data import ensure_dataset
-    from .db import make_engine, sqlite_path
-
-    url = URL.create("sqlite+pysqlite", database=str(sqlite_path(course.size)))
-    if course.url == url:
-        return course
-    info = ensure_dataset(course.size, url=url)
-    return Course(course.lesson, course.settings, url, make_engine(url), info)
-
-
-# ---------------------------------------------------------------------- keeping the learner's pool
-def engine_options_path() -> Path:
-    """Where the pool settings accepted in lesson 06 are kept: data/my_app/06_engine_options.json."""
-    from .my_app import my_app_dir
-
-    return my_app_dir() / ENGINE_OPTIONS_FILE
-
-
-def save_engine_options(options: Mapping[str, Any]) -> Path:
-    """Keep the learner's ENGINE_OPTIONS (JSON: numbers and booleans) for the capstone; return the path."""
-    path = engine_options_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(dict(options), indent=2, sort_keys=True) + "\n")
-    return path
-
-
-def saved_engine_options() -> dict[str, Any] | None:
-    """The ENGINE_OPTIONS the learner's app runs with (from lesson 06), or None if not saved yet."""
-    try:
-        loaded = json.loads(engine_options_path().read_text())
-    except (OSError, ValueError):
-        return None
-    return loaded if isinstance(loaded, dict) else None
-
-
-# ---------------------------------------------------------------------- live demos
-def load_controls(
-    run: Callable[..., Any],
-    options: Mapping[str, Sequence[Any]],
-    values: Mapping[str, Any],
-    *,
-    label: str = "Run the load",
-    run_now: bool = True,
-) -> None:
-    """A slider per option and a button; the button calls `run(**chosen)` again into the output below."""
-    import ipywidgets as w
-    from IPython.display import display
-
-    sliders = {
-        name: w.SelectionSlider(
-            options=list(choices),
-            value=values[name],
-            description=name,
-            continuous_update=False,
-            style={"description_width": "initial"},
-        )
-        for name, choices in options.items()
-    }
-    button = w.Button(description=label, icon="refresh", button_style="primary")
-    out = w.Output()
-
-    def click(_: Any = None) -> None:
-        button.disabled = True
-        out.clear_output(wait=True)
-        try:
-            with out:
-                run(**{name: slider.value for name, slider in sliders.items()})
-        finally:
-            button.disabled = False
-
-    button.on_click(click)
-    display(w.VBox([w.HBox(list(sliders.values())[:2]), w.HBox([*list(sliders.values())[2:], button]), out]))
-    if run_now:
-        click()

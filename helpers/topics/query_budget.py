@@ -1,6 +1,8 @@
 """A statement budget for tests: fail when a block of code runs more SQL statements than it may.
 
-This module is self-contained (SQLAlchemy only; pytest for the fixture): copy it into your project.
+This module is self-contained (SQLAlchemy only; pytest for the fixture): copy it into your project. That is why
+it keeps its own cursor listener and statement shapes instead of the course's (`helpers.db.listen_statements`,
+`helpers.measure.recorder.statement_shape`): a copy must not import the course.
 
     from query_budget import assert_max_queries
 

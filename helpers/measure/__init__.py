@@ -1,0 +1,1 @@
+"""Measuring, shared by every lesson: harness, statement recorder, plans, results, units, charts, widgets."""

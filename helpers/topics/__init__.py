@@ -1,0 +1,1 @@
+"""One module per lesson topic: the instruments one lesson uses (caching, pooling, batching, profiling, ...)."""
