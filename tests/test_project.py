@@ -50,6 +50,29 @@ def test_notebooks_are_committed_without_outputs() -> None:
             assert "execution" not in cell.get("metadata", {}), path.name
 
 
+# A code cell holds the code the lesson is about, or a short call into helpers: plumbing (SQL rewriting, plan
+# parsing, charts, load-test bookkeeping) lives in helpers/topics/. A longer cell is tagged as the lesson subject.
+SUBJECT_TAG = "subject"
+MAX_CELL_LINES = 40
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_code_cells_show_what_they_teach(path: Path) -> None:
+    long = []
+    for i, cell in enumerate(json.loads(path.read_text())["cells"]):
+        lines = len("".join(cell["source"]).splitlines())
+        if (
+            cell["cell_type"] == "code"
+            and lines > MAX_CELL_LINES
+            and SUBJECT_TAG not in cell["metadata"].get("tags", [])
+        ):
+            long.append(f"cell {i} ({lines} lines)")
+    assert not long, (
+        f"{path.name}: code cells over {MAX_CELL_LINES} lines not tagged {SUBJECT_TAG!r}: {', '.join(long)}; "
+        "move the plumbing into helpers/topics/, or tag the cell if it is the lesson's subject"
+    )
+
+
 def test_every_lesson_has_its_notebook_and_navigation_line() -> None:
     assert [p.name for p in NOTEBOOKS] == [lesson.filename for lesson in LESSONS]
     for lesson in LESSONS:

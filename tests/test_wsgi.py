@@ -12,7 +12,7 @@ import pytest
 
 from helpers.course import Course
 from helpers.errors import CourseError
-from helpers.servers.wsgi import serve_in_process, serve_in_thread
+from helpers.servers.wsgi import serve_in_process, serve_in_thread, wait_until
 from helpers.topics.loadtest import load_table, run_load
 
 
@@ -53,6 +53,8 @@ def test_a_server_that_closed_itself_still_stops(course: Course, monkeypatch: py
         connection = http.client.HTTPConnection(urlsplit(server.url).netloc, timeout=5)
         connection.request("GET", "/customers/1")
         assert connection.getresponse().status == 200  # a keep-alive connection the loop still watches
+        # The handler thread pulls the trigger after sending the response: let it finish before the trigger goes.
+        assert wait_until(lambda: made[0].task_dispatcher.active_count == 0)
         made[0].close()  # what waitress does itself: the listening socket and the trigger
         loops = [t for t in threading.enumerate() if t.name == "waitress"]
         server.stop()
