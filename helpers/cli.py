@@ -13,43 +13,41 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from importlib import import_module
 
 from .errors import CourseError
+from .servers import remove_servers
 
 USAGE = "usage: python -m helpers {data,bench,app,lab,servers} ..."
 
 
-def _servers(argv: list[str]) -> int:
+# Each subcommand's main function, imported only when it runs: each pulls in different libraries (the dataset
+# builder, the bench, waitress, JupyterLab), and `python -m helpers data` should not wait for JupyterLab.
+COMMANDS = {
+    "data": "helpers.data:main",
+    "bench": "helpers.bench:main",
+    "app": "helpers.serving:main",
+    "lab": "helpers.lab:main",
+    "servers": "helpers.cli:servers_main",
+}
+
+
+def servers_main(argv: list[str]) -> int:
+    """`python -m helpers servers clean`: stop the course's servers if left running, remove their files."""
     if argv != ["clean"]:
         print("usage: python -m helpers servers clean", file=sys.stderr)
         return 2
-    from .servers import remove_servers
-
     print(remove_servers())
     return 0
 
 
 def _command(name: str) -> Callable[[list[str]], int] | None:
-    """The main function of a subcommand, imported only when it runs (each pulls in different libraries)."""
-    if name == "data":
-        from .data import main as data_main
-
-        return data_main
-    if name == "bench":
-        from .bench import main as bench_main
-
-        return bench_main
-    if name == "app":
-        from .serving import main as serve_main
-
-        return serve_main
-    if name == "lab":
-        from .lab import main as lab_main
-
-        return lab_main
-    if name == "servers":
-        return _servers
-    return None
+    """The main function of a subcommand (None for an unknown name)."""
+    if name not in COMMANDS:
+        return None
+    module, _, function = COMMANDS[name].partition(":")
+    command: Callable[[list[str]], int] = getattr(import_module(module), function)
+    return command
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 from flask import Flask
+from IPython.display import display
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session
@@ -19,11 +20,13 @@ from .data import DatasetInfo, copy_dataset, ensure_dataset
 from .db import check_connection, check_reachable, course_url, make_engine, parse_url, sqlite_path
 from .errors import CourseError, show_course_errors_briefly
 from .measure import results
-from .measure.display import set_table_options
+from .measure.display import set_table_options, styled
 from .measure.harness import Comparison, compare
 from .measure.plans import Plan, explain
 from .measure.recorder import QueryRecorder, record
-from .servers import LatencyProxy, postgres_url
+from .measure.units import in_ms
+from .servers import LatencyProxy, check_redis, postgres_url, redis_url
+from .shop.app import create_app
 
 
 @dataclass
@@ -72,11 +75,8 @@ class Course:
 
     def show_history(self, last: int = 12, *, comparison: str | None = None) -> None:
         """Chart this lesson's stored medians across reruns and show the latest rows."""
-        from IPython.display import display
 
-        from .measure.display import styled
-        from .measure.plots import history_chart, show_figure
-        from .measure.units import in_ms
+        from .measure.plots import history_chart, show_figure  # deferred: matplotlib, only when a chart is shown
 
         frame = self.history(comparison)
         if frame.empty:
@@ -89,8 +89,6 @@ class Course:
 
     def app(self, *, views: Any = None, **config: Any) -> Flask:
         """The shop app on this lesson's database; `views` is a Blueprint (or a list), config as keywords."""
-        from .shop.app import create_app
-        from .shop.caching import cache_config
 
         return create_app({"DATABASE_URL": self.url, **cache_config(self.settings), **config}, views=views)
 
@@ -152,8 +150,6 @@ def setup(lesson: str, *, size: str | None = None, backend: str | None = None, q
     url = course_url(s)  # the course's PostgreSQL starts here when asked for
     check_reachable(url)  # quick checks first: a build of the dataset may take minutes
     if s.cache == "redis":
-        from .shop.caching import cache_config
-
         cache_config(s)  # start (or reach) Redis now: an unreachable CACHE_REDIS_URL is one line here too
     info = ensure_dataset(s.size, url=url)
     engine = make_engine(url)
@@ -165,3 +161,16 @@ def setup(lesson: str, *, size: str | None = None, backend: str | None = None, q
             f"({info.total_rows:,} rows), cache {s.cache}."
         )
     return course
+
+
+def cache_config(chosen: Settings) -> dict[str, Any]:
+    """Flask-Caching settings for COURSE_CACHE: a per-process SimpleCache, or a shared Redis.
+
+    Spelled out either way: with no CACHE_TYPE at all, Flask-Caching silently uses NullCache and caches
+    nothing (lesson 05 shows it).
+    """
+    if chosen.cache == "redis":
+        url = chosen.cache_redis_url or redis_url()
+        check_redis(url)
+        return {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": url}
+    return {"CACHE_TYPE": "SimpleCache"}

@@ -10,6 +10,7 @@ Command line (what `make data` runs)::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import os
 import sqlite3
@@ -27,12 +28,16 @@ from typing import Any, NamedTuple
 import numpy as np
 from sqlalchemy import Connection, Engine, MetaData, inspect, text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import column
 from sqlalchemy.sql import table as table_clause
+from tqdm.auto import tqdm
 
+from . import servers
 from .config import SIZES, SizeSpec, settings, size_spec
 from .db import check_reachable, course_url, make_engine, parse_url, sqlite_path
 from .errors import CourseError, gist
+from .servers import create_database, database_exists, drop_database, rename_database
 from .shop.models import STATUSES, Base
 
 SEED = 20_240_611
@@ -336,7 +341,6 @@ def _meta_rows(spec: SizeSpec, seed: int, seconds: float, rows: dict[str, int]) 
 
 def _load(spec: SizeSpec, seed: int, write: Writer, progress: bool) -> dict[str, int]:
     """Write every generated row through `write`; return the row count of each table."""
-    from tqdm.auto import tqdm
 
     counts = dict.fromkeys(TABLE_ORDER, 0)
     bar = tqdm(
@@ -474,7 +478,6 @@ class _PostgresDatabase(_Build):
         self.admin = url.set(database="postgres").render_as_string(hide_password=False)
 
     def prepare(self) -> None:
-        from .servers import create_database, drop_database
 
         drop_database(self.building, server_url=self.admin)
         create_database(self.building, server_url=self.admin)
@@ -516,7 +519,6 @@ class _PostgresDatabase(_Build):
             list(pool.map(vacuum_analyze, [*TABLE_ORDER, META_TABLE]))
 
     def swap(self) -> None:
-        from .servers import database_exists, drop_database, rename_database
 
         self.close()
         drop_database(self.old, server_url=self.admin)
@@ -537,7 +539,6 @@ def _skip_foreign_key_checks(conn: Connection) -> None:
 
     Needs a superuser (the course's own server); on someone else's server the checks simply stay on.
     """
-    from sqlalchemy.exc import DBAPIError
 
     savepoint = conn.begin_nested()
     try:
@@ -683,8 +684,6 @@ def copy_dataset(size: str | None = None, name: str = "copy", *, source: URL | N
             src.backup(dst)
         return URL.create("sqlite+pysqlite", database=str(copy))
     if source.get_backend_name() == "postgresql":
-        from . import servers
-
         target = f"{source.database}__{name}"
         admin = source.set(database="postgres").render_as_string(hide_password=False)
         servers.drop_database(target, server_url=admin)
@@ -698,8 +697,6 @@ def copy_exists(url: URL) -> bool:
     if url.get_backend_name() == "sqlite":
         return Path(str(url.database)).exists()
     if url.get_backend_name() == "postgresql":
-        from . import servers
-
         admin = url.set(database="postgres").render_as_string(hide_password=False)
         return servers.database_exists(str(url.database), server_url=admin)
     return True
@@ -712,8 +709,6 @@ def drop_copy(url: URL) -> None:
         for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
             leftover.unlink(missing_ok=True)
     elif url.get_backend_name() == "postgresql":
-        from . import servers
-
         admin = url.set(database="postgres").render_as_string(hide_password=False)
         servers.drop_database(str(url.database), server_url=admin)
 
@@ -726,7 +721,6 @@ def row_counts(engine: Engine) -> dict[str, int]:
 
 def content_fingerprint(engine: Engine) -> dict[str, str]:
     """A hash of every table's rows in id order, and of its indexes: equal fingerprints, equal datasets."""
-    import hashlib
 
     prints: dict[str, str] = {}
     metadata = MetaData()

@@ -24,6 +24,7 @@ from sqlalchemy.pool import NullPool
 
 from .config import Settings, data_dir, settings
 from .errors import CourseError, gist
+from .servers import postgres_url
 
 CONNECT_TIMEOUT_S = 3
 # What servers say when they refuse a login (PostgreSQL's libpq, MySQL's drivers).
@@ -122,8 +123,6 @@ def course_url(s: Settings | None = None) -> URL:
     if s.database_url:
         return parse_url(s.database_url)
     if s.backend == "postgres":
-        from .servers import postgres_url
-
         return parse_url(postgres_url(f"shop_{s.size}"), source="the course PostgreSQL URL")
     path = sqlite_path(s.size)
     try:

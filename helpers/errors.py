@@ -23,7 +23,7 @@ def gist(exc: BaseException) -> str:
 def show_course_errors_briefly() -> None:
     """In IPython, show a CourseError as one red line under the cell instead of a traceback."""
     try:
-        from IPython import get_ipython
+        from IPython import get_ipython  # deferred: only a kernel has one to talk to; errors stays light
     except ImportError:  # pragma: no cover - IPython is a dependency
         return
     shell = get_ipython()

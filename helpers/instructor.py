@@ -1,4 +1,5 @@
-"""Instructor mode: switch size or backend inside a running notebook, clear the stored history, reset for a group.
+"""Switching datasets inside a running notebook: the learner's dataset picker (lesson 00), and the instructor's
+panel (switch size, backend or cache, clear the stored history, reset for the next group).
 
 In any lesson, after its setup cell:
 
@@ -12,19 +13,23 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import ipywidgets as w
+from IPython.display import display
 
 from .config import BACKENDS, CACHES, SIZES, Settings, settings
+from .course import Course, cache_config, setup
+from .data import build_dataset, ensure_dataset
+from .db import course_url
 from .errors import CourseError
+from .exercises.saved_views import my_app_dir
 from .measure import results
-
-if TYPE_CHECKING:
-    import ipywidgets as w
-
-    from .course import Course
 
 _ENV = {"size": "COURSE_SIZE", "backend": "COURSE_BACKEND", "cache": "COURSE_CACHE"}
 
@@ -36,8 +41,6 @@ def switch(size: str | None = None, backend: str | None = None, cache: str | Non
     COURSE_CACHE for this kernel. The lesson's objects still point at the old database until its setup cell
     runs again: rerun from there (or Run ▸ Run All Cells).
     """
-    from .data import ensure_dataset
-    from .db import course_url
 
     wanted = settings(size=size, backend=backend, cache=cache)  # an unknown name is a CourseError here
     if wanted.database_url and backend is not None:
@@ -47,8 +50,6 @@ def switch(size: str | None = None, backend: str | None = None, cache: str | Non
         )
     ensure_dataset(wanted.size, url=course_url(wanted))  # starts the course's PostgreSQL when asked for
     if wanted.cache == "redis":
-        from .shop.caching import cache_config
-
         cache_config(wanted)  # start (or reach) Redis now, so a problem shows here and not mid-lesson
     for field, var in _ENV.items():
         os.environ[var] = getattr(wanted, field)
@@ -66,7 +67,6 @@ def clear_history(lesson: str | None = None) -> int:
 
 def archive_answers() -> Path | None:
     """Move the learners' saved endpoints (data/my_app/*.py) into a dated folder beside them; None if none."""
-    from .exercises.saved_views import my_app_dir
 
     folder = my_app_dir()
     answers = sorted(folder.glob("[0-9][0-9]_*.py")) if folder.is_dir() else []
@@ -96,7 +96,6 @@ def reset_for_next_group() -> str:
 
 def _confirm_button(label: str, confirm: str, action: Callable[[], str], out: w.Output) -> w.Button:
     """A button that asks for a second click before `action`, then prints what the action reports into `out`."""
-    import ipywidgets as w
 
     button = w.Button(description=label, icon="trash", button_style="warning", layout=w.Layout(width="auto"))
     armed = {"yes": False}
@@ -134,7 +133,6 @@ def _clear_history_button(lesson: str | None, out: w.Output) -> w.Button:
 
 def clear_history_widget(lesson: str | None = None) -> w.VBox:
     """The clear-history button (of `lesson`, or of every lesson when None), with its confirmation step."""
-    import ipywidgets as w
 
     out = w.Output()
     return w.VBox([_clear_history_button(lesson, out), out], layout=w.Layout(align_items="flex-start"))
@@ -142,14 +140,12 @@ def clear_history_widget(lesson: str | None = None) -> w.VBox:
 
 def clear_history_button(lesson: str | None = None) -> None:
     """Show a button that clears the stored history of `lesson` (or of every lesson), after a second click."""
-    from IPython.display import display
 
     display(clear_history_widget(lesson))
 
 
 def switch_widget(current: Settings | None = None) -> w.VBox:
     """Size, backend and cache pickers and a Switch button that calls `switch()`."""
-    import ipywidgets as w
 
     now = current or settings()
     style = {"description_width": "initial"}
@@ -185,15 +181,12 @@ def switch_widget(current: Settings | None = None) -> w.VBox:
 
 def switcher(course: Course | None = None) -> None:
     """Show the size / backend / cache switch for this kernel (starting from `course`'s settings)."""
-    from IPython.display import display
 
     display(switch_widget(course.settings if course is not None else None))
 
 
 def instructor_panel(course: Course) -> None:
     """Everything an instructor needs during a demo, in one place: switch, clear this lesson, reset for a group."""
-    import ipywidgets as w
-    from IPython.display import display
 
     info = w.HTML(
         f"<b>Instructor</b> · lesson {course.lesson} · {course.backend}, size {course.size} "
@@ -210,3 +203,109 @@ def instructor_panel(course: Course) -> None:
     )
     panel.add_class("course-instructor-panel")
     display(panel)
+
+
+class DatasetPicker:
+    """Switch the running notebook to another dataset (size, backend), or reset the one in use to pristine.
+
+    Nothing happens behind the learner's back: "Use this dataset" builds the dataset if it is missing, sets
+    COURSE_SIZE and COURSE_BACKEND in this kernel's environment (so a later `setup()` in this kernel agrees)
+    and makes a new `Course`, `picker.course`, which the cells below take up when they are run again. Other
+    notebooks run in their own kernels and keep the size and backend JupyterLab was started with.
+
+    `switch()` and `reset()` are the buttons' callbacks, callable directly (the tests do).
+    """
+
+    def __init__(self, course: Course) -> None:
+        self.course = course
+        own_database = not course.settings.database_url  # DATABASE_URL: a database the course did not make
+        self.size = w.Dropdown(options=list(SIZES), value=course.size, description="size")
+        self.backend = w.Dropdown(
+            options=list(BACKENDS),
+            value=course.settings.backend,
+            description="backend",
+            disabled=not own_database,
+        )
+        self.use_button = w.Button(description="Use this dataset", icon="check", button_style="primary")
+        self.reset_button = w.Button(
+            description="Reset to pristine",
+            icon="undo",
+            button_style="warning",
+            disabled=not own_database,
+            tooltip="Rebuild the dataset in use from its seed",
+        )
+        self.out = w.Output()
+        self.use_button.on_click(lambda _: self._run(self.switch))
+        self.reset_button.on_click(lambda _: self._run(self.reset))
+        self.widget = w.VBox([w.HBox([self.size, self.backend, self.use_button, self.reset_button]), self.out])
+
+    def switch(self) -> Course:
+        """Build (if missing) and connect to the chosen dataset: the new `self.course`, this kernel's default."""
+
+        size, backend = self.size.value, self.backend.value
+        os.environ["COURSE_SIZE"] = size
+        if not self.course.settings.database_url:
+            os.environ["COURSE_BACKEND"] = backend
+        new = setup(self.course.lesson, size=size, backend=backend)
+        old, self.course = self.course, new
+        if old.url != new.url:
+            old.engine.dispose()  # its connections are not needed any more (it reconnects if used again)
+        print(
+            f"This notebook now runs on {new.backend}, size {new.size}. Run the cells below again, from "
+            "`course = picker.course` on; other notebooks keep their own settings until you restart them with "
+            f"COURSE_SIZE={new.size} COURSE_BACKEND={new.settings.backend}."
+        )
+        return new
+
+    def reset(self) -> float:
+        """Rebuild the dataset in use from its seed (undoing any change made to it); returns the seconds taken."""
+
+        course = self.course
+        if course.settings.database_url:
+            raise CourseError(
+                "Reset rebuilds the course's own databases; yours (DATABASE_URL) is left alone: "
+                "point DATABASE_URL at an empty database and rerun the setup cell to rebuild it there."
+            )
+        # Close this kernel's connections first: SQLite's would keep reading the replaced file, and PostgreSQL's
+        # would be ended by the rename that swaps the new database in.
+        course.engine.dispose()
+        started = time.perf_counter()
+        course.info = build_dataset(course.size, url=course.url, force=True)
+        seconds = time.perf_counter() - started
+        print(
+            f"Reset {course.size} on {course.backend}: {course.info.total_rows:,} rows rebuilt from seed "
+            f"{course.info.seed} in {seconds:.1f} s. Notebooks open in other kernels: rerun their setup cell"
+            + (" (their connections were ended)." if course.backend == "postgresql" else ".")
+        )
+        return seconds
+
+    @contextmanager
+    def _busy(self) -> Iterator[None]:
+        buttons = (self.use_button, self.reset_button)
+        enabled = [not b.disabled for b in buttons]
+        for b in buttons:
+            b.disabled = True
+        try:
+            yield
+        finally:
+            for b, was_enabled in zip(buttons, enabled, strict=True):
+                b.disabled = not was_enabled
+
+    def _run(self, action: Callable[[], Any]) -> None:
+        """A button's click: clear the output, run `action` into it, one red line on a CourseError."""
+        self.out.clear_output()
+        with self._busy(), self.out:
+            try:
+                action()
+            except CourseError as exc:
+                print(f"\x1b[31mCourseError: {exc}\x1b[0m")
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
+
+
+def dataset_picker(course: Course) -> DatasetPicker:
+    """Show a DatasetPicker for `course` and return it (`course = picker.course` takes up its choice)."""
+    picker = DatasetPicker(course)
+    display(picker)
+    return picker

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from .config import PROJECT_ROOT
+from .course import setup
 from .errors import CourseError
+from .servers import stop_postgres, stop_redis
 
 # Settings a course about timing wants, as JupyterLab's overrides.json (plugin id -> settings).
 COURSE_SETTINGS: dict[str, dict[str, Any]] = {
@@ -77,8 +79,6 @@ def lab_command(argv: Sequence[str] | None = None) -> list[str]:
 
 def check_ready(size: str | None = None) -> str:
     """Run a lesson's setup (settings, database, dataset built if missing, cache); say what is ready."""
-    from .course import setup
-    from .servers import stop_postgres, stop_redis
 
     course = setup("lab", size=size, quiet=True)
     course.engine.dispose()

@@ -1,4 +1,5 @@
-"""The lessons in order: the one list that the README, notebook 00 and the navigation lines follow."""
+"""The lessons in order: the one list that the README, notebook 00, the navigation lines, the site and the
+tests follow. Adding a lesson starts here (the README's "Adding a lesson" lists the rest)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,15 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Lesson:
+    """One lesson: `notebooks/<number>_<slug>.ipynb`; with `exercises`, its questions are declared in
+    `helpers/exercises/lesson<number>.py` and tested in `tests/test_lesson<number>.py`; `topics` name the modules
+    of `helpers/topics/` that hold its instruments."""
+
     number: str
     slug: str
     title: str
+    exercises: bool = True
+    topics: tuple[str, ...] = ()
 
     @property
     def filename(self) -> str:
@@ -17,16 +24,18 @@ class Lesson:
 
 
 LESSONS: tuple[Lesson, ...] = (
-    Lesson("00", "start_here", "Start here"),
+    Lesson("00", "start_here", "Start here", exercises=False),
     Lesson("01", "baseline_app", "The baseline app"),
     Lesson("02", "projection", "Projection: select only what you use"),
     Lesson("03", "joins_and_n_plus_one", "Joins and the N+1 problem"),
     Lesson("04", "indexing", "Indexing"),
-    Lesson("05", "caching", "Caching with Flask-Caching"),
-    Lesson("06", "connection_pooling", "Connection pooling"),
-    Lesson("07", "batch_operations", "Batch operations"),
-    Lesson("08", "profiling_and_monitoring", "Profiling and monitoring"),
-    Lesson("09", "capstone", "Capstone: the finished app under load"),
+    Lesson("05", "caching", "Caching with Flask-Caching", topics=("caching",)),
+    Lesson("06", "connection_pooling", "Connection pooling", topics=("pooling",)),
+    Lesson("07", "batch_operations", "Batch operations", topics=("batching",)),
+    Lesson(
+        "08", "profiling_and_monitoring", "Profiling and monitoring", topics=("profiling", "panel", "query_budget")
+    ),
+    Lesson("09", "capstone", "Capstone: the finished app under load", exercises=False, topics=("loadtest",)),
 )
 
 

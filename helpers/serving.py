@@ -10,14 +10,26 @@ data/my_app/), `--views package.module:blueprint` any importable Blueprint (less
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask import Blueprint, Flask
+from waitress import serve
 
+from .config import settings
+from .course import cache_config
+from .data import copy_dataset, ensure_dataset
+from .db import check_reachable, course_url, make_engine, parse_url
 from .errors import CourseError
+from .exercises.saved_views import assemble, saved_files
+from .shop.app import create_app
+from .shop.baseline import bp
+from .shop.baseline import bp as baseline
+from .shop.optimized import bp as optimized
+from .shop.optimized import create_indexes
 
 VIEWS = ("optimized", "baseline", "mine")
 
@@ -26,26 +38,19 @@ def _views(kind: str) -> Blueprint | list[Blueprint]:
     if ":" in kind:
         return _imported_views(kind)
     if kind == "baseline":
-        from .shop.baseline import bp
-
         return bp
     if kind == "mine":
-        from .exercises.saved_views import assemble, saved_files
-        from .shop.baseline import bp as baseline
-
         if not saved_files():
             raise CourseError(
                 "You have not saved any endpoint yet: pass an improve-the-app check in a lesson (02 to 08) first."
             )
         return assemble(baseline)[0]  # your endpoints, and the baseline's for those you have not rewritten
-    from .shop.optimized import bp as optimized
 
     return optimized
 
 
 def _imported_views(spec: str) -> Blueprint:
     """The Blueprint named by 'package.module:attribute'."""
-    import importlib
 
     module_name, _, attribute = spec.partition(":")
     try:
@@ -61,11 +66,6 @@ def build_app(
     views: str = "optimized", *, database_url: str | None = None, engine_options: Mapping[str, Any] | None = None
 ) -> Flask:
     """The app to serve: the optimized views on an indexed copy of the dataset, unless told otherwise."""
-    from .config import settings
-    from .data import copy_dataset, ensure_dataset
-    from .db import check_reachable, course_url, make_engine, parse_url
-    from .shop.app import create_app
-    from .shop.caching import cache_config
 
     if views not in VIEWS and ":" not in views:
         raise CourseError(f"Unknown views {views!r}: choose one of {', '.join(VIEWS)} or module:blueprint.")
@@ -80,7 +80,6 @@ def build_app(
     ensure_dataset(s.size, url=url)
     if views == "baseline":
         return create_app({"DATABASE_URL": url, **config}, views=_views(views))
-    from .shop.optimized import create_indexes
 
     copy = copy_dataset(s.size, "app", source=url)
     engine = make_engine(copy)
@@ -99,8 +98,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--engine-options", default="{}", help='create_engine options as JSON: {"pool_size": 10}')
     args = parser.parse_args(argv)
     try:
-        from waitress import serve
-
         try:
             options = json.loads(args.engine_options)
         except ValueError:

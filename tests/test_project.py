@@ -73,6 +73,26 @@ def test_code_cells_show_what_they_teach(path: Path) -> None:
     )
 
 
+def test_the_registry_the_notebooks_the_exercises_and_the_lesson_tests_agree() -> None:
+    """Every lesson in helpers/lessons.py has its notebook; a lesson with exercises has its module (declaring an
+    `exercises(course)` the notebook calls) and its tests; its topic modules exist; nothing exists without one."""
+    registered = {lesson.number for lesson in LESSONS}
+    for lesson in LESSONS:
+        notebook = (ROOT / "notebooks" / lesson.filename).read_text()
+        module = ROOT / "helpers" / "exercises" / f"lesson{lesson.number}.py"
+        if lesson.exercises:
+            assert "def exercises(course" in module.read_text(), module
+            assert f"from helpers.exercises.lesson{lesson.number} import" in notebook, lesson.filename
+            assert (ROOT / "tests" / f"test_lesson{lesson.number}.py").is_file(), lesson.number
+        else:
+            assert not module.exists(), f"{module.name}: lesson {lesson.number} is registered without exercises"
+        for topic in lesson.topics:
+            assert (ROOT / "helpers" / "topics" / f"{topic}.py").is_file(), (lesson.number, topic)
+    modules = {p.stem.removeprefix("lesson") for p in (ROOT / "helpers" / "exercises").glob("lesson*.py")}
+    tests = {p.stem.removeprefix("test_lesson") for p in (ROOT / "tests").glob("test_lesson*.py")}
+    assert modules <= registered and tests <= registered, (modules - registered, tests - registered)
+
+
 def test_every_lesson_has_its_notebook_and_navigation_line() -> None:
     assert [p.name for p in NOTEBOOKS] == [lesson.filename for lesson in LESSONS]
     for lesson in LESSONS:

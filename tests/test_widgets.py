@@ -11,7 +11,8 @@ from sqlalchemy import delete, func, select
 from helpers.course import Course
 from helpers.data import content_fingerprint, drop_copy
 from helpers.errors import CourseError
-from helpers.measure.widgets import DatasetPicker, dataset_picker, rerun_button
+from helpers.instructor import DatasetPicker, dataset_picker
+from helpers.measure.widgets import rerun_button
 from helpers.shop.models import Review
 
 

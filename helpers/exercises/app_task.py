@@ -30,10 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, Flask
 
+from ..data import drop_copy
 from ..db import is_statement_timeout, limit_statement_time
+from ..measure import results
 from ..measure.display import say, show_code
 from ..measure.harness import Comparison, first_difference
 from ..measure.units import format_ms
+from ..shop import optimized
 from .core import CheckResult, Incorrect, contains_blank, judge
 from .saved_views import save
 
@@ -160,7 +163,6 @@ class AppTask:
         if not self.writes:
             yield self.course, self.baseline_course or self.course
             return
-        from ..data import drop_copy
 
         copy = self.course.private_copy(f"improve{self.lesson}")
         try:
@@ -230,7 +232,6 @@ class AppTask:
         )
 
     def _reference_module(self) -> ModuleType:
-        from ..shop import optimized
 
         return optimized
 
@@ -251,7 +252,6 @@ def _explain(exc: Exception) -> str | None:
 
 def stored_baseline(course: Course, endpoint: str) -> dict[str, Any] | None:
     """Lesson 01's latest stored measurement of `endpoint` at this course's backend and size, if any."""
-    from ..measure import results
 
     frame = results.history("01")
     frame = frame[

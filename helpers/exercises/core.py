@@ -8,6 +8,7 @@ improve-the-app task, as a typed dataclass: `ex = exercises(course)`, then `ex.q
 
 from __future__ import annotations
 
+import ast
 import inspect
 import textwrap
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from types import CodeType
 from typing import TYPE_CHECKING, Any
 
+from flask import Blueprint, Flask
 from sqlalchemy import Engine
 
 from ..errors import CourseError
@@ -195,7 +197,6 @@ def judge(
 
 def contains_blank(answer: Any) -> bool:
     """Whether an answer still holds the starter's ____ (in a value, a function, or a blueprint's views)."""
-    from flask import Blueprint
 
     if isinstance(answer, _Blank):
         return True
@@ -217,7 +218,6 @@ def _code_mentions_blank(code: CodeType) -> bool:
 
 def _source_mentions_blank(function: Any) -> bool:
     """____ in a function's source, decorators included: `@cache.cached(____)` leaves it outside the code."""
-    import ast
 
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(inspect.unwrap(function))))
@@ -228,7 +228,6 @@ def _source_mentions_blank(function: Any) -> bool:
 
 def blueprint_views(blueprint: Any) -> list[Callable[..., Any]]:
     """The view functions a Flask Blueprint registers (found by registering it on a scratch app)."""
-    from flask import Flask
 
     app = Flask("scratch")
     app.register_blueprint(blueprint)

@@ -156,7 +156,6 @@ ENGINE_OPTIONS_FILE = "06_engine_options.json"
 # ---------------------------------------------------------------------- keeping the learner's pool
 def engine_options_path() -> Path:
     """Where the pool settings accepted in lesson 06 are kept: data/my_app/06_engine_options.json."""
-    from .saved_views import my_app_dir
 
     return my_app_dir() / ENGINE_OPTIONS_FILE
 

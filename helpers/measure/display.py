@@ -5,13 +5,17 @@ from __future__ import annotations
 import inspect
 import textwrap
 from collections.abc import Callable
+from html import escape
 from typing import Any
 
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython import get_ipython
+from IPython.display import HTML, Markdown, display
 from sqlalchemy import Engine
 from sqlalchemy import inspect as inspect_db
 
+from ..data import TABLE_ORDER
+from ..lessons import LESSONS
 from .units import ms_text, number_text
 
 
@@ -59,7 +63,6 @@ def sample(frame: pd.DataFrame, width: int = 40) -> pd.DataFrame:
 
 def schema_table(engine: Engine) -> pd.DataFrame:
     """Every column of the shop tables with its type, primary key and the table it references."""
-    from ..data import TABLE_ORDER
 
     inspector = inspect_db(engine)
     rows = []
@@ -85,7 +88,6 @@ def schema_table(engine: Engine) -> pd.DataFrame:
 
 def lesson_links() -> None:
     """The list of lessons as Markdown links."""
-    from ..lessons import LESSONS
 
     display(
         Markdown("\n".join(f"{i + 1}. [{le.number} · {le.title}]({le.filename})" for i, le in enumerate(LESSONS)))
@@ -94,8 +96,6 @@ def lesson_links() -> None:
 
 def _show(plain: str, rich: Callable[[], Any]) -> None:
     """Print `plain` outside IPython; in a notebook display the rich form instead."""
-    from IPython import get_ipython
-    from IPython.display import display
 
     if get_ipython() is None:
         print(plain)
@@ -104,14 +104,10 @@ def _show(plain: str, rich: Callable[[], Any]) -> None:
 
 
 def say(message: str, color: str) -> None:
-    from html import escape
-
-    from IPython.display import HTML
 
     _show(message, lambda: HTML(f'<div style="color:{color};font-weight:600">{escape(message)}</div>'))
 
 
 def show_code(code: str) -> None:
-    from IPython.display import Markdown
 
     _show(code, lambda: Markdown(f"```python\n{code}```"))

@@ -312,7 +312,7 @@ class Comparison:
     @property
     def frame(self) -> pd.DataFrame:
         """One row per variant: median and IQR in ms, runs, statements, rows, speed-up over the baseline."""
-        import pandas as pd
+        import pandas as pd  # deferred: pandas is heavy; the timing loop and make bench run without it
 
         rows = pd.DataFrame.from_records([m.row() for m in self.measurements]).set_index("variant")
         rows["speedup"] = self.baseline.median_s / rows["median_s"]
@@ -331,7 +331,7 @@ class Comparison:
         )
 
     def plot(self, *, log: bool | None = None, ax: Any = None) -> Any:
-        from .plots import bar_chart
+        from .plots import bar_chart  # deferred: matplotlib, only when a chart is drawn
 
         return bar_chart(self, log=log, ax=ax)
 
@@ -341,6 +341,7 @@ class Comparison:
         `summary=False` is for measurements that are not a race (different endpoints, say): no sentence
         and no speed-up column.
         """
+        # deferred: the table and chart libraries (pandas styling, matplotlib), only when shown
         from IPython.display import display
 
         from .display import styled
@@ -425,7 +426,7 @@ def scaling(
     budget_s: float | None = 5.0,
 ) -> pd.DataFrame:
     """Time variants at each n (for charts of time against N); one row per (n, variant), times in ms."""
-    import pandas as pd
+    import pandas as pd  # deferred: pandas is heavy; the timing loop and make bench run without it
 
     records = [
         {"n": n, **m.row()}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from html import escape
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
@@ -65,7 +66,6 @@ class Plan:
         )
 
     def _repr_html_(self) -> str:
-        from html import escape
 
         return f"<pre>{escape(self.text)}</pre>"
 

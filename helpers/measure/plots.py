@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import matplotlib
 import pandas as pd
+from IPython.display import display
 
 from .units import format_ms, in_ms
 
@@ -119,7 +120,6 @@ def history_chart(frame: pd.DataFrame, *, ax: Any = None) -> Any:
 
 def show_figure(fig: Any) -> None:
     """Display a figure once in a notebook (and free it), or do nothing outside one."""
-    from IPython.display import display
 
     display(fig)
     plt.close(fig)

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, event
 from ..db import Executed, statements_heard
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import pandas as pd  # deferred: pandas is heavy; recording and storing run without it
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class QueryRecorder:
 
     def frame(self) -> pd.DataFrame:
         """The statements as a table (sql, params, ms)."""
-        import pandas as pd
+        import pandas as pd  # deferred: pandas is heavy; recording and storing run without it
 
         return pd.DataFrame(
             {

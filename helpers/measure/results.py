@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ..config import data_dir
 
 if TYPE_CHECKING:
-    import pandas as pd
+    import pandas as pd  # deferred: pandas is heavy; recording and storing run without it
 
     from .harness import Comparison
 
@@ -71,7 +71,7 @@ def store(comparison: Comparison, path: Path | None = None) -> str:
 
 def history(lesson: str | None = None, path: Path | None = None) -> pd.DataFrame:
     """Stored measurements, oldest first (all lessons, or one)."""
-    import pandas as pd
+    import pandas as pd  # deferred: pandas is heavy; recording and storing run without it
 
     query = f"SELECT {', '.join(COLUMNS)} FROM measurements"
     params: tuple[str, ...] = ()

@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from ..errors import CourseError
 from . import db
+from .baseline import bp
 from .caching import cache
 
 DEFAULTS: dict[str, Any] = {
@@ -42,8 +43,6 @@ def create_app(
     cache.init_app(app)
     app.register_error_handler(HTTPException, _json_error)
     if views is None:
-        from .baseline import bp
-
         views = bp
     for blueprint in [views] if isinstance(views, Blueprint) else views:
         app.register_blueprint(blueprint)

@@ -1,0 +1,168 @@
+"""The shape of helpers/: no import circles, lower floors never import upper ones, deferred imports say why.
+
+Read from the source (ast), so imports inside functions count as much as those at the top; imports under
+`if TYPE_CHECKING:` never run and are left out.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "helpers"
+
+# Floors, lowest first: a module imports from its own floor or below, never above. The shop imports only the
+# settings, the errors and its database wiring (flaskr's shape); whatever drives the shop sits above it.
+FLOORS: tuple[tuple[str, ...], ...] = (
+    ("helpers.errors", "helpers.config", "helpers.lessons"),
+    ("helpers.db", "helpers.servers"),
+    ("helpers.shop",),
+    ("helpers.data",),
+    ("helpers.measure",),
+    ("helpers.course",),
+    ("helpers.topics",),
+    ("helpers.exercises",),
+    ("helpers.bench", "helpers.instructor", "helpers.lab", "helpers.serving", "helpers.cli", "helpers.__main__"),
+    ("helpers",),
+)
+BLOCK = ("import ", "from ", "#", ")")  # the lines of a block of imports and the comment leading it
+SHOP_MAY_IMPORT = ("helpers.shop", "helpers.config", "helpers.errors", "helpers.db")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _type_checking_nodes(tree: ast.AST) -> set[int]:
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            inside.update(id(sub) for sub in ast.walk(node))
+    return inside
+
+
+def _imports(name: str) -> Iterator[tuple[ast.Import | ast.ImportFrom, list[str]]]:
+    """Each import statement that runs, with the modules it names (a name imported from a package may be one)."""
+    path = MODULES[name]
+    tree = ast.parse(path.read_text())
+    skip = _type_checking_nodes(tree)
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            yield node, [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            target = ".".join([*base, node.module] if node.module else base)
+            # `from package import module` imports that module; `from module import name`, the module itself.
+            yield node, [f"{target}.{a.name}" if f"{target}.{a.name}" in MODULES else target for a in node.names]
+
+
+def _graph() -> dict[str, set[str]]:
+    return {
+        name: {t for _, targets in _imports(name) for t in targets if t in MODULES and t != name}
+        for name in MODULES
+    }
+
+
+def _floor(name: str) -> int:
+    for level, prefixes in enumerate(FLOORS):
+        if any(name == p or name.startswith(p + ".") for p in prefixes):
+            return level
+    raise AssertionError(f"{name} is on no floor: add it to FLOORS in tests/test_imports.py")
+
+
+def test_there_are_no_import_circles() -> None:
+    graph = _graph()
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for v in graph:
+        if v not in index:
+            visit(v)
+    assert circles == []
+
+
+def test_every_module_is_on_a_floor_and_imports_only_downward() -> None:
+    upward = [
+        f"{name} (floor {_floor(name)}) imports {target} (floor {_floor(target)})"
+        for name, targets in _graph().items()
+        for target in targets
+        if _floor(target) > _floor(name)
+    ]
+    assert upward == []
+
+
+def test_the_shop_imports_only_settings_errors_and_its_db() -> None:
+    outside = [
+        f"{name} imports {target}"
+        for name, targets in _graph().items()
+        if name.startswith("helpers.shop")
+        for target in targets
+        if not any(target == p or target.startswith(p + ".") for p in SHOP_MAY_IMPORT)
+    ]
+    assert outside == []
+
+
+def test_helpers_never_imports_tools() -> None:
+    found = [
+        f"{name}:{node.lineno}"
+        for name in MODULES
+        for node, targets in _imports(name)
+        if any(t == "tools" or t.startswith("tools.") for t in targets)
+    ]
+    assert found == []
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_imports_inside_functions_say_why_they_are_deferred(name: str) -> None:
+    """An import inside a function is deliberate (a heavy or optional dependency): a `# deferred: ...` comment on
+    it, or on the comment lines just above the block of imports it belongs to, says so."""
+    lines = MODULES[name].read_text().splitlines()
+    tree = ast.parse("\n".join(lines))
+    skip = _type_checking_nodes(tree)
+    unexplained = []
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for node in ast.walk(function):
+            if isinstance(node, ast.Import | ast.ImportFrom) and id(node) not in skip:
+                row = node.lineno - 1
+                above = row
+                while above > 0 and (not lines[above - 1].strip() or lines[above - 1].strip().startswith(BLOCK)):
+                    above -= 1  # walk up over the block of imports and the comment that leads it
+                if not any("deferred" in line for line in lines[above : node.end_lineno or row + 1]):
+                    unexplained.append(f"line {node.lineno}: {ast.unparse(node)[:70]}")
+    assert unexplained == []
