@@ -24,7 +24,7 @@ USAGE = "usage: python -m helpers {data,bench,app,lab,servers} ..."
 # Each subcommand's main function, imported only when it runs: each pulls in different libraries (the dataset
 # builder, the bench, waitress, JupyterLab), and `python -m helpers data` should not wait for JupyterLab.
 COMMANDS = {
-    "data": "helpers.data:main",
+    "data": "helpers.data.cli:main",
     "bench": "helpers.bench:main",
     "app": "helpers.serving:main",
     "lab": "helpers.lab:main",

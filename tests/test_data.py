@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import inspect
 from sqlalchemy.engine import URL
 
-from helpers import data
 from helpers.config import SIZES
-from helpers.data import build_dataset, content_fingerprint, read_info, row_counts
+from helpers.data import build, build_dataset, content_fingerprint, generate, read_info, row_counts
+from helpers.data import info as dataset_info
 from helpers.db import make_engine
 from helpers.errors import CourseError
 
@@ -68,7 +68,7 @@ def test_row_counts_match_the_size(tiny_file: Path) -> None:
 def test_no_secondary_indexes(tiny_file: Path) -> None:
     engine = make_engine(sqlite_url(tiny_file))
     inspector = inspect(engine)
-    assert all(inspector.get_indexes(t) == [] for t in data.TABLE_ORDER)
+    assert all(inspector.get_indexes(t) == [] for t in dataset_info.TABLE_ORDER)
     engine.dispose()
 
 
@@ -106,15 +106,15 @@ def test_an_interrupted_build_keeps_the_previous_dataset(
     target = tmp_path / "shop.sqlite"
     target.write_bytes(tiny_file.read_bytes())
     before = fingerprint(target)
-    real = data.generate_rows
+    real = build.generate_rows
 
-    def interrupted(size: str, seed: int = data.SEED):  # type: ignore[no-untyped-def]
+    def interrupted(size: str, seed: int = dataset_info.SEED):  # type: ignore[no-untyped-def]
         for i, item in enumerate(real(size, seed)):
             if i == 2:
                 raise KeyboardInterrupt
             yield item
 
-    monkeypatch.setattr(data, "generate_rows", interrupted)
+    monkeypatch.setattr(build, "generate_rows", interrupted)
     with pytest.raises(KeyboardInterrupt):
         build_dataset("tiny", url=sqlite_url(target), force=True, progress=False)
     assert fingerprint(target) == before
@@ -157,7 +157,7 @@ def test_a_file_that_is_not_a_dataset_is_named_and_kept(tmp_path: Path) -> None:
 def test_a_half_built_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "half.sqlite"
     engine = make_engine(sqlite_url(path))
-    data.Base.metadata.create_all(engine)  # tables, but no course_meta: not finished
+    build.Base.metadata.create_all(engine)  # tables, but no course_meta: not finished
     engine.dispose()
     with pytest.raises(CourseError, match="not a complete course dataset"):
         read_info(sqlite_url(path))
@@ -242,7 +242,7 @@ def test_a_postgres_build_is_ready_for_the_planner() -> None:
             ).all()
     finally:
         engine.dispose()
-    assert {t.relname for t in tables} == {*data.TABLE_ORDER, data.META_TABLE}
+    assert {t.relname for t in tables} == {*dataset_info.TABLE_ORDER, dataset_info.META_TABLE}
     for table in tables:
         assert table.relpages > 0 and table.relallvisible == table.relpages, table
         assert table.columns_with_stats == table.columns, table
@@ -251,19 +251,19 @@ def test_a_postgres_build_is_ready_for_the_planner() -> None:
 def test_every_kind_of_build_loads_the_same_rows(tiny_file: Path, tmp_path: Path) -> None:
     """The in-place build (for a DATABASE_URL of another kind) runs the same skeleton through SQLAlchemy Core."""
     target = sqlite_url(tmp_path / "in-place.sqlite")
-    info = data._run(data._InPlace(target), SIZES["tiny"], data.SEED, progress=False)
+    info = build._run(build._InPlace(target), SIZES["tiny"], dataset_info.SEED, progress=False)
     assert info.rows == read_info(sqlite_url(tiny_file)).rows
     assert fingerprint(tmp_path / "in-place.sqlite") == fingerprint(tiny_file)
     with pytest.raises(CourseError, match="already has tables: point DATABASE_URL at an empty database"):
-        data._run(data._InPlace(target), SIZES["tiny"], data.SEED, progress=False)
+        build._run(build._InPlace(target), SIZES["tiny"], dataset_info.SEED, progress=False)
 
 
 def test_orders_ship_to_their_customers_address_whatever_the_order_of_generation() -> None:
     spec = SIZES["tiny"]
-    orders_first = data._Generator(spec)
+    orders_first = generate._Generator(spec)
     orders, _ = orders_first.orders_and_lines()
     shipped = next(orders)[0][5]  # order 1's address, generated before any customer row
-    customers = next(data._Generator(spec).customers())
+    customers = next(generate._Generator(spec).customers())
     customer_of_order_1 = next(orders_first.orders_and_lines()[0])[0][1]
     assert shipped == customers[customer_of_order_1 - 1][4]
 

@@ -1,0 +1,340 @@
+"""Building a dataset: the generated rows bulk-loaded into a private place, then swapped in atomically, so an
+interrupted build leaves the previous dataset as it was. One build skeleton (`_run`), three places to build:
+a SQLite file, a PostgreSQL database, or any other database in place."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sqlite3
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, MetaData, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import column
+from sqlalchemy.sql import table as table_clause
+from tqdm.auto import tqdm
+
+from ..config import SizeSpec, settings, size_spec
+from ..db import check_reachable, course_url, make_engine, parse_url
+from ..errors import CourseError
+from ..servers import create_database, database_exists, drop_database, rename_database
+from ..shop.models import Base
+from .generate import Row, generate_rows
+from .info import META_TABLE, SCHEMA_VERSION, SEED, TABLE_ORDER, DatasetInfo, exists, is_dataset, read_info
+
+# ---------------------------------------------------------------- loading
+Writer = Callable[[str, list[str], list[Row]], None]  # writes rows of (table, columns) into the build
+META_COLUMNS = ["key", "value"]
+
+
+def _columns(table: str) -> list[str]:
+    return [c.name for c in Base.metadata.tables[table].columns]
+
+
+def _bare_tables() -> MetaData:
+    """The shop tables without any index: an `Index` made on a model's columns (in a lesson, say) attaches
+    itself to the model's table, and must not end up in a freshly built dataset."""
+    bare = MetaData()
+    for table in Base.metadata.sorted_tables:
+        copy = table.to_metadata(bare)
+        copy.indexes.clear()
+    return bare
+
+
+def _create_schema(bind: Engine | Connection) -> None:
+    """Tables with primary keys only: lesson 04 adds the secondary indexes."""
+    _bare_tables().create_all(bind)
+    create_meta = text(f"CREATE TABLE {META_TABLE} (key VARCHAR(40) PRIMARY KEY, value TEXT NOT NULL)")
+    if isinstance(bind, Connection):
+        bind.execute(create_meta)
+    else:
+        with bind.begin() as conn:
+            conn.execute(create_meta)
+
+
+def _meta_rows(spec: SizeSpec, seed: int, seconds: float, rows: dict[str, int]) -> list[Row]:
+    meta = {
+        "size": spec.name,
+        "seed": str(seed),
+        "schema_version": str(SCHEMA_VERSION),
+        "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "build_seconds": f"{seconds:.3f}",
+        **{f"rows.{table}": str(count) for table, count in rows.items()},
+    }
+    return list(meta.items())
+
+
+def _load(spec: SizeSpec, seed: int, write: Writer, progress: bool) -> dict[str, int]:
+    """Write every generated row through `write`; return the row count of each table."""
+
+    counts = dict.fromkeys(TABLE_ORDER, 0)
+    bar = tqdm(
+        total=spec.total_rows,
+        unit=" rows",
+        unit_scale=True,
+        desc=f"building {spec.name}",
+        disable=not progress or spec.name == "tiny",
+    )
+    with bar:
+        for table, chunk in generate_rows(spec.name, seed):
+            write(table, _columns(table), chunk)
+            counts[table] += len(chunk)
+            bar.update(len(chunk))
+        # The total was an estimate (order lines are drawn per order): end the bar at what was built, in
+        # green, rather than short of an estimate.
+        bar.total = bar.n
+        bar.refresh()
+    return counts
+
+
+class _Build:
+    """One way to build a dataset: the steps `_run` takes in order, done as each kind of database needs."""
+
+    def __init__(self, url: URL) -> None:
+        self.url = url  # where the finished dataset is read
+        self.engine: Engine | None = None  # the load's engine and connection, for builds that use them
+        self.conn: Connection | None = None
+
+    def prepare(self) -> None:
+        """Make an empty place to build in, clearing what a killed build left behind."""
+
+    def begin(self) -> Writer:
+        """Create the tables and open the load; return what writes a table's rows."""
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """Commit the load and make the data quick to read."""
+
+    def swap(self) -> None:
+        """Put the finished build where the dataset belongs, replacing the previous one in one step."""
+
+    def close(self) -> None:
+        """Release connections and remove an unfinished build; runs however the build ended."""
+        if self.conn is not None:
+            self.conn.close()  # rolls back a load that did not finish
+            self.conn = None
+        if self.engine is not None:
+            self.engine.dispose()
+            self.engine = None
+
+
+def _run(build: _Build, spec: SizeSpec, seed: int, progress: bool) -> DatasetInfo:
+    """The one build: prepare, create the schema, load, write course_meta, finish, swap. Nothing is
+    replaced until the swap, so an interrupted build leaves the previous dataset as it was."""
+    started = time.perf_counter()
+    try:
+        build.prepare()
+        write = build.begin()
+        rows = _load(spec, seed, write, progress)
+        write(META_TABLE, META_COLUMNS, _meta_rows(spec, seed, time.perf_counter() - started, rows))
+        build.finish()
+        build.swap()
+    finally:
+        build.close()
+    return read_info(build.url, size=spec.name)
+
+
+class _SqliteFile(_Build):
+    """A private file next to the dataset, loaded through sqlite3 in one transaction, renamed over it."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(URL.create("sqlite+pysqlite", database=str(path)))
+        self.path = path
+        self.tmp = path.with_name(f"{path.name}.building-{os.getpid()}")
+        self.raw: sqlite3.Connection | None = None
+
+    def prepare(self) -> None:
+        for stale in self.path.parent.glob(f"{self.path.name}.building-*"):
+            stale.unlink(missing_ok=True)  # left by a build that was killed; never a finished dataset
+
+    def begin(self) -> Writer:
+        engine = make_engine(URL.create("sqlite+pysqlite", database=str(self.tmp)))
+        try:
+            _create_schema(engine)
+        finally:
+            engine.dispose()
+        raw = self.raw = sqlite3.connect(self.tmp, isolation_level=None)
+        # The file is private until renamed, so durability can wait for the final checkpoint.
+        raw.execute("PRAGMA journal_mode = OFF")
+        raw.execute("PRAGMA synchronous = OFF")
+        raw.execute("BEGIN")
+
+        def write(table: str, cols: list[str], rows: list[Row]) -> None:
+            marks = ", ".join("?" * len(cols))
+            raw.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})", rows)
+
+        return write
+
+    def finish(self) -> None:
+        assert self.raw is not None
+        self.raw.execute("COMMIT")
+        self.raw.execute("ANALYZE")
+        # WAL persists in the file: readers and the single writer of two notebooks don't block.
+        self.raw.execute("PRAGMA journal_mode = WAL")
+
+    def swap(self) -> None:
+        self._disconnect()  # the last connection to close checkpoints the WAL into the file
+        if self.path.exists() and not is_dataset(self.url):  # someone's file: kept, nothing is lost
+            names = (self.path.with_name(f"{self.path.name}.bak{n or ''}") for n in itertools.count())
+            backup = next(name for name in names if not name.exists())
+            os.replace(self.path, backup)
+            print(f"Kept the file that was at {self.path} as {backup}.", file=sys.stderr)
+        os.replace(self.tmp, self.path)
+
+    def close(self) -> None:
+        self._disconnect()
+        for suffix in ("", "-wal", "-shm"):
+            self.tmp.with_name(self.tmp.name + suffix).unlink(missing_ok=True)
+        super().close()
+
+    def _disconnect(self) -> None:
+        if self.raw is not None:
+            self.raw.close()
+            self.raw = None
+
+
+class _PostgresDatabase(_Build):
+    """`<name>__building`, filled with COPY in the transaction that created its tables, then renamed."""
+
+    def __init__(self, url: URL, default_name: str) -> None:
+        name = url.database or default_name
+        super().__init__(url.set(database=name))
+        self.name, self.building, self.old = name, f"{name}__building", f"{name}__old"
+        self.admin = url.set(database="postgres").render_as_string(hide_password=False)
+
+    def prepare(self) -> None:
+
+        drop_database(self.building, server_url=self.admin)
+        create_database(self.building, server_url=self.admin)
+
+    def begin(self) -> Writer:
+        self.engine = make_engine(self.url.set(database=self.building))
+        conn = self.conn = self.engine.connect()
+        conn.begin()
+        _create_schema(conn)  # same transaction as the COPYs: with wal_level=minimal they skip the WAL
+        _skip_foreign_key_checks(conn)
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+        def write(table: str, cols: list[str], rows: list[Row]) -> None:
+            # FREEZE (the tables are this transaction's own): rows are written frozen and their pages marked
+            # all-visible, so the VACUUM in finish() has nothing left to do and no first read rewrites hint bits.
+            with cursor.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN WITH (FREEZE)") as copy:
+                for row in rows:
+                    copy.write_row(row)
+
+        return write
+
+    def finish(self) -> None:
+        assert self.engine is not None and self.conn is not None
+        # COPY wrote the ids itself: move each id sequence past them, or the next INSERT collides.
+        for table in TABLE_ORDER:
+            self.conn.execute(
+                text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
+            )
+        self.conn.commit()
+        # Statistics for the planner (and the visibility map for index-only scans), a table per connection at
+        # once: each server process samples its own table.
+        engine = self.engine
+
+        def vacuum_analyze(table: str) -> None:
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text(f"VACUUM (ANALYZE) {table}"))
+
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            list(pool.map(vacuum_analyze, [*TABLE_ORDER, META_TABLE]))
+
+    def swap(self) -> None:
+
+        self.close()
+        drop_database(self.old, server_url=self.admin)
+        if database_exists(self.name, server_url=self.admin):
+            if is_dataset(self.url):
+                rename_database(self.name, self.old, server_url=self.admin)  # dropped once replaced
+            else:  # someone's own database under that name: kept, nothing is lost
+                names = (f"{self.name}__bak{n or ''}" for n in itertools.count())
+                backup = next(name for name in names if not database_exists(name, server_url=self.admin))
+                rename_database(self.name, backup, server_url=self.admin)
+                print(f"Kept the database that was named {self.name} as {backup}.", file=sys.stderr)
+        rename_database(self.building, self.name, server_url=self.admin)
+        drop_database(self.old, server_url=self.admin)
+
+
+def _skip_foreign_key_checks(conn: Connection) -> None:
+    """Generated rows reference each other correctly; checking each one would cost most of the load time.
+
+    Needs a superuser (the course's own server); on someone else's server the checks simply stay on.
+    """
+
+    savepoint = conn.begin_nested()
+    try:
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        savepoint.commit()
+    except DBAPIError:
+        savepoint.rollback()
+
+
+class _InPlace(_Build):
+    """Any other database (your own DATABASE_URL): empty tables filled with SQLAlchemy Core executemany."""
+
+    def prepare(self) -> None:
+        if exists(self.url):
+            raise CourseError(
+                f"{self.url.render_as_string(hide_password=True)} already has tables: point DATABASE_URL at "
+                "an empty database and the course will fill it."
+            )
+
+    def begin(self) -> Writer:
+        self.engine = make_engine(self.url)
+        _create_schema(self.engine)
+        conn = self.conn = self.engine.connect()
+        conn.begin()
+
+        def write(table: str, cols: list[str], rows: list[Row]) -> None:
+            insert = table_clause(table, *(column(c) for c in cols)).insert()
+            conn.execute(insert, [dict(zip(cols, row, strict=True)) for row in rows])
+
+        return write
+
+    def finish(self) -> None:
+        assert self.conn is not None
+        self.conn.commit()
+
+
+def build_dataset(
+    size: str | None = None,
+    *,
+    url: URL | str | None = None,
+    force: bool = False,
+    progress: bool = True,
+    seed: int = SEED,
+) -> DatasetInfo:
+    """Build the dataset of `size` at `url` (default: the course database), unless a good one is there.
+
+    A database that cannot be reached fails first, in one line. With `force`, what is in the way and is
+    not a course dataset is kept: a file as `<name>.bak`, a PostgreSQL database as `<name>__bak`.
+    """
+    spec = size_spec(size)
+    target = parse_url(url) if url is not None else course_url(settings(size=spec.name))
+    check_reachable(target)
+    if not force and exists(target):
+        return read_info(target, size=spec.name)
+    build: _Build
+    if target.get_backend_name() == "sqlite":
+        build = _SqliteFile(Path(str(target.database)))
+    elif target.get_backend_name() == "postgresql":
+        build = _PostgresDatabase(target, default_name=f"shop_{spec.name}")
+    else:
+        build = _InPlace(target)
+    return _run(build, spec, seed, progress)
+
+
+def ensure_dataset(size: str | None = None, *, url: URL | str | None = None, progress: bool = True) -> DatasetInfo:
+    """The dataset of `size`, built first if missing; a CourseError if what is there is not one."""
+    return build_dataset(size, url=url, progress=progress)
