@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..config import settings
 from ..errors import CourseError
 from . import results
+from .predictions import Outcome, Predicted, Prediction, as_prediction, outcome
 from .recorder import count_commits, record
 from .units import format_ms, in_ms
 
@@ -286,17 +287,38 @@ def run_variants(
 
 @dataclass
 class Comparison:
-    """Variants measured side by side; the first is the baseline."""
+    """Variants measured side by side; the first is the baseline.
+
+    `roles` declares what a variant stands for in the course-wide summary: the `naive` way, the `best` one (the
+    learner's, or the course's), a `floor`. `prediction` is what the learner expected before it ran.
+    """
 
     lesson: str
     backend: str
     size: str
     measurements: list[Measurement]
     title: str = ""
+    roles: dict[str, str] = field(default_factory=dict)
+    prediction: Prediction | None = None
 
     @property
     def baseline(self) -> Measurement:
         return self.measurements[0]
+
+    def role(self, role: str) -> Measurement | None:
+        """The variant declared in `role` ('naive', 'best', 'floor'), if one was."""
+        named = [variant for variant, declared in self.roles.items() if declared == role]
+        return self[named[0]] if named else None
+
+    @property
+    def outcome(self) -> Outcome | None:
+        """The learner's prediction beside the measurement (None: nothing predicted, or no best declared)."""
+        best = self.role("best")
+        if self.prediction is None or best is None:
+            return None
+        naive = self.role("naive") or self.baseline
+        of = self[self.prediction.of] if self.prediction.of else best
+        return outcome(self.prediction, naive, best, of)
 
     def __getitem__(self, variant: str) -> Measurement:
         for m in self.measurements:
@@ -352,6 +374,8 @@ class Comparison:
         show_figure(self.plot())
         if summary:
             print(self.summary())
+        if self.outcome is not None:
+            print(self.outcome.sentence())
 
 
 def compare(
@@ -368,6 +392,10 @@ def compare(
     store: bool = True,
     title: str = "",
     interleave: bool = True,
+    naive: str | None = None,
+    best: str | None = None,
+    floor: str | None = None,
+    prediction: Predicted = None,
 ) -> Comparison:
     """Measure variants side by side; the first is the baseline the others must agree with.
 
@@ -382,9 +410,18 @@ def compare(
     lands on the next one: after close(), a PostgreSQL connection's server process goes on exiting for a while,
     and a pooled request timed right after it would be charged for that. The first variant (the baseline, the
     naive way) is the one likely to leave work behind, so it runs last.
+
+    `naive`, `best` and `floor` name the variants that play those roles (the course-wide summary reads them, not
+    the variants' order); `prediction` is the learner's (a `Prediction`, or the boxes `widgets.predict` shows),
+    stored with the run and shown beside what was measured.
     """
     if not variants:
         raise CourseError("compare() needs at least one variant: a dict of {label: function}.")
+    roles = {name: role for role, name in (("naive", naive), ("best", best), ("floor", floor)) if name is not None}
+    if unknown := [name for name in roles if name not in variants]:
+        raise CourseError(
+            f"No variant called {unknown[0]!r} in this comparison: use one of {', '.join(variants)}."
+        )
     first = next(iter(_engines(engine)), None)
     measurements = run_variants(
         variants, engine=engine, repeat=repeat, warmup=warmup, budget_s=budget_s, interleave=interleave
@@ -397,6 +434,8 @@ def compare(
         size=size or _dataset_size(first) or settings().size,
         measurements=measurements,
         title=title,
+        roles=roles,
+        prediction=as_prediction(prediction),
     )
     if store:
         results.store(comparison)

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, event
 from ..db import Executed, statements_heard
 
 if TYPE_CHECKING:
-    import pandas as pd  # deferred: pandas is heavy; recording and storing run without it
+    import pandas as pd
 
 
 @dataclass(frozen=True)

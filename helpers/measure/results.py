@@ -1,7 +1,9 @@
 """The results store: every measurement a learner makes, kept so reruns can be compared.
 
-Each stored row is one variant of one comparison in one run. History is read per comparison *and*
-variant: two comparisons may both have a variant called 'no index (scan)', and must not merge into one line.
+Each stored row is one variant of one comparison in one run, with the role it was declared in (naive, best,
+floor). History is read per comparison *and* variant: two comparisons may both have a variant called
+'no index (scan)', and must not merge into one line. A run the learner predicted also keeps its prediction
+beside what it measured (`predictions()`), for the capstone.
 """
 
 from __future__ import annotations
@@ -17,21 +19,30 @@ from typing import TYPE_CHECKING
 from ..config import data_dir
 
 if TYPE_CHECKING:
-    import pandas as pd  # deferred: pandas is heavy; recording and storing run without it
+    import pandas as pd
 
     from .harness import Comparison
 
 MEASUREMENT_COLUMNS = (
     "variant", "median_s", "spread_s", "q1_s", "q3_s", "min_s", "max_s", "runs", "statements", "rows",
 )  # fmt: skip
-COLUMNS = ("run_id", "lesson", "comparison", "backend", "size", *MEASUREMENT_COLUMNS, "measured_at")
+COLUMNS = ("run_id", "lesson", "comparison", "backend", "size", *MEASUREMENT_COLUMNS, "role", "measured_at")
+PREDICTION_COLUMNS = (
+    "run_id", "lesson", "comparison", "backend", "size", "naive", "best", "predicted_speedup", "measured_speedup",
+    "statements_of", "predicted_statements", "measured_statements", "measured_at",
+)  # fmt: skip
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS measurements (
     id INTEGER PRIMARY KEY,
     run_id TEXT, lesson TEXT, comparison TEXT, variant TEXT, backend TEXT, size TEXT,
     median_s REAL, spread_s REAL, q1_s REAL, q3_s REAL, min_s REAL, max_s REAL,
-    runs INTEGER, statements INTEGER, rows INTEGER, measured_at TEXT
-)
+    runs INTEGER, statements INTEGER, rows INTEGER, measured_at TEXT, role TEXT
+);
+CREATE TABLE IF NOT EXISTS predictions (
+    run_id TEXT PRIMARY KEY, lesson TEXT, comparison TEXT, backend TEXT, size TEXT, naive TEXT, best TEXT,
+    predicted_speedup REAL, measured_speedup REAL, statements_of TEXT, predicted_statements INTEGER,
+    measured_statements INTEGER, measured_at TEXT
+);
 """
 
 
@@ -44,11 +55,14 @@ def _connect(path: Path | None = None) -> sqlite3.Connection:
     path = path or results_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=10)
-    conn.execute(_SCHEMA)
+    conn.executescript(_SCHEMA)
     columns = {row[1] for row in conn.execute("PRAGMA table_info(measurements)")}
     if "comparison" not in columns:  # a store written before comparisons had names: theirs is the lesson's
         conn.execute("ALTER TABLE measurements ADD COLUMN comparison TEXT")
         conn.execute("UPDATE measurements SET comparison = lesson")
+        conn.commit()
+    if "role" not in columns:  # a store written before variants had roles
+        conn.execute("ALTER TABLE measurements ADD COLUMN role TEXT")
         conn.commit()
     return conn
 
@@ -58,15 +72,25 @@ def store(comparison: Comparison, path: Path | None = None) -> str:
     run_id = uuid.uuid4().hex[:12]
     now = datetime.now(UTC).isoformat(timespec="seconds")
     name = comparison.title or comparison.lesson
+    head = (run_id, comparison.lesson, name, comparison.backend, comparison.size)
     records = [
-        (run_id, comparison.lesson, name, comparison.backend, comparison.size, *m.row().values(), now)
-        for m in comparison.measurements
+        (*head, *m.row().values(), comparison.roles.get(m.variant, ""), now) for m in comparison.measurements
     ]
     with closing(_connect(path)) as conn, conn:
-        conn.executemany(
-            f"INSERT INTO measurements ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", records
-        )
+        conn.executemany(_insert("measurements", COLUMNS), records)
+        if (outcome := comparison.outcome) is not None:
+            conn.execute(
+                _insert("predictions", PREDICTION_COLUMNS),
+                (
+                    *head, outcome.naive, outcome.best, outcome.predicted_speedup, outcome.measured_speedup,
+                    outcome.statements_of, outcome.predicted_statements, outcome.measured_statements, now,
+                ),
+            )  # fmt: skip
     return run_id
+
+
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
 
 
 def history(lesson: str | None = None, path: Path | None = None) -> pd.DataFrame:
@@ -84,10 +108,22 @@ def history(lesson: str | None = None, path: Path | None = None) -> pd.DataFrame
     return frame
 
 
-def clear(lesson: str | None = None, path: Path | None = None) -> int:
-    """Forget stored measurements (of one lesson, or all); returns how many were removed."""
-    with closing(_connect(path)) as conn, conn:
-        cursor = conn.execute(
-            "DELETE FROM measurements" + (" WHERE lesson = ?" if lesson else ""), (lesson,) if lesson else ()
+def predictions(lesson: str | None = None, path: Path | None = None) -> pd.DataFrame:
+    """Stored predictions beside what their races measured, oldest first (all lessons, or one)."""
+    import pandas as pd  # deferred: pandas is heavy; recording and storing run without it
+
+    where, params = (" WHERE lesson = ?", (lesson,)) if lesson is not None else ("", ())
+    with closing(_connect(path)) as conn:
+        frame = pd.read_sql_query(
+            f"SELECT {', '.join(PREDICTION_COLUMNS)} FROM predictions{where} ORDER BY rowid", conn, params=params
         )
-        return cursor.rowcount
+    frame["measured_at"] = pd.to_datetime(frame["measured_at"])
+    return frame
+
+
+def clear(lesson: str | None = None, path: Path | None = None) -> int:
+    """Forget stored measurements and predictions (of one lesson, or all); returns how many rows were removed."""
+    where, params = (" WHERE lesson = ?", (lesson,)) if lesson else ("", ())
+    with closing(_connect(path)) as conn, conn:
+        conn.execute("DELETE FROM predictions" + where, params)
+        return int(conn.execute("DELETE FROM measurements" + where, params).rowcount)

@@ -1,7 +1,9 @@
-"""Small ipywidgets for live demos: rerun a comparison, pick a dataset, sweep a parameter."""
+"""The course's widgets: the rerun widget (a button, sliders) for live demos, and the prediction boxes a learner
+fills before a race."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +13,7 @@ from IPython.display import display
 from ..data import copy_exists
 from ..errors import CourseError
 from .display import say
+from .predictions import Prediction
 
 if TYPE_CHECKING:
     from ..course import Course
@@ -83,3 +86,53 @@ def rerun_button(
     display(w.VBox([*children, out]))
     if run_now:
         go()
+
+
+class PredictionBox:
+    """Boxes for a prediction, shown above a race; `.prediction` reads them (empty boxes: nothing predicted)."""
+
+    def __init__(self, question: str, *, speedup: bool = True, statements: bool = False, of: str | None = None):
+        self.of = of
+        style = {"description_width": "initial"}
+        self.speedup = w.Text(placeholder="e.g. 5", description="times faster:", style=style) if speedup else None
+        self.statements = (
+            w.Text(placeholder="e.g. 1", description=f"statements ({of or 'the best variant'}):", style=style)
+            if statements
+            else None
+        )
+        boxes = [box for box in (self.speedup, self.statements) if box is not None]
+        self.widget = w.VBox([w.HTML(f"<b>Your prediction.</b> {question}"), w.HBox(boxes)])
+
+    @property
+    def prediction(self) -> Prediction:
+        return Prediction(
+            speedup=_number(self.speedup.value) if self.speedup is not None else None,
+            statements=_whole(self.statements.value) if self.statements is not None else None,
+            of=self.of,
+        )
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
+
+
+def _number(text: str) -> float | None:
+    """A positive number typed in a box ('5', '5x', '5×', '0.5'), or None."""
+    try:
+        value = float(text.strip().rstrip("x×").strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def _whole(text: str) -> int | None:
+    value = _number(text)
+    return round(value) if value is not None else None
+
+
+def predict(
+    question: str, *, speedup: bool = True, statements: bool = False, of: str | None = None
+) -> PredictionBox:
+    """Show prediction boxes for the race below and return them (pass them to `compare(prediction=...)`)."""
+    box = PredictionBox(question, speedup=speedup, statements=statements, of=of)
+    display(box)
+    return box

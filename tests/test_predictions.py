@@ -1,0 +1,81 @@
+"""Predict, then measure: a prediction is stored with its run, shown beside the measurement, never required."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers.errors import CourseError
+from helpers.measure import results
+from helpers.measure.harness import Comparison, compare
+from helpers.measure.predictions import Prediction
+from helpers.measure.widgets import PredictionBox
+
+
+def _slow() -> list[int]:
+    time.sleep(0.004)
+    return [1, 2]
+
+
+def _fast() -> list[int]:
+    return [1, 2]
+
+
+def _race(tmp_path: Path, **kwargs: Any) -> Comparison:
+    return compare(
+        {"naive": _slow, "mine": _fast},
+        lesson="xx",
+        backend="sqlite",
+        size="tiny",
+        repeat=3,
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "results.sqlite"
+    monkeypatch.setenv("COURSE_RESULTS_PATH", str(path))
+    return path
+
+
+def test_a_prediction_is_stored_with_its_run_beside_what_was_measured(store: Path, tmp_path: Path) -> None:
+    race = _race(tmp_path, naive="naive", best="mine", prediction=Prediction(speedup=3, statements=0))
+    outcome = race.outcome
+    assert outcome.predicted_speedup == 3 and outcome.measured_speedup == pytest.approx(race.ratio("mine"))
+    stored = results.predictions("xx")
+    assert len(stored) == 1
+    row = stored.iloc[0]
+    assert (row["naive"], row["best"], row["predicted_speedup"]) == ("naive", "mine", 3.0)
+    assert row["measured_speedup"] == pytest.approx(outcome.measured_speedup)
+    assert row["statements_of"] == "mine" and row["predicted_statements"] == 0
+    roles = results.history("xx").set_index("variant")["role"].to_dict()
+    assert roles == {"naive": "naive", "mine": "best"}
+    assert "you predicted 'mine' 3× faster than 'naive'" in outcome.sentence()
+
+
+def test_no_prediction_is_never_an_error(store: Path, tmp_path: Path) -> None:
+    for given in (None, Prediction(), PredictionBox("How much faster?", statements=True)):
+        race = _race(tmp_path, naive="naive", best="mine", prediction=given)
+        assert race.outcome is None
+    assert results.predictions("xx").empty
+    assert _race(tmp_path).outcome is None  # no roles, no prediction: a plain race
+
+
+def test_the_boxes_read_what_a_learner_types() -> None:
+    box = PredictionBox("How much faster, and how many statements?", statements=True, of="mine")
+    for typed, expected in (("5", 5.0), ("5x", 5.0), (" 2.5× ", 2.5), ("", None), ("fast", None), ("-3", None)):
+        assert box.speedup is not None
+        box.speedup.value = typed
+        assert box.prediction.speedup == expected, typed
+    assert box.statements is not None
+    box.statements.value = "1"
+    assert box.prediction == Prediction(speedup=None, statements=1, of="mine")
+
+
+def test_a_role_must_name_a_variant(tmp_path: Path, store: Path) -> None:
+    with pytest.raises(CourseError, match="No variant called 'yours'"):
+        _race(tmp_path, best="yours")
