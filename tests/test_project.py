@@ -73,6 +73,19 @@ def test_code_cells_show_what_they_teach(path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_cell_shows_a_solution_when_run_top_to_bottom(path: Path) -> None:
+    """`solution()` is the learner's to call: a committed notebook only mentions it in a comment."""
+    calls = [
+        f"cell {i}: {line.strip()}"
+        for i, cell in enumerate(json.loads(path.read_text())["cells"])
+        if cell["cell_type"] == "code"
+        for line in "".join(cell["source"]).splitlines()
+        if re.search(r"\.solution\(", line.split("#", 1)[0])
+    ]
+    assert calls == []
+
+
 def test_the_registry_the_notebooks_the_exercises_and_the_lesson_tests_agree() -> None:
     """Every lesson in helpers/lessons.py has its notebook; a lesson with exercises has its module (declaring an
     `exercises(course)` the notebook calls) and its tests; its topic modules exist; nothing exists without one."""
