@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,15 +14,22 @@ from sqlalchemy.orm import Session, sessionmaker
 from helpers.course import Course
 from helpers.db import make_engine
 from helpers.exercises import ____
-from helpers.exercises.lesson01 import close_session, create_app, exercises, get_session, products
+from helpers.exercises.lesson01 import (
+    Q1,
+    Q2,
+    Q3,
+    Lesson01Exercises,
+    close_session,
+    create_app,
+    exercises,
+    get_session,
+    products,
+)
 from helpers.shop.db import get_session as course_get_session
 from helpers.shop.models import Product
 from helpers.shop.params import ID
 
-
-@pytest.fixture
-def ex(course: Course) -> Any:
-    return exercises(course)
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "01_baseline_app.ipynb"
 
 
 def rejected(result: Any, capsys: pytest.CaptureFixture[str], reason: str) -> bool:
@@ -29,9 +38,21 @@ def rejected(result: Any, capsys: pytest.CaptureFixture[str], reason: str) -> bo
     return not result and out.startswith("Not yet — ") and out.count("\n") == 1 and reason in out
 
 
+def test_the_lessons_exercises_are_its_questions_bound_to_its_course(course: Course) -> None:
+    ex = exercises(course)
+    assert isinstance(ex, Lesson01Exercises)
+    assert [e.question for e in (ex.q1, ex.q2, ex.q3)] == [Q1, Q2, Q3]
+    assert all(e.course is course for e in (ex.q1, ex.q2, ex.q3))
+
+
+def test_the_notebook_holds_each_starter_verbatim() -> None:
+    cells = ["".join(cell["source"]) for cell in json.loads(NOTEBOOK.read_text())["cells"]]
+    assert all(question.starter in cells for question in (Q1, Q2, Q3))
+
+
 # ---------------------------------------------------------------- q1: a session per request
-def test_q1_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert ex.q1.check((get_session, close_session))
+def test_q1_passes_the_reference(course: Course, capsys: pytest.CaptureFixture[str]) -> None:
+    assert Q1.bind(course).check((get_session, close_session))
     assert "every one closed at teardown" in capsys.readouterr().out
 
 
@@ -66,22 +87,22 @@ def close_assuming_a_session(exc: BaseException | None = None) -> None:
     ],
     ids=["not-closed", "not-kept-on-g", "closed-only-after-success", "no-session-no-check", "one-function"],
 )
-def test_q1_rejects(ex: Any, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
-    assert rejected(ex.q1.check(answer), capsys, reason)
+def test_q1_rejects(course: Course, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
+    assert rejected(Q1.bind(course).check(answer), capsys, reason)
 
 
-def test_q1_starter_is_not_answered(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_q1_starter_is_not_answered(course: Course, capsys: pytest.CaptureFixture[str]) -> None:
     def starter_close(exc: BaseException | None = None) -> None:
         g.pop("db_session", None)
         ____  # noqa: B018
 
-    assert not ex.q1.check((get_session, starter_close))
+    assert not Q1.bind(course).check((get_session, starter_close))
     assert capsys.readouterr().out.startswith("Not answered yet")
 
 
 # ---------------------------------------------------------------- q2: the factory
-def test_q2_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert ex.q2.check(create_app)
+def test_q2_passes_the_reference(course: Course, capsys: pytest.CaptureFixture[str]) -> None:
+    assert Q2.bind(course).check(create_app)
     assert "one engine" in capsys.readouterr().out
 
 
@@ -111,13 +132,13 @@ def factory(*, teardown: bool = True, register: bool = True, keep_engine: bool =
     ],
     ids=["no-teardown", "views-not-registered", "engine-not-kept"],
 )
-def test_q2_rejects(ex: Any, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
-    assert rejected(ex.q2.check(answer), capsys, reason)
+def test_q2_rejects(course: Course, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
+    assert rejected(Q2.bind(course).check(answer), capsys, reason)
 
 
 # ---------------------------------------------------------------- q3: one endpoint
-def test_q3_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert ex.q3.check(products)
+def test_q3_passes_the_reference(course: Course, capsys: pytest.CaptureFixture[str]) -> None:
+    assert Q3.bind(course).check(products)
     assert "answered like the reference" in capsys.readouterr().out
 
 
@@ -156,11 +177,11 @@ def right(p: Any) -> dict[str, Any]:
     ],
     ids=["float-price", "no-404", "filtered-in-python", "missing-key", "not-a-blueprint"],
 )
-def test_q3_rejects(ex: Any, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
-    assert rejected(ex.q3.check(answer), capsys, reason)
+def test_q3_rejects(course: Course, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
+    assert rejected(Q3.bind(course).check(answer), capsys, reason)
 
 
 @pytest.mark.parametrize("session_of", [get_session, course_get_session], ids=["learners", "course"])
-def test_q3_accepts_either_get_session(ex: Any, session_of: Any) -> None:
+def test_q3_accepts_either_get_session(course: Course, session_of: Any) -> None:
     """The notebook's view calls the learner's get_session (q1): it shares the course app's teardown contract."""
-    assert ex.q3.check(product_views(right, session_of=session_of))
+    assert Q3.bind(course).check(product_views(right, session_of=session_of))

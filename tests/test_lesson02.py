@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import linecache
 from decimal import Decimal
 from pathlib import Path
@@ -17,12 +18,23 @@ from sqlalchemy.orm import Bundle, Session, defer, load_only
 from helpers.course import Course
 from helpers.exercises import ____
 from helpers.exercises.app_task import AppTask
-from helpers.exercises.lesson02 import customers_in_city, exercises, note_previews, product_cards
+from helpers.exercises.lesson02 import (
+    Q1,
+    Q2,
+    Q3,
+    Lesson02Exercises,
+    customers_in_city,
+    exercises,
+    improve_task,
+    note_previews,
+    product_cards,
+)
 from helpers.measure.recorder import bytes_fetched, record, value_bytes
 from helpers.shop import kit, optimized
 from helpers.shop.models import Customer, Product
 
 N = 40
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "02_projection.ipynb"
 
 
 def first_customers(course: Course) -> dict[str, list[tuple[int, str, str]]]:
@@ -92,8 +104,8 @@ def test_raiseload_turns_the_lazy_load_into_an_error(course: Course) -> None:
 
 
 @pytest.fixture(scope="module")
-def ex(course: Course) -> Any:
-    return exercises(course)
+def task(course: Course) -> AppTask:
+    return improve_task(course)
 
 
 def rejected(result: Any, capsys: pytest.CaptureFixture[str], reason: str) -> bool:
@@ -124,9 +136,21 @@ def test_projections_move_the_same_bytes_and_fewer_than_whole_rows(course: Cours
     assert moved["load_only"] == moved["columns"] < moved["whole"] / 5
 
 
+def test_the_lessons_exercises_are_its_questions_and_its_task(course: Course) -> None:
+    ex = exercises(course)
+    assert isinstance(ex, Lesson02Exercises) and isinstance(ex.improve, AppTask)
+    assert [e.question for e in (ex.q1, ex.q2, ex.q3)] == [Q1, Q2, Q3]
+    assert all(e.course is course for e in (ex.q1, ex.q2, ex.q3)) and ex.improve.course is course
+
+
+def test_the_notebook_holds_each_starter_verbatim() -> None:
+    cells = ["".join(cell["source"]) for cell in json.loads(NOTEBOOK.read_text())["cells"]]
+    assert all(question.starter in cells for question in (Q1, Q2, Q3))
+
+
 # ---------------------------------------------------------------- q1: three columns, ordered by the database
-def test_q1_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert ex.q1.check(customers_in_city)
+def test_q1_passes_the_reference(course: Course, capsys: pytest.CaptureFixture[str]) -> None:
+    assert Q1.bind(course).check(customers_in_city)
     assert capsys.readouterr().out.startswith("Correct!")
 
 
@@ -160,13 +184,13 @@ def filtered_in_python(session: Session, city: str) -> list[Any]:
     ],
     ids=["whole-entities", "no-order-by", "sorted-in-python", "filtered-in-python"],
 )
-def test_q1_rejects(ex: Any, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
-    assert rejected(ex.q1.check(answer), capsys, reason)
+def test_q1_rejects(course: Course, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
+    assert rejected(Q1.bind(course).check(answer), capsys, reason)
 
 
 # ---------------------------------------------------------------- q2: objects that refuse to lazy-load
-def test_q2_passes_the_reference_and_defer_with_raiseload(ex: Any) -> None:
-    assert ex.q2.check(product_cards)
+def test_q2_passes_the_reference_and_defer_with_raiseload(course: Course) -> None:
+    assert Q2.bind(course).check(product_cards)
 
     def deferred(session: Session, category: str) -> list[Product]:
         query = (
@@ -177,7 +201,7 @@ def test_q2_passes_the_reference_and_defer_with_raiseload(ex: Any) -> None:
         )
         return list(session.scalars(query))
 
-    assert ex.q2.check(deferred)
+    assert Q2.bind(course).check(deferred)
 
 
 def cards(*columns: Any, raiseload: bool = True, order: bool = True) -> Any:
@@ -207,13 +231,13 @@ def rows_not_objects(session: Session, category: str) -> list[Any]:
     ],
     ids=["no-raiseload", "whole-entities", "price-lazy-loaded", "price-not-loaded", "unordered", "rows"],
 )
-def test_q2_rejects(ex: Any, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
-    assert rejected(ex.q2.check(answer), capsys, reason)
+def test_q2_rejects(course: Course, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
+    assert rejected(Q2.bind(course).check(answer), capsys, reason)
 
 
 # ---------------------------------------------------------------- q3: an expression in the SELECT
-def test_q3_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert ex.q3.check(note_previews)
+def test_q3_passes_the_reference(course: Course, capsys: pytest.CaptureFixture[str]) -> None:
+    assert Q3.bind(course).check(note_previews)
     assert "bytes came back" in capsys.readouterr().out
 
 
@@ -249,15 +273,15 @@ def substr_from_zero(session: Session, city: str) -> list[Any]:
     ],
     ids=["columns-cut-in-python", "objects-cut-in-python", "substr-from-0"],
 )
-def test_q3_rejects(ex: Any, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
-    assert rejected(ex.q3.check(answer), capsys, reason)
+def test_q3_rejects(course: Course, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
+    assert rejected(Q3.bind(course).check(answer), capsys, reason)
 
 
-def test_unanswered_starters_are_not_marked_right(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unanswered_starters_are_not_marked_right(course: Course, capsys: pytest.CaptureFixture[str]) -> None:
     def starter(session: Session, city: str) -> object:
         return ____
 
-    for q in (ex.q1, ex.q2, ex.q3):
+    for q in (Q1.bind(course), Q2.bind(course), Q3.bind(course)):
         assert not q.check(starter)
         assert capsys.readouterr().out.startswith("Not answered yet")
 
@@ -331,9 +355,8 @@ def cell(source: str, number: int) -> Blueprint:
 
 
 @pytest.fixture
-def improve(ex: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTask:
+def improve(task: AppTask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTask:
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))  # answers are saved here, not in the learner's data/
-    task: AppTask = ex.improve
     return task
 
 

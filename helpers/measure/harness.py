@@ -181,6 +181,16 @@ def measure(
     return run_variants({label: fn}, engine=engine, repeat=repeat, warmup=warmup, budget_s=None)[0]
 
 
+def merge_runs(variant: str, measurements: Sequence[Measurement]) -> Measurement:
+    """One measurement holding the runs of several, with the first one's counts.
+
+    For calls that must each be measured apart, a cold first call on a fresh engine say (`measure(...,
+    repeat=1, warmup=0)` once per engine): their median and spread then read like any other measurement's.
+    """
+    first = measurements[0]
+    return Measurement(variant, [t for m in measurements for t in m.times_s], first.statements, first.rows)
+
+
 @contextmanager
 def _counting(engines: Sequence[Engine], commits: bool) -> Iterator[Callable[[], tuple[int, int]]]:
     """Count statements (and commits, if asked) sent on `engines` inside the block; yields a reader of both."""

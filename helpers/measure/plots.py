@@ -13,7 +13,7 @@ from IPython.display import display
 from .units import format_ms, in_ms
 
 if TYPE_CHECKING:
-    from .harness import Comparison
+    from .harness import Comparison, Measurement
 
 # A headless default for scripts and tests; Jupyter's inline backend still wins in a kernel.
 if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline", "inline"):
@@ -115,6 +115,19 @@ def history_chart(frame: pd.DataFrame, *, ax: Any = None) -> Any:
     ax.legend(fontsize=7 if several else 8)
     ax.grid(alpha=0.3)
     fig.autofmt_xdate()
+    return fig
+
+
+def runs_histogram(measurement: Measurement, *, bins: int = 15, ax: Any = None) -> Any:
+    """How one measurement's runs spread: a histogram of their times, with the median and the mean marked."""
+    fig, ax = _new_axes(ax, height=2.6)
+    times_ms = [t * 1000 for t in measurement.times_s]
+    ax.hist(times_ms, bins=bins, color=COLORS[1])
+    ax.axvline(measurement.median_s * 1000, color=COLORS[0], label="median")
+    ax.axvline(sum(times_ms) / measurement.runs, color=COLORS[6], linestyle="--", label="mean")
+    ax.set_xlabel("time per call (ms)")
+    ax.set_ylabel("runs")
+    ax.legend()
     return fig
 
 

@@ -1,0 +1,63 @@
+"""Lesson 00's instruments (helpers.topics.orientation), and the harness and chart pieces its "why medians" and
+"cold first call" demos stand on: merged runs, a histogram of runs, the cold-call sentence."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers.config import SIZES
+from helpers.course import Course
+from helpers.measure.harness import Measurement, measure, merge_runs
+from helpers.measure.plots import runs_histogram
+from helpers.topics.orientation import cold_call_sentence, environment_table, sizes_table
+
+
+def test_environment_table_lists_versions_and_settings(course: Course) -> None:
+    table = environment_table(course)
+    assert list(table.index) == [
+        "Python", "SQLAlchemy", "Flask", "Flask-Caching", "pandas", "SQLite library", "database in use",
+        "dataset size", "cache backend", "database URL",
+    ]  # fmt: skip
+    assert table.loc["database in use", "value"].startswith(course.backend)
+    assert table.loc["dataset size", "value"] == course.size
+    assert table.loc["database URL", "value"] == course.engine.url.render_as_string(hide_password=True)
+
+
+def test_sizes_table_has_a_row_per_size() -> None:
+    table = sizes_table()
+    assert list(table.index) == list(SIZES)
+    assert (table["customers"] == [s.customers for s in SIZES.values()]).all()
+
+
+def test_merged_first_calls_read_like_one_measurement(course: Course) -> None:
+    firsts = [measure(lambda: 1, engine=course.engine, repeat=1, warmup=0, label="one") for _ in range(3)]
+    merged = merge_runs("cold", firsts)
+    assert merged.variant == "cold" and merged.runs == 3
+    assert merged.times_s == [m.times_s[0] for m in firsts]
+    assert (merged.statements, merged.rows) == (firsts[0].statements, firsts[0].rows) == (0, None)
+
+
+def test_runs_histogram_marks_the_median_and_the_mean() -> None:
+    fig = runs_histogram(Measurement("warm", [0.001, 0.002, 0.002, 0.009], 1, None))
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.get_lines()] == ["median", "mean"]
+    assert [line.get_xdata()[0] for line in ax.get_lines()] == pytest.approx([2.0, 3.5])
+
+
+def ms(*medians: float, statements: int = 1) -> list[Measurement]:
+    return [Measurement(name, [m / 1000], statements, None) for name, m in zip("abc", medians, strict=True)]
+
+
+@pytest.mark.parametrize(
+    ("medians", "larger"),
+    [
+        ((9.0, 2.0, 1.0), "most of the cold cost was opening the connection."),
+        ((4.0, 3.5, 1.0), "most of the cold cost was the first statement on a new connection."),
+        ((5.0, 3.0, 1.0), "opening the connection and its first statement cost about as much as each other."),
+    ],
+)
+def test_cold_call_sentence_names_the_larger_cost(medians: tuple[float, float, float], larger: str) -> None:
+    cold, connected, warm = ms(*medians)
+    sentence = cold_call_sentence(cold, connected, warm, "sqlite")
+    assert sentence.endswith(f"\nOn sqlite, {larger}")
+    assert f"{medians[0]:.1f}× the warm median" in sentence and "All three sent 1 statement:" in sentence
