@@ -16,37 +16,30 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm.exc import DetachedInstanceError
 
 from helpers.course import Course
-from helpers.data import drop_copy
 from helpers.errors import CourseError
-from helpers.exercises import ____
 from helpers.exercises.core import contains_blank
-from helpers.exercises.lesson05 import (
-    exercises,
-    hit_ratio,
-    q1_reference,
-    q2_reference,
-    q3_reference,
-)
+from helpers.exercises.lesson05 import Q1, Q2, Q3, Q4, exercises, hit_ratio
 from helpers.measure.display import show_source
 from helpers.servers import redis_url
-from helpers.servers.wsgi import serve_in_process
 from helpers.serving import build_app
 from helpers.shop import baseline, optimized
 from helpers.shop.caching import cache
 from helpers.shop.db import get_session
-from helpers.shop.models import Customer, Order, Review
-from helpers.shop.params import int_arg, str_arg
+from helpers.shop.models import Customer, Order
+from helpers.shop.params import str_arg
 from helpers.topics.caching import (
     close_apps,
     current_customer_id,
     fresh_app,
     own_prefix,
-    post,
+    popularity,
+    rename_through_a,
     stored_keys,
     temporary_app,
+    traffic,
     visit,
-    visit_servers,
 )
+from tests.cells import notebook_code_cells, private_copy, run_cell
 
 STORES = ["simple", pytest.param("redis", marks=pytest.mark.redis)]
 
@@ -60,10 +53,8 @@ def shop(course: Course, request: pytest.FixtureRequest) -> Iterator[Course]:
 
 @pytest.fixture
 def lab(shop: Course) -> Iterator[Course]:
-    copy = shop.private_copy("test05")
-    yield copy
-    copy.engine.dispose()
-    drop_copy(copy.url)
+    with private_copy(shop, "test05") as copy:
+        yield copy
 
 
 def user_row(user_id: int) -> dict[str, Any]:
@@ -372,38 +363,14 @@ def test_temporary_app_closes_its_engine(shop: Course) -> None:
 
 
 # ---------------------------------------------------------------------- real server processes
-def servers_on(lab: Course, env: dict[str, str]) -> dict[str, Any]:
-    database = lab.url.render_as_string(hide_password=False)
-    return {
-        label: serve_in_process(views="helpers.topics.caching:profile_views", database_url=database, env=env)
-        for label in ("A", "B")
-    }
-
-
-def write_through_a(servers: dict[str, Any], customer_id: int, name: str) -> Any:
-    page = f"/customers/{customer_id}/profile"
-    try:
-        visit_servers(servers, page, fields=["name"])
-        assert post(servers["A"], f"/customers/{customer_id}/name", {"name": name}) == (
-            200,
-            {"id": customer_id, "name": name},
-        )
-        return visit_servers(servers, page, fields=["name"])
-    finally:
-        for server in servers.values():
-            server.stop()
-
-
 def test_two_simplecache_processes_disagree_after_a_write(course: Course) -> None:
-    lab = course.private_copy("test05-simple")
-    try:
+    with private_copy(course, "test05-simple") as lab:
         old = name_of(lab, 12)
-        after = write_through_a(servers_on(lab, {"COURSE_CACHE": "simple"}), 12, "New Name")
-        assert after.loc["A", "name"] == "New Name" and after.loc["B", "name"] == old
-        assert after.loc["B", "statements"] == 0 and after.loc["A", "pid"] != after.loc["B", "pid"]
-    finally:
-        lab.engine.dispose()
-        drop_copy(lab.url)
+        table = rename_through_a(lab, {"COURSE_CACHE": "simple"}, 12, "New Name")
+    before, after = table.xs("before"), table.xs("after renaming through A")
+    assert before["name"].tolist() == [old, old] and (after["in the database"] == "New Name").all()
+    assert after.loc["A", "name"] == "New Name" and after.loc["B", "name"] == old
+    assert after.loc["B", "statements"] == 0 and after.loc["A", "pid"] != after.loc["B", "pid"]
 
 
 @pytest.mark.redis
@@ -411,16 +378,20 @@ def test_two_processes_on_redis_share_the_invalidation(course: Course) -> None:
     import redis
 
     url = redis_url()
-    lab = course.private_copy("test05-redis")
     redis.Redis.from_url(url).delete("flask_cache_view//customers/12/profile")
     try:
-        after = write_through_a(servers_on(lab, {"COURSE_CACHE": "redis", "CACHE_REDIS_URL": url}), 12, "Shared")
+        with private_copy(course, "test05-redis") as lab:
+            table = rename_through_a(lab, {"COURSE_CACHE": "redis", "CACHE_REDIS_URL": url}, 12, "Shared")
+        after = table.xs("after renaming through A")
         assert after["name"].tolist() == ["Shared", "Shared"]
-        assert after.loc["B", "statements"] == 0  # A's miss filled the entry B read
+        assert table.xs("before").loc["B", "statements"] == 0  # A's miss filled the entry B read
     finally:
         redis.Redis.from_url(url).delete("flask_cache_view//customers/12/profile")
-        lab.engine.dispose()
-        drop_copy(lab.url)
+
+
+def test_a_server_refusing_the_rename_is_an_error(course: Course) -> None:
+    with private_copy(course, "test05-refused") as lab, pytest.raises(CourseError, match="answered 400"):
+        rename_through_a(lab, {"COURSE_CACHE": "simple"}, 12, "")
 
 
 def test_serve_imports_views_by_name_and_says_when_it_cannot() -> None:
@@ -437,137 +408,112 @@ def say_what(capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out.strip()
 
 
-def reviews_views(name: str, decorate: Callable[[Any], Any]) -> Blueprint:
-    def product_reviews(product_id: int) -> dict[str, Any]:
-        page = int_arg("page", 1)
-        rows = get_session().execute(
-            select(Review.id, Review.rating)
-            .where(Review.product_id == product_id)
-            .order_by(Review.id)
-            .limit(5)
-            .offset((page - 1) * 5)
-        )
-        return {"product": product_id, "page": page, "reviews": [row._asdict() for row in rows]}
-
-    views = Blueprint(name, __name__)
-    views.add_url_rule("/products/<int:product_id>/reviews", view_func=decorate(product_reviews))
-    return views
+def filled(starter: str, blank: str, name: str) -> Blueprint:
+    """The starter cell with `____` replaced by `blank`, run as a cell: its Blueprint."""
+    namespace = run_cell(starter.replace("____", blank), name, current_customer_id=current_customer_id)
+    return next(value for value in namespace.values() if isinstance(value, Blueprint))
 
 
-@pytest.mark.parametrize(
-    ("decorate", "reason"),
-    [
-        (cache.cached(timeout=300, key_prefix="reviews"), "got the answer cached for GET /products/"),
-        (cache.cached(timeout=300), "page=2 got the answer cached for GET"),
-        (cache.cached(timeout=300, key_prefix="product/%s"), "page=2 got the answer cached for GET"),
-        (lambda view: view, "it was not answered from the cache"),
-    ],
-    ids=["blog-key", "path-only", "path-prefix", "not-cached"],
-)
-def test_q1_rejects_keys_without_product_and_page(
-    shop: Course, decorate: Callable[[Any], Any], reason: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    ex = exercises(shop, shop)
-    assert not ex.q1.check(reviews_views("q1_wrong", decorate))
-    assert reason in say_what(capsys)
+def solution(source: str, name: str) -> Any:
+    """What a solution cell defines: its Blueprint, or for q4 its function."""
+    namespace = run_cell(source, name, current_customer_id=current_customer_id)
+    return namespace.get("q1_views") or namespace.get("q2_views") or namespace["q3_views"]
 
 
-def test_q1_to_q4_pass_their_references(shop: Course, lab: Course, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_starters_are_the_notebooks_cells() -> None:
+    cells = notebook_code_cells("05_caching.ipynb")
+    for question in (Q1, Q2, Q3, Q4):
+        assert question.starter in cells, question.title
+
+
+def test_q1_to_q4_pass_their_solutions(shop: Course, lab: Course, capsys: pytest.CaptureFixture[str]) -> None:
     ex = exercises(shop, lab)
-    assert ex.q1.check(q1_reference)
-    assert ex.q2.check(q2_reference)
-    assert ex.q3.check(q3_reference)
+    assert ex.q1.check(solution(str(Q1.solution), "q1_solution"))
+    assert ex.q2.check(solution(str(Q2.solution), "q2_solution"))
+    assert ex.q3.check(solution(str(Q3.solution), "q3_solution"))
     assert ex.q4.check(hit_ratio)
     out = say_what(capsys)
     assert out.count("Correct!") == 4 and "3 keys" in out
 
 
-def orders_views(name: str, decorate: Callable[[Any], Any]) -> Blueprint:
-    def my_orders() -> dict[str, Any]:
-        customer_id = current_customer_id()
-        limit = int_arg("limit", 5, high=50)
-        rows = get_session().execute(
-            select(Order.id, Order.status, Order.total)
-            .where(Order.customer_id == customer_id)
-            .order_by(Order.id.desc())
-            .limit(limit)
-        )
-        return {"customer": customer_id, "orders": [row._asdict() for row in rows]}
+def test_q1_q2_q4_accept_other_right_answers(shop: Course) -> None:
+    ex = exercises(shop, shop)
+    assert ex.q1.check(filled(Q1.starter, "timeout=60, key_prefix=lambda: request.full_path", "q1_other"))
+    per_customer = "lambda: f\"{current_customer_id()}:{request.args.get('limit')}\""
+    assert ex.q2.check(filled(Q2.starter, per_customer, "q2_other"))
 
-    views = Blueprint(name, __name__)
-    views.add_url_rule("/me/orders", view_func=decorate(my_orders))
-    return views
+    def statement_free_share(client: Any, urls: list[str]) -> float:
+        return sum(not int(client.get(url).headers["X-Statements"]) for url in urls) / len(urls)
+
+    assert ex.q4.check(statement_free_share)
+
+
+def uncached(starter: str) -> str:
+    """The starter without its @cache.cached(...) line: a view that is not cached at all."""
+    return "\n".join(line for line in starter.splitlines() if not line.startswith("@cache.cached("))
 
 
 @pytest.mark.parametrize(
-    ("decorate", "reason"),
+    ("blank", "reason"),
     [
-        (cache.cached(timeout=300), "as customer"),
-        (cache.cached(timeout=300, key_prefix=lambda: f"me/{current_customer_id()}"), "limit=10 as customer"),
-        (lambda view: view, "it was not answered from the cache"),
+        ('timeout=300, key_prefix="reviews"', "got the answer cached for GET /products/"),
+        ("timeout=300", "page=2 got the answer cached for GET"),
+        ('timeout=300, key_prefix="product/%s"', "page=2 got the answer cached for GET"),
+        (None, "it was not answered from the cache"),
+    ],
+    ids=["blog-key", "path-only", "path-prefix", "not-cached"],
+)
+def test_q1_rejects_keys_without_product_and_page(
+    shop: Course, blank: str | None, reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answer = filled(Q1.starter, blank, "q1_wrong") if blank else filled(uncached(Q1.starter), "", "q1_wrong")
+    assert not Q1.bind(shop).check(answer)
+    assert reason in say_what(capsys)
+
+
+@pytest.mark.parametrize(
+    ("blank", "reason"),
+    [
+        ('"view/%s"', "as customer"),
+        ('lambda: f"me/{current_customer_id()}"', "limit=10 as customer"),
+        (None, "it was not answered from the cache"),
     ],
     ids=["path-key", "customer-only", "not-cached"],
 )
 def test_q2_rejects_keys_without_customer_and_limit(
-    shop: Course, decorate: Callable[[Any], Any], reason: str, capsys: pytest.CaptureFixture[str]
+    shop: Course, blank: str | None, reason: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ex = exercises(shop, shop)
-    assert not ex.q2.check(orders_views("q2_wrong", decorate))
+    answer = filled(Q2.starter, blank, "q2_wrong") if blank else filled(uncached(Q2.starter), "", "q2_wrong")
+    assert not Q2.bind(shop).check(answer)
     out = say_what(capsys)
     assert reason in out and ("got the answer cached for" in out or "not answered" in out)
 
 
-def contact_views(name: str, invalidate: Callable[[Any, int], None]) -> Blueprint:
-    views = Blueprint(name, __name__)
-
-    @views.get("/customers/<int:customer_id>/contact")
-    @cache.cached(timeout=300)
-    def customer_contact(customer_id: int) -> dict[str, Any]:
-        statement = select(Customer.id, Customer.name, Customer.email).where(Customer.id == customer_id)
-        return get_session().execute(statement).one()._asdict()
-
-    @views.post("/customers/<int:customer_id>/email")
-    def change_email(customer_id: int) -> dict[str, Any]:
-        session = get_session()
-        session.execute(
-            update(Customer).where(Customer.id == customer_id).values(email=request.get_json()["email"])
-        )
-        session.commit()
-        invalidate(customer_contact, customer_id)
-        return {"id": customer_id}
-
-    return views
-
-
 @pytest.mark.parametrize(
-    ("invalidate", "reason"),
+    ("blank", "reason"),
     [
-        (lambda view, customer_id: None, "still showed the old email"),
-        (lambda view, customer_id: cache.clear(), "cache.clear() empties the whole cache"),
-        (
-            lambda view, customer_id: cache.delete(f"/customers/{customer_id}/contact"),
-            "still showed the old email",
-        ),
-        (lambda view, customer_id: cache.delete_memoized(view), "still showed the old email"),
-        (lambda view, customer_id: cache.delete_cached(view), "your answer raised BuildError"),
+        ("pass", "still showed the old email"),
+        ("cache.clear()", "cache.clear() empties the whole cache"),
+        ('cache.delete(f"/customers/{customer_id}/contact")', "still showed the old email"),
+        ("cache.delete_memoized(customer_contact)", "still showed the old email"),
+        ("cache.delete_cached(customer_contact)", "your answer raised BuildError"),
     ],
     ids=["no-invalidation", "clear-everything", "wrong-key", "delete-memoized", "delete-cached-without-path"],
 )
 def test_q3_rejects_stale_or_overbroad_invalidation(
-    lab: Course, invalidate: Callable[[Any, int], None], reason: str, capsys: pytest.CaptureFixture[str]
+    lab: Course, blank: str, reason: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ex = exercises(lab, lab)
     with lab.session() as session:
         before = session.scalar(select(Customer.email).where(Customer.id == 1))
-    assert not ex.q3.check(contact_views("q3_wrong", invalidate))
+    assert not Q3.bind(lab).check(filled(Q3.starter, blank, "q3_wrong"))
     assert reason in say_what(capsys)
     with lab.session() as session:  # the check put the email back
         assert session.scalar(select(Customer.email).where(Customer.id == 1)) == before
 
 
 def test_q3_accepts_deleting_the_key_by_hand(lab: Course) -> None:
-    right = contact_views("q3_by_hand", lambda view, c: cache.delete(f"view//customers/{c}/contact"))
-    assert exercises(lab, lab).q3.check(right)
+    by_hand = 'cache.delete(f"view//customers/{customer_id}/contact")'
+    assert Q3.bind(lab).check(filled(Q3.starter, by_hand, "q3_by_hand"))
 
 
 @pytest.mark.parametrize(
@@ -583,37 +529,35 @@ def test_q3_accepts_deleting_the_key_by_hand(lab: Course) -> None:
 def test_q4_rejects_hit_ratios_not_read_from_the_responses(
     shop: Course, answer: Any, reason: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert not exercises(shop, shop).q4.check(answer)
+    assert not Q4.bind(shop).check(answer)
     assert reason in say_what(capsys)
 
 
+def test_q4_traffic_is_drawn_from_the_orders(shop: Course) -> None:
+    urls = traffic(popularity(shop)["customers"], "/customers/{}/name", requests=300)
+    assert len(urls) == 300 and urls == traffic(popularity(shop)["customers"], "/customers/{}/name", requests=300)
+    assert len(set(urls)) < 300  # skewed: the busiest customers come back
+
+
 def test_starters_with_blanks_are_not_answered(shop: Course, capsys: pytest.CaptureFixture[str]) -> None:
-    blank_in_decorator = Blueprint("q1_blank", __name__)
-
-    @blank_in_decorator.get("/products/<int:product_id>/reviews")
-    @cache.cached(____)
-    def product_reviews(product_id: int) -> dict[str, Any]:
-        return {}
-
     ex = exercises(shop, shop)
-
-    def blank_body(client: Any, urls: Any) -> Any:
-        return ____
-
-    assert not ex.q1.check(blank_in_decorator) and not ex.q4.check(blank_body)
+    q1 = run_cell(Q1.starter, "q1_blank")["q1_views"]
+    q4 = run_cell(Q4.starter, "q4_blank")["hit_ratio_of"]
+    assert not ex.q1.check(q1) and not ex.q4.check(q4)
     assert say_what(capsys).count("Not answered yet") == 2
 
 
-def test_contains_blank_reads_decorators(shop: Course) -> None:
-    views = Blueprint("decorated_blank", __name__)
+def test_contains_blank_reads_decorators() -> None:
+    assert contains_blank(run_cell(Q2.starter, "q2_blank", current_customer_id=current_customer_id)["q2_views"])
+    assert not contains_blank(solution(str(Q1.solution), "q1_solution"))
 
-    @views.get("/x")
-    @cache.cached(timeout=____)
-    def x() -> dict[str, int]:
-        return {}
 
-    assert contains_blank(views)
-    assert not contains_blank(q1_reference)
+def test_hints_and_solutions_are_shown(shop: Course, capsys: pytest.CaptureFixture[str]) -> None:
+    ex = exercises(shop, shop)
+    ex.q1.hint()
+    assert say_what(capsys).startswith("Hint: The page number is in the query string")
+    assert "def my_orders_key():" in str(Q2.solution) and "key_prefix=my_orders_key" in str(Q2.solution)
+    assert "cache.delete_cached(customer_contact" in str(Q3.solution) and "____" not in str(Q3.solution)
 
 
 def test_show_source_names_the_file_a_decorated_view_is_written_in(monkeypatch: pytest.MonkeyPatch) -> None:

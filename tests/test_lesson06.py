@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import json
-import linecache
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,14 +21,25 @@ from sqlalchemy.pool import NullPool
 from helpers.course import Course
 from helpers.db import make_engine
 from helpers.errors import CourseError
-from helpers.exercises.lesson06 import THREADS, exercises, pool_for_six_threads, requirement_problem
+from helpers.exercises.lesson06 import (
+    Q1,
+    Q2,
+    Q3,
+    THREADS,
+    counts,
+    exercises,
+    pool_for_six_threads,
+    requirement_problem,
+    shipping,
+    shipping_quote,
+)
 from helpers.exercises.saved_views import save_engine_options, saved_engine_options
 from helpers.measure.plots import bars_side_by_side, concurrency_chart, timeline_chart
 from helpers.measure.widgets import rerun_button
 from helpers.servers import restart_postgres
 from helpers.servers.wsgi import served
-from helpers.shop import kit, optimized
-from helpers.shop.db import get_engine, get_session
+from helpers.shop import optimized
+from helpers.shop.db import get_engine
 from helpers.shop.models import Customer, Order
 from helpers.topics.pooling import (
     ConnectionEvents,
@@ -38,6 +48,7 @@ from helpers.topics.pooling import (
     pool_settings,
     watched_load,
 )
+from tests.cells import notebook_code_cells, run_cell
 
 leaky = Blueprint("leaky", __name__)
 
@@ -230,43 +241,34 @@ def test_q1_rejects_with_the_reason(ex: Any, capsys: pytest.CaptureFixture[str],
     assert out.startswith("Not yet") and reason in out
 
 
-def test_q2_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    from helpers.exercises.lesson06 import counts
+def test_the_starters_are_the_notebooks_cells() -> None:
+    cells = notebook_code_cells("06_connection_pooling.ipynb")
+    for question in (Q1, Q2, Q3):
+        assert question.starter in cells, question.title
 
+
+def test_q2_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
     assert ex.q2.check(counts)
     assert "each gave its connection back; 1 new connection opened" in said(capsys)
 
 
+def _count_cell(session: str, closing: str = "") -> Blueprint:
+    """Q2's starter with `session = <session>`, and `closing` run just before the view's last line."""
+    source = Q2.starter.replace("____", session)
+    source = source.replace("    return {", f"    {closing}\n    return {{") if closing else source
+    return run_cell(source, "q2_cell", Session=Session)["fixed_count"]
+
+
+def test_q2_accepts_the_starter_filled_as_the_hint_says(ex: Any) -> None:
+    assert ex.q2.check(_count_cell("get_session()"))
+
+
 def _leaky_count() -> Blueprint:
-    views = Blueprint("leaky_count", __name__)
-
-    @views.get("/customers/<int:customer_id>/orders/count")
-    def order_count(customer_id: int) -> dict[str, Any]:
-        session = Session(get_engine())
-        customer = session.get(Customer, customer_id)
-        if customer is None:
-            abort(404, description=f"no customer with id {customer_id}")
-        orders = session.scalar(select(func.count(Order.id)).where(Order.customer_id == customer_id))
-        return {"id": customer_id, "name": customer.name, "orders": orders}
-
-    return views
+    return _count_cell("Session(get_engine())")
 
 
 def _closes_on_success_only() -> Blueprint:
-    views = Blueprint("half_fixed", __name__)
-
-    @views.get("/customers/<int:customer_id>/orders/count")
-    def order_count(customer_id: int) -> dict[str, Any]:
-        session = Session(get_engine())
-        customer = session.get(Customer, customer_id)
-        if customer is None:
-            abort(404, description=f"no customer with id {customer_id}")  # leaves without closing
-        orders = session.scalar(select(func.count(Order.id)).where(Order.customer_id == customer_id))
-        answer = {"id": customer_id, "name": customer.name, "orders": orders}
-        session.close()
-        return answer
-
-    return views
+    return _count_cell("Session(get_engine())", "session.close()")
 
 
 def _engine_per_request() -> Blueprint:
@@ -304,37 +306,22 @@ def test_q2_rejects_with_the_reason(ex: Any, capsys: pytest.CaptureFixture[str],
 
 
 def test_q3_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    from helpers.exercises.lesson06 import shipping
-
     assert ex.q3.check(shipping)
     assert "it held no connection" in said(capsys)
 
 
 def _shipping(release: str) -> Blueprint:
-    from helpers.exercises.lesson06 import shipping_quote
-
-    views = Blueprint(f"shipping_{release}", __name__)
-
-    @views.get("/customers/<int:customer_id>/shipping")
-    def shipping_page(customer_id: int) -> dict[str, Any]:
-        session = get_session()
-        city = session.scalar(select(Customer.city).where(Customer.id == customer_id))
-        if city is None:
-            abort(404, description=f"no customer with id {customer_id}")
-        if release == "flush":
-            session.flush()
-        elif release == "commit":
-            session.commit()
-        return {"id": customer_id, "city": city, "quote": shipping_quote(city)}
-
-    return views
+    """Q3's starter with `release` where the blank is."""
+    namespace = run_cell(Q3.starter.replace("____", release), "q3_cell", shipping_quote=shipping_quote)
+    return namespace["quick_shipping"]
 
 
-def test_q3_accepts_a_commit_as_well(ex: Any) -> None:
-    assert ex.q3.check(_shipping("commit"))
+@pytest.mark.parametrize("release", ["session.close()", "session.commit()"])
+def test_q3_accepts_closing_or_committing(ex: Any, release: str) -> None:
+    assert ex.q3.check(_shipping(release))
 
 
-@pytest.mark.parametrize("release", ["nothing", "flush"])
+@pytest.mark.parametrize("release", ["pass", "session.flush()"])
 def test_q3_rejects_holding_the_connection(ex: Any, capsys: pytest.CaptureFixture[str], release: str) -> None:
     assert not ex.q3.check(_shipping(release))
     out = said(capsys)
@@ -342,8 +329,6 @@ def test_q3_rejects_holding_the_connection(ex: Any, capsys: pytest.CaptureFixtur
 
 
 def test_q3_rejects_a_wrong_answer(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    from helpers.exercises.lesson06 import shipping_quote
-
     views = Blueprint("shipping_wrong", __name__)
 
     @views.get("/customers/<int:customer_id>/shipping")
@@ -371,50 +356,18 @@ def test_requirements_say_what_is_wrong() -> None:
     assert THREADS == 8
 
 
-RIGHT = """
-from sqlalchemy.orm import Session
-
-ENGINE_OPTIONS = {"pool_size": 8, "max_overflow": 0, "pool_timeout": 2, "pool_pre_ping": True}
-
-my_views = Blueprint("my_views", __name__)
-
-
-@my_views.get(f"/customers/<{ID}:customer_id>")
-def customer_page(customer_id):
-    session = get_session()
-    customer = session.execute(
-        select(Customer.id, Customer.name, Customer.email, Customer.city).where(Customer.id == customer_id)
-    ).first()
-    if customer is None:
-        abort(404, description=f"no customer with id {customer_id}")
-    orders = session.execute(
-        select(Order.id, Order.status, Order.created_at, Order.total, func.count(OrderLine.id))
-        .outerjoin(OrderLine, OrderLine.order_id == Order.id)
-        .where(Order.customer_id == customer_id)
-        .group_by(Order.id, Order.status, Order.created_at, Order.total)
-        .order_by(Order.created_at.desc(), Order.id.desc())
-    )
-    return {
-        **customer._asdict(),
-        "orders": [
-            {"id": oid, "status": status, "created_at": created.isoformat(), "total": total, "lines": lines}
-            for oid, status, created, total, lines in orders
-        ],
-    }
-
-
-ex.improve.check(my_views, ENGINE_OPTIONS)
-"""
-LEAKY = RIGHT.replace("session = get_session()", "session = Session(get_engine())")
+IMPROVE_CELL = next(c for c in notebook_code_cells("06_connection_pooling.ipynb") if "ex.improve.check(" in c)
+LEAKY = (
+    IMPROVE_CELL.replace('"pool_size": ____', '"pool_size": 8')
+    .replace('"max_overflow": ____', '"max_overflow": 0')
+    .replace('"pool_timeout": ____', '"pool_timeout": 2')
+    .replace('"pool_pre_ping": ____', '"pool_pre_ping": True')
+)
+RIGHT = LEAKY.replace("session = orm.Session(get_engine())  # never closed: fix this", "session = get_session()")
 
 
 def cell(source: str, number: int) -> dict[str, Any]:
-    """Run `source` as IPython runs a notebook cell: its code registered in linecache under a cell file name."""
-    filename = f"/tmp/ipykernel_0/cell6{number}.py"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace: dict[str, Any] = {name: getattr(kit, name) for name in kit.__all__} | {"__name__": "__main__"}
-    exec(compile(source.split("\n\nex.improve")[0], filename, "exec"), namespace)
-    return namespace
+    return run_cell(source, f"cell6{number}")
 
 
 @pytest.fixture
@@ -437,7 +390,7 @@ def test_improve_passes_a_learners_cell_and_saves_it(
     out = said(capsys)
     assert "leaks nothing" in out and "answered 40 requests with no error" in out
     saved = (data_dir / "my_app" / "06_customer_page.py").read_text()
-    assert "ENGINE_OPTIONS = {" in saved and "from sqlalchemy.orm import Session" in saved
+    assert "ENGINE_OPTIONS = {" in saved and "from sqlalchemy import orm" in saved
     assert saved_engine_options() == namespace["ENGINE_OPTIONS"]
 
 
@@ -462,9 +415,8 @@ def test_improve_rejects_with_the_reason(
 
 
 def test_improve_with_blanks_is_not_answered(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    from helpers.exercises import ____
-
-    assert not ex.improve.check(optimized.bp, {"pool_size": ____})
+    namespace = cell(IMPROVE_CELL, 3)
+    assert not ex.improve.check(namespace["my_views"], namespace["ENGINE_OPTIONS"])
     assert said(capsys).startswith("Not answered yet")
 
 

@@ -6,7 +6,10 @@
   when it answered, and the pool's state after every checkout, checkin, connect and close: a timeline;
 * `watched_load(app, paths, ...)` serves the app in a thread, runs a bounded concurrent load, and returns
   the load's result with the watch (`measure.plots.timeline_chart` draws it);
-* `gc_paused()` makes a leaked session keep its connection until the block ends (see its docstring);
+* `load_with_pool(course, views, paths, concurrency, ...)` is `watched_load` on a course's app built with pool
+  options, its engine disposed after; `load_summary(...)` says what a load did in a sentence, and
+  `sweep_clients(run, clients)` tabulates loads of growing concurrency;
+* `gc_paused()` makes a leaked session keep its connection until the block ends (see its docstring).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
 from sqlalchemy import Engine, event
 from sqlalchemy.pool import Pool, QueuePool
 
@@ -30,8 +34,23 @@ from ..servers.wsgi import served
 from .loadtest import LoadResult, run_load
 
 if TYPE_CHECKING:
-    import pandas as pd
-    from flask import Flask
+    from flask import Blueprint, Flask
+
+    from ..course import Course
+
+__all__ = [
+    "POOL_OPTIONS",
+    "ConnectionEvents",
+    "PoolWatch",
+    "RequestSeen",
+    "checked_out",
+    "gc_paused",
+    "load_summary",
+    "load_with_pool",
+    "pool_settings",
+    "sweep_clients",
+    "watched_load",
+]
 
 
 # The options a QueuePool takes through create_engine, and what each one is for (lesson 06 reads them back).
@@ -249,8 +268,6 @@ class PoolWatch:
     @property
     def timeline(self) -> pd.DataFrame:
         """One row per change: time (ms), connections checked out and open, overflow in use, requests waiting."""
-        import pandas as pd
-
         with self._lock:
             frame = pd.DataFrame(self._points, columns=["t_ms", "checked_out", "open", "waiting"])
         frame["overflow"] = (frame["open"] - self.pool_size).clip(lower=0)
@@ -259,8 +276,6 @@ class PoolWatch:
     @property
     def requests(self) -> pd.DataFrame:
         """One row per request: arrival, wait for a connection and total time (ms), status."""
-        import pandas as pd
-
         rows = [
             {
                 "started_ms": r.started_ms,
@@ -326,6 +341,53 @@ def watched_load(
     finally:
         queue_log.setLevel(level)
     return result, watch
+
+
+def load_with_pool(
+    course: Course,
+    views: Blueprint,
+    paths: Sequence[str],
+    concurrency: int,
+    *,
+    duration_s: float,
+    requests: int = 500,
+    **pool: Any,
+) -> tuple[LoadResult, PoolWatch]:
+    """`course`'s app serving `views` on a pool built with the `pool` options, loaded by `concurrency` clients for
+    `duration_s` (`requests` at most): the load's result and the watch. The app's engine is disposed after.
+
+    The server gets two threads more than there are clients: every wait measured is a wait for a connection,
+    not for a server thread.
+    """
+    app = course.app(views=views, ENGINE_OPTIONS=pool)
+    try:
+        return watched_load(
+            app, paths, threads=concurrency + 2, concurrency=concurrency, duration_s=duration_s, requests=requests
+        )
+    finally:
+        app.extensions["engine"].dispose()
+
+
+def load_summary(result: LoadResult, summary: dict[str, Any], limit: int) -> str:
+    """What a watched load did, in a sentence: throughput, errors, peaks against the pool's `limit`, waits."""
+    return (
+        f"{result.requests} requests in {result.duration_s:.1f} s ({result.throughput:.0f} per second), "
+        f"{'no errors' if not result.failed else f'{result.failed} failed'}. "
+        f"At most {summary['peak_checked_out']} connections were checked out at once (the limit is {limit}), "
+        f"{summary['peak_overflow']} of them overflow; the pool opened {summary['new_connections']} connections "
+        f"in all. {summary['waited']} of the {summary['requests']} requests waited more than 1 ms for a "
+        f"connection (median {summary['median_wait_ms']:.1f} ms, longest {summary['max_wait_ms']:.0f} ms)."
+    )
+
+
+def sweep_clients(run: Callable[[int], tuple[LoadResult, PoolWatch]], clients: Sequence[int]) -> pd.DataFrame:
+    """`run(n)` for each number of clients: one row each (the load's figures and the watch's summary), by
+    concurrency."""
+    rows = []
+    for n in clients:
+        result, watched = run(n)
+        rows.append({**result.row(), **watched.summary()})
+    return pd.DataFrame(rows).set_index("concurrency")
 
 
 # ---------------------------------------------------------------------- making faults show every time
