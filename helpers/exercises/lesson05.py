@@ -50,11 +50,17 @@ __all__ = [
     "Q4",
     "Q4_REQUESTS",
     "Q4_THRESHOLD",
+    "SOLUTION_Q1",
+    "SOLUTION_Q2",
+    "SOLUTION_Q3",
+    "STARTER_Q1",
+    "STARTER_Q2",
+    "STARTER_Q3",
+    "STARTER_Q4",
     "Lesson05Exercises",
     "exercises",
     "hit_ratio",
     "improve_task",
-    "q4_views",
 ]
 
 Q4_THRESHOLD = 20  # entries in q4's SimpleCache: fewer than the customers its traffic visits
@@ -174,12 +180,12 @@ def _newest_orders() -> dict[str, Any]:
     return {"customer": customer_id, "orders": [order._asdict() for order in orders]}
 
 
-q4_views = Blueprint("q4_views", __name__)
+_q4_views = Blueprint("q4_views", __name__)
 
 
-@q4_views.get("/customers/<int:customer_id>/name")
+@_q4_views.get("/customers/<int:customer_id>/name")
 @cache.cached(timeout=300)
-def customer_name(customer_id: int) -> dict[str, Any]:
+def _customer_name(customer_id: int) -> dict[str, Any]:
     """The page q4's traffic visits: one primary-key lookup, cached per path."""
     name = get_session().scalar(select(Customer.name).where(Customer.id == customer_id))
     return {"id": customer_id, "name": name}
@@ -421,9 +427,9 @@ def _check_q4(course: Course, answer: Any) -> str:
         raise Incorrect("pass your function: ex.q4.check(hit_ratio)")
     urls = _q4_traffic(course)
     config = {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": Q4_THRESHOLD}
-    with temporary_app(course, q4_views, **config) as app:
+    with temporary_app(course, _q4_views, **config) as app:
         expected = hit_ratio(app.test_client(), urls)
-    with temporary_app(course, q4_views, **config) as app:
+    with temporary_app(course, _q4_views, **config) as app:
         got = answer(app.test_client(), urls)
     if isinstance(got, bool) or not isinstance(got, int | float | np.floating) or not 0 <= got <= 1:
         raise Incorrect(f"return the share of hits, between 0 and 1 (hits / requests), not {got!r:.40}")

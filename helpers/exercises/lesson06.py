@@ -46,6 +46,9 @@ __all__ = [
     "Q1",
     "Q2",
     "Q3",
+    "STARTER_Q1",
+    "STARTER_Q2",
+    "STARTER_Q3",
     "THREADS",
     "Lesson06Exercises",
     "PoolTask",
@@ -58,9 +61,9 @@ __all__ = [
 ]
 
 # q1: the server the pool is sized for.
-Q1_THREADS = 6
-Q1_IDLE = 4
-Q1_TIMEOUT_S = 2.0
+_Q1_THREADS = 6
+_Q1_IDLE = 4
+_Q1_TIMEOUT_S = 2.0
 # The improve-the-app task: the shop's server (waitress, as `make app` and the capstone run it).
 THREADS = 8
 MAX_TIMEOUT_S = 2.0
@@ -121,7 +124,7 @@ def _q1_solution() -> str:
     """The reference for q1 as the learner writes it: a dict, with why each number."""
     why = {
         "pool_size": "stay open when the shop is quiet",
-        "max_overflow": f"more in a burst: {Q1_THREADS} at most, one per thread",
+        "max_overflow": f"more in a burst: {_Q1_THREADS} at most, one per thread",
         "pool_timeout": "seconds to wait for a free connection before TimeoutError (the shop's 503)",
     }
     lines = "".join(f'    "{key}": {value!r},  # {why[key]}\n' for key, value in pool_for_six_threads().items())
@@ -240,23 +243,23 @@ def _q1_problem(settings: Mapping[str, Any]) -> str | None:
         return f"that builds a {settings['pool']}: keep the default QueuePool, and size it"
     size, overflow, timeout = settings["pool_size"], settings["max_overflow"], settings["pool_timeout"]
     limit = size + overflow if overflow >= 0 else None
-    if size != Q1_IDLE:
-        return f"{size} connections stay open when the shop is quiet (pool_size); it should keep {Q1_IDLE}"
-    if limit is None or limit > Q1_THREADS:
+    if size != _Q1_IDLE:
+        return f"{size} connections stay open when the shop is quiet (pool_size); it should keep {_Q1_IDLE}"
+    if limit is None or limit > _Q1_THREADS:
         most = "any number of" if limit is None else str(limit)
         return (
             f"the pool opens up to {most} connections at once (pool_size + max_overflow), but "
-            f"{Q1_THREADS} threads never need more than {Q1_THREADS}"
+            f"{_Q1_THREADS} threads never need more than {_Q1_THREADS}"
         )
-    if limit < Q1_THREADS:
+    if limit < _Q1_THREADS:
         return (
-            f"pool_size + max_overflow = {limit}: with {Q1_THREADS} threads, {Q1_THREADS - limit} "
+            f"pool_size + max_overflow = {limit}: with {_Q1_THREADS} threads, {_Q1_THREADS - limit} "
             "requests would wait for a connection another thread holds"
         )
-    if not 0 < timeout <= Q1_TIMEOUT_S:
+    if not 0 < timeout <= _Q1_TIMEOUT_S:
         return (
             f"a request that finds no free connection waits pool_timeout = {timeout:g} s before its 503; "
-            f"the shop wants its answer within {Q1_TIMEOUT_S:g} s"
+            f"the shop wants its answer within {_Q1_TIMEOUT_S:g} s"
         )
     return None
 
@@ -289,7 +292,7 @@ def _check_q1(course: Course, answer: Any) -> str:
             raise Incorrect(problem)
         # Now the behaviour: a burst of six at once, none waiting; then back to four open connections.
         with ConnectionEvents(engine) as seen:
-            burst = [engine.connect() for _ in range(Q1_THREADS)]
+            burst = [engine.connect() for _ in range(_Q1_THREADS)]
             for conn in burst:
                 conn.close()
         kept = engine.pool.checkedin() if isinstance(engine.pool, QueuePool) else 0
@@ -393,15 +396,15 @@ Q3 = Question(
 
 
 # ---------------------------------------------------------------------- improve the app: the pool under load
-REQUIREMENTS = (
+_REQUIREMENTS = (
     f"the shop runs on waitress with {THREADS} threads, one request per thread, one connection per request: "
     f"pool_size + max_overflow ≥ {THREADS} (no request waits for a connection), pool_size ≤ {THREADS} (no idle "
     f"connection no thread can use), 0 < pool_timeout ≤ {MAX_TIMEOUT_S:g} (a 503 within {MAX_TIMEOUT_S:g} s "
     "when the pool is exhausted anyway), pool_pre_ping=True (survive a database restart)"
 )
-HINT = (
+_HINT = (
     "Two things. The view: take the request's session from get_session() (closed at teardown) instead of "
-    "opening Session(get_engine()) and never closing it. The pool: " + REQUIREMENTS + "."
+    "opening Session(get_engine()) and never closing it. The pool: " + _REQUIREMENTS + "."
 )
 
 
@@ -521,7 +524,7 @@ class PoolTask:
         return self._task(_engine_options(engine_options)).check(views)
 
     def hint(self) -> None:
-        say(f"Hint: {HINT}", "#3a6fb0")
+        say(f"Hint: {_HINT}", "#3a6fb0")
 
     def solution(self) -> None:
         """The course's reference: its pool settings and its customer page."""
@@ -546,7 +549,7 @@ class PoolTask:
             calls=[Call(f"/customers/{i}") for i in ids],
             timed=Call(f"/customers/{ids[1]}"),
             budget=2,
-            hint_text=HINT,
+            hint_text=_HINT,
             course=_PooledCourse(c.lesson, c.settings, c.url, c.engine, c.info, engine_options=dict(options)),
             baseline_course=c,
             extra=functools.partial(_under_load, ids, options),
