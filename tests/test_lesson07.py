@@ -5,6 +5,7 @@ Every check runs on a private copy; the shared tiny dataset is never written.
 
 from __future__ import annotations
 
+import json
 import linecache
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
@@ -20,8 +22,13 @@ from sqlalchemy.orm import Session
 from helpers.course import Course
 from helpers.data import content_fingerprint, drop_copy
 from helpers.errors import CourseError
-from helpers.exercises import lesson07
+from helpers.exercises import ____, lesson07
+from helpers.exercises.core import Question
 from helpers.exercises.lesson07 import (
+    Q1,
+    Q2,
+    Q3,
+    Q4,
     apply_price_list,
     exercises,
     import_in_chunks,
@@ -32,7 +39,17 @@ from helpers.measure.harness import ResultMismatch
 from helpers.measure.recorder import count_commits, objects_built, record
 from helpers.shop import kit
 from helpers.shop.models import Customer, Order, Product, Review
-from helpers.topics.batching import SimulatedLatency, compare_writes, merged
+from helpers.topics.batching import (
+    InsertedRows,
+    SavedRows,
+    SimulatedLatency,
+    chunk_sizes_said,
+    compare_writes,
+    durability_sweep,
+    merged,
+    round_trip_sweep,
+    round_trips_said,
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +67,13 @@ def lab(course: Course) -> Iterator[Course]:
 
 def said(capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out.strip()
+
+
+def notebook_code_cells(stem: str) -> list[str]:
+    """The sources of a lesson notebook's code cells."""
+    path = Path(__file__).resolve().parent.parent / "notebooks" / f"{stem}.ipynb"
+    cells = json.loads(path.read_text())["cells"]
+    return ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
 
 
 # ---------------------------------------------------------------------- the write harness
@@ -188,6 +212,106 @@ def test_simulated_latency_delays_each_statement_and_commit(lab: Course) -> None
     assert time.perf_counter() - started < 0.020  # closed: the listeners are gone
 
 
+def test_saved_rows_are_read_and_put_back_after_updates_and_deletes(lab: Course) -> None:
+    before = content_fingerprint(lab.engine)
+    reviews = SavedRows(lab.engine, Review, Review.rating == 1, Review.id <= 400)
+    orders = SavedRows(lab.engine, Order, Order.status == "shipped", Order.id <= 400, columns=["status"])
+    notes = SavedRows(lab.engine, Order, Order.id.in_(orders.ids), columns=["note"])
+    assert reviews.ids and orders.ids and reviews.gone() == []
+    assert [tuple(row) for row in orders.read()] == [(i, "shipped") for i in orders.ids]
+    with lab.engine.begin() as conn:
+        conn.execute(delete(Review).where(Review.id.in_(reviews.ids[1:])))
+        conn.execute(update(Order).where(Order.id.in_(orders.ids)).values(status="delivered", note="changed"))
+    assert reviews.gone() == reviews.ids[1:]
+    assert {row.status for row in orders.read()} == {"delivered"}
+    reviews.restore()
+    orders.restore()
+    assert reviews.gone() == [] and [tuple(row) for row in orders.read()] == [(i, "shipped") for i in orders.ids]
+    assert {row.note for row in notes.read()} == {"changed"}  # only the columns given are written back
+    notes.restore()
+    assert content_fingerprint(lab.engine) == before
+
+
+def test_inserted_rows_are_read_back_in_order_and_forgotten(lab: Course) -> None:
+    with lab.engine.connect() as conn:
+        top = conn.execute(select(func.max(Customer.id))).scalar_one()
+    new = InsertedRows(lab.engine, Customer, above_id=top, columns=["name", "city"])
+    when = datetime(2026, 1, 1)
+    with Session(lab.engine) as session:
+        customer = {"email": "e@x", "city": "Oslo", "address": "-", "notes": "-", "created_at": when}
+        session.execute(insert(Customer), [{**customer, "name": f"n{i}"} for i in range(3)])
+        session.commit()
+    assert [tuple(row) for row in new.read()] == [("n0", "Oslo"), ("n1", "Oslo"), ("n2", "Oslo")]
+    new.forget()
+    assert new.read() == []
+
+
+def test_a_durability_sweep_races_each_setting_and_leaves_wal(lab: Course) -> None:
+    with lab.engine.connect() as conn:
+        top = conn.execute(select(func.max(Review.id))).scalar_one()
+    new = InsertedRows(lab.engine, Review, above_id=top, columns=["body"])
+    rows = [{"product_id": 1, "customer_id": 1, "rating": 5, "body": f"r{i}", "created_at": datetime(2026, 1, 1)}
+            for i in range(3)]  # fmt: skip
+
+    def commit_each_on(engine: Any) -> Any:
+        def run() -> None:
+            with Session(engine) as session:
+                for row in rows:
+                    session.execute(insert(Review), [row])
+                    session.commit()
+
+        return run
+
+    sweep = durability_sweep(lab, commit_each_on, reset=new.forget, read=new.read, title="3 commits")
+    if lab.backend == "sqlite":
+        assert [c.title for c in sweep] == ["3 commits, journal_mode=wal", "3 commits, journal_mode=delete"]
+        assert list(sweep[1].commits) == ["DELETE + FULL", "DELETE + NORMAL", "DELETE + OFF"]
+        with lab.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    else:
+        assert list(sweep[0].commits) == ["synchronous_commit = on", "synchronous_commit = off"]
+    assert all(n == 3 for c in sweep for n in c.commits.values())
+    assert new.read() == []  # put back after the last call
+
+
+def test_a_round_trip_sweep_delays_each_statement(lab: Course) -> None:
+    def variants_on(engine: Any) -> dict[str, Any]:
+        def three_statements() -> None:
+            with engine.begin() as conn:
+                for _ in range(3):
+                    conn.execute(text("SELECT 1"))
+
+        return {"three statements": three_statements}
+
+    network, kind = round_trip_sweep(lab, variants_on, delays_ms=[0, 20])
+    assert kind.startswith("simulated" if lab.backend == "sqlite" else "added delay")
+    by_delay = network.set_index("n")["median_ms"]
+    assert by_delay[20] - by_delay[0] >= 3 * 20 and list(network["statements"]) == [3, 3]
+
+
+def test_the_round_trip_and_chunk_sentences() -> None:
+    network = pd.DataFrame(
+        {"n": [0, 5, 0, 5], "variant": ["per row", "per row", "bulk", "bulk"],
+         "median_ms": [1.0, 101.0, 0.5, 10.5], "statements": [20, 20, 1, 1]}
+    )  # fmt: skip
+    assert round_trips_said(network, 5) == (
+        "bulk: 0.5 ms with no delay, 10 ms at 5 ms: 10 ms more, the cost of about 2 round trips (1 statements).\n"
+        "per row: 1.0 ms with no delay, 101 ms at 5 ms: 100 ms more, the cost of about 20 round trips "
+        "(20 statements)."
+    )
+    each, once = "a commit per chunk", "one commit at the end"
+    chunks = pd.DataFrame(
+        {"n": [1, 1, 5, 5, 10, 10], "variant": [each, once] * 3,
+         "median_ms": [30.0, 12.0, 9.0, 4.0, 2.5, 2.5], "statements": [10, 10, 2, 2, 1, 1]}
+    )  # fmt: skip
+    assert chunk_sizes_said(chunks, rows=10) == (
+        "A commit per chunk: 30 ms in chunks of 1, 2.5 ms in chunks of 10. One commit at the end: 12.0 ms "
+        "(10 statements) against 2.5 ms (1).\n"
+        "What committing each chunk added: 18.0 ms for 9 more commits (chunks of 1), 5.0 ms for 1 more commit "
+        "(chunks of 5)."
+    )
+
+
 # ---------------------------------------------------------------------- what the lesson demonstrates
 def test_orm_flush_needs_ids_back_bulk_insert_does_not(lab: Course, ex: Any) -> None:
     """On SQLite the unit of work sends an INSERT per object (it needs each new id, in order); bulk sends one."""
@@ -217,11 +341,6 @@ def test_update_where_and_by_primary_key_are_one_statement_each(lab: Course) -> 
 
 
 # ---------------------------------------------------------------------- exercises
-def test_q1_reference_passes(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert ex.q1.check(import_reviews)
-    assert said(capsys).startswith("Correct! 300 reviews in 1 statement and one commit")
-
-
 def per_row_reviews(session: Session, rows: list[dict[str, Any]]) -> None:
     for row in rows:
         session.add(Review(**row))
@@ -235,26 +354,6 @@ def add_all_reviews(session: Session, rows: list[dict[str, Any]]) -> None:
 
 def uncommitted_reviews(session: Session, rows: list[dict[str, Any]]) -> None:
     session.execute(insert(Review), rows)
-
-
-@pytest.mark.parametrize(
-    ("answer", "reason"),
-    [
-        (per_row_reviews, "it committed 300 times"),
-        (add_all_reviews, "it built 300 Review objects"),
-        (uncommitted_reviews, "no review was kept: the insert needs a session.commit()"),
-    ],
-    ids=["commit-per-row", "add-all", "no-commit"],
-)
-def test_q1_rejects(ex: Any, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
-    assert not ex.q1.check(answer)
-    out = said(capsys)
-    assert out.startswith("Not yet") and reason in out and "\n" not in out
-
-
-def test_q2_reference_passes(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert ex.q2.check(purge_low_ratings)
-    assert "deleted by one DELETE … WHERE" in said(capsys)
 
 
 def load_and_delete(session: Session, category: str) -> int:
@@ -277,26 +376,6 @@ def forgets_the_count(session: Session, category: str) -> None:
     purge_low_ratings(session, category)
 
 
-@pytest.mark.parametrize(
-    ("answer", "reason"),
-    [
-        (load_and_delete, "Review objects: one DELETE … WHERE removes them without loading any"),
-        (every_low_rating, "that should stay"),
-        (forgets_the_count, "it returned None: return how many were deleted"),
-    ],
-    ids=["load-and-delete", "all-categories", "no-count"],
-)
-def test_q2_rejects(ex: Any, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
-    assert not ex.q2.check(answer)
-    out = said(capsys)
-    assert out.startswith("Not yet") and reason in out
-
-
-def test_q3_reference_passes(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert ex.q3.check(apply_price_list)
-    assert "prices set by primary key in 1 statement" in said(capsys)
-
-
 def get_and_set(session: Session, prices: dict[int, Decimal]) -> None:
     for product_id, price in prices.items():
         product = session.get(Product, product_id)
@@ -316,26 +395,6 @@ def one_price_for_all(session: Session, prices: dict[int, Decimal]) -> None:
     session.commit()
 
 
-@pytest.mark.parametrize(
-    ("answer", "reason"),
-    [
-        (get_and_set, "Product objects"),
-        (an_update_each, "statements; the budget is 1"),
-        (one_price_for_all, "have the wrong price"),
-    ],
-    ids=["get-and-set", "update-each", "one-price"],
-)
-def test_q3_rejects(ex: Any, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
-    assert not ex.q3.check(answer)
-    out = said(capsys)
-    assert out.startswith("Not yet") and reason in out
-
-
-def test_q4_reference_passes(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert ex.q4.check(import_in_chunks)
-    assert "1,200 customers in 3 chunks: 3 statements, 3 commits." in said(capsys)
-
-
 def all_at_once(session: Session, rows: list[dict[str, Any]], size: int) -> None:
     session.execute(insert(Customer), rows)
     session.commit()
@@ -353,19 +412,79 @@ def loses_the_last_chunk(session: Session, rows: list[dict[str, Any]], size: int
         session.commit()
 
 
+def chunks_with_add_all(session: Session, rows: list[dict[str, Any]], size: int) -> None:
+    """Right chunks and commits, but through ORM objects."""
+    for start in range(0, len(rows), size):
+        session.add_all([Customer(**row) for row in rows[start : start + size]])
+        session.commit()
+
+
 @pytest.mark.parametrize(
-    ("answer", "reason"),
+    ("question", "solution", "said_so"),
     [
-        (all_at_once, "it committed 1 time(s)"),
-        (chunks_one_commit, "commit after each chunk"),
-        (loses_the_last_chunk, "1,000 of the 1,200 customers were kept"),
+        (Q1, import_reviews, "Correct! 300 reviews in 1 statement and one commit"),
+        (Q2, purge_low_ratings, "reviews deleted by one DELETE … WHERE"),
+        (Q3, apply_price_list, "prices set by primary key in 1 statement"),
+        (Q4, import_in_chunks, "Correct! 1,200 customers in 3 chunks: 3 statements, 3 commits."),
     ],
-    ids=["all-at-once", "one-commit", "last-chunk-lost"],
+    ids=["q1", "q2", "q3", "q4"],
 )
-def test_q4_rejects(ex: Any, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
-    assert not ex.q4.check(answer)
+def test_the_reference_passes(
+    course: Course, capsys: pytest.CaptureFixture[str], question: Question, solution: Any, said_so: str
+) -> None:
+    assert question.bind(course).check(solution)
     out = said(capsys)
-    assert out.startswith("Not yet") and reason in out
+    assert out.startswith("Correct!") and said_so in out
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "reason"),
+    [
+        (Q1, per_row_reviews, "it committed 300 times"),
+        (Q1, add_all_reviews, "it built 300 Review objects"),
+        (Q1, uncommitted_reviews, "no review was kept: the insert needs a session.commit()"),
+        (Q2, load_and_delete, "Review objects: one DELETE … WHERE removes them without loading any"),
+        (Q2, every_low_rating, "that should stay"),
+        (Q2, forgets_the_count, "it returned None: return how many were deleted"),
+        (Q3, get_and_set, "Product objects"),
+        (Q3, an_update_each, "statements; the budget is 1"),
+        (Q3, one_price_for_all, "have the wrong price"),
+        (Q4, all_at_once, "it committed 1 time(s)"),
+        (Q4, chunks_one_commit, "commit after each chunk"),
+        (Q4, loses_the_last_chunk, "1,000 of the 1,200 customers were kept"),
+        (Q4, chunks_with_add_all, "Customer objects: pass each chunk of dicts"),
+    ],
+    ids=[
+        "q1-commit-per-row", "q1-add-all", "q1-no-commit",
+        "q2-load-and-delete", "q2-all-categories", "q2-no-count",
+        "q3-get-and-set", "q3-update-each", "q3-one-price",
+        "q4-all-at-once", "q4-one-commit", "q4-last-chunk-lost", "q4-add-all",
+    ],
+)  # fmt: skip
+def test_wrong_answers_say_why_in_one_line(
+    course: Course, capsys: pytest.CaptureFixture[str], question: Question, answer: Any, reason: str
+) -> None:
+    assert not question.bind(course).check(answer)
+    out = said(capsys)
+    assert out.startswith("Not yet") and reason in out and "\n" not in out
+
+
+@pytest.mark.parametrize("name", ["q1", "q2", "q3", "q4"])
+def test_the_notebooks_starter_is_declared_and_not_answered_yet(
+    ex: Any, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    starter = getattr(lesson07, name.upper()).starter
+    assert starter.rstrip("\n") in notebook_code_cells("07_batch_operations")
+    exec(starter, {"ex": ex, "____": ____})
+    assert said(capsys).startswith("Not answered yet")
+
+
+def test_hints_and_solutions(course: Course, capsys: pytest.CaptureFixture[str]) -> None:
+    q2 = Q2.bind(course)
+    q2.hint()
+    assert said(capsys).startswith("Hint: delete(Review).where(...)")
+    q2.solution()
+    assert "def purge_low_ratings(session: Session, category: str) -> int:" in said(capsys)
 
 
 # ---------------------------------------------------------------------- improve the app: POST /orders

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from helpers.course import Course
 from helpers.data import drop_copy
+from helpers.exercises.lesson07 import order_counts, stored_order
 from helpers.measure.recorder import count_commits
 from helpers.shop import baseline, optimized
-from helpers.shop.models import Order, OrderLine
 from helpers.shop.orders import EXAMPLE_BODY, MAX_LINES, MAX_QUANTITY
 from helpers.shop.params import MAX_ID
 
@@ -67,18 +67,10 @@ def apps(course: Course) -> Iterator[tuple[Flask, Flask]]:
 
 
 def stored(engine: Engine, order_id: int) -> tuple[Any, list[Any]]:
-    with engine.connect() as conn:
-        order = conn.execute(
-            select(Order.customer_id, Order.status, Order.total, Order.shipping_address, Order.note).where(
-                Order.id == order_id
-            )
-        ).one()
-        lines = conn.execute(
-            select(OrderLine.product_id, OrderLine.quantity, OrderLine.unit_price)
-            .where(OrderLine.order_id == order_id)
-            .order_by(OrderLine.id)
-        ).all()
-    return tuple(order), [tuple(line) for line in lines]
+    """The order and its lines as the database holds them (the exercise's own read-back)."""
+    held = stored_order(engine, order_id)
+    assert held["order"] is not None
+    return held["order"], held["lines"]
 
 
 def post(app: Flask, payload: Any) -> tuple[Any, int]:
@@ -123,22 +115,14 @@ def test_both_apps_store_the_same_order(apps: tuple[Flask, Flask], name: str) ->
 def test_both_apps_refuse_the_same_way_and_write_nothing(apps: tuple[Flask, Flask], name: str) -> None:
     payload, status, reason = REFUSED[name]
     engine = apps[1].extensions["engine"]
-
-    def counts() -> tuple[int, int]:
-        with engine.connect() as conn:
-            return (
-                conn.execute(select(func.count()).select_from(Order)).scalar_one(),
-                conn.execute(select(func.count()).select_from(OrderLine)).scalar_one(),
-            )
-
-    before = counts()
+    before = order_counts(engine)
     answers = [post(app, payload) for app in apps]
     for response, commits in answers:
         assert response.status_code == status and response.is_json
         assert reason in response.get_json()["message"]
         assert commits == 0
     assert answers[0][0].get_json() == answers[1][0].get_json()
-    assert counts() == before
+    assert order_counts(engine) == before
 
 
 def test_only_json_is_accepted(apps: tuple[Flask, Flask]) -> None:
