@@ -3,6 +3,7 @@ answers with the right reason, on both backends; so does the improve-the-app tas
 
 from __future__ import annotations
 
+import json
 import linecache
 import time
 from pathlib import Path
@@ -10,11 +11,21 @@ from typing import Any
 
 import pytest
 from flask import g
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 
 from helpers.course import Course
-from helpers.exercises.lesson08 import LIBRARY_DIRS, add_slow_statement_header, exercises, issuing_frame
+from helpers.exercises import ____, lesson08
+from helpers.exercises.lesson08 import (
+    LIBRARY_DIRS,
+    Q1,
+    Q2,
+    Q3,
+    add_slow_statement_header,
+    exercises,
+    issuing_frame,
+)
 from helpers.shop import kit
+from helpers.shop.models import Order
 from helpers.topics.query_budget import assert_max_queries
 
 
@@ -27,82 +38,77 @@ def said(capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out.strip()
 
 
+@pytest.mark.parametrize("name", ["q1", "q2", "q3"])
+def test_the_notebooks_starter_is_declared_and_not_answered_yet(
+    ex: Any, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    starter = getattr(lesson08, name.upper()).starter
+    path = Path(__file__).resolve().parent.parent / "notebooks" / "08_profiling_and_monitoring.ipynb"
+    cells = ["".join(cell["source"]) for cell in json.loads(path.read_text())["cells"]]
+    assert starter.rstrip("\n") in cells
+    namespace = {"ex": ex, "____": ____, "event": event, "LIBRARY_DIRS": LIBRARY_DIRS}
+    exec(starter, namespace | {"assert_max_queries": assert_max_queries})
+    assert "Not answered yet" in said(capsys)
+
+
 # ---------------------------------------------------------------------------------------- q1
-def seconds_not_ms(app: Any, threshold_ms: float) -> None:
-    engine = app.extensions["engine"]
+def hooks(is_slow: Any, add_one: Any, header: Any) -> Any:
+    """A q1 answer made of its three parts: what is slow, how it is counted, what the header says."""
 
-    @event.listens_for(engine, "before_cursor_execute")
-    def start(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        conn.info["t"] = time.perf_counter()
+    def answer(app: Any, threshold_ms: float) -> None:
+        engine = app.extensions["engine"]
 
-    @event.listens_for(engine, "after_cursor_execute")
-    def stop(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if time.perf_counter() - conn.info["t"] >= threshold_ms:  # seconds against milliseconds
-            g.slow = g.get("slow", 0) + 1
+        @event.listens_for(engine, "before_cursor_execute")
+        def start(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+            conn.info["t"] = time.perf_counter()
 
-    @app.after_request
-    def header(response):  # type: ignore[no-untyped-def]
-        response.headers["X-Slow-Statements"] = str(g.get("slow", 0))
-        return response
+        @event.listens_for(engine, "after_cursor_execute")
+        def stop(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+            if is_slow(time.perf_counter() - conn.info["t"], threshold_ms):
+                add_one()
+
+        @app.after_request
+        def add_header(response):  # type: ignore[no-untyped-def]
+            response.headers["X-Slow-Statements"] = header()
+            return response
+
+    return answer
+
+
+def in_g() -> None:
+    g.slow = g.get("slow", 0) + 1
+
+
+def said_from_g() -> str:
+    return str(g.get("slow", 0))
+
+
+seconds_not_ms = hooks(lambda s, threshold_ms: s >= threshold_ms, in_g, said_from_g)
+counts_everything = hooks(lambda s, threshold_ms: True, in_g, said_from_g)
+no_default = hooks(lambda s, threshold_ms: s * 1000 >= threshold_ms, in_g, lambda: str(g.slow))  # none: no g.slow
 
 
 def global_counter(app: Any, threshold_ms: float) -> None:
-    engine = app.extensions["engine"]
     slow = {"count": 0}  # lives as long as the app, not one request
 
-    @event.listens_for(engine, "before_cursor_execute")
-    def start(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        conn.info["t"] = time.perf_counter()
+    def add_one() -> None:
+        slow["count"] += 1
 
-    @event.listens_for(engine, "after_cursor_execute")
-    def stop(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if (time.perf_counter() - conn.info["t"]) * 1000 >= threshold_ms:
-            slow["count"] += 1
-
-    @app.after_request
-    def header(response):  # type: ignore[no-untyped-def]
-        response.headers["X-Slow-Statements"] = str(slow["count"])
-        return response
-
-
-def counts_everything(app: Any, threshold_ms: float) -> None:
-    engine = app.extensions["engine"]
-
-    @event.listens_for(engine, "after_cursor_execute")
-    def stop(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        g.slow = g.get("slow", 0) + 1
-
-    @app.after_request
-    def header(response):  # type: ignore[no-untyped-def]
-        response.headers["X-Slow-Statements"] = str(g.get("slow", 0))
-        return response
-
-
-def no_default(app: Any, threshold_ms: float) -> None:
-    engine = app.extensions["engine"]
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def start(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        conn.info["t"] = time.perf_counter()
-
-    @event.listens_for(engine, "after_cursor_execute")
-    def stop(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if (time.perf_counter() - conn.info["t"]) * 1000 >= threshold_ms:
-            g.slow = g.get("slow", 0) + 1
-
-    @app.after_request
-    def header(response):  # type: ignore[no-untyped-def]
-        response.headers["X-Slow-Statements"] = str(g.slow)  # no slow statement: no g.slow
-        return response
+    hooks(lambda s, limit: s * 1000 >= limit, add_one, lambda: str(slow["count"]))(app, threshold_ms)
 
 
 def no_header(app: Any, threshold_ms: float) -> None:
     """Counts right, but never says so."""
 
 
-def test_q1_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert ex.q1.check(add_slow_statement_header)
+def test_q1_passes_the_reference(course: Course, capsys: pytest.CaptureFixture[str]) -> None:
+    assert Q1.bind(course).check(add_slow_statement_header)
     assert said(capsys).startswith("Correct! X-Slow-Statements said 2, 1, 0")
+
+
+def test_q1_passes_another_right_answer(course: Course, capsys: pytest.CaptureFixture[str]) -> None:
+    assert Q1.bind(course).check(hooks(lambda s, threshold_ms: s * 1000 >= threshold_ms, in_g, said_from_g))
+    assert said(capsys).startswith("Correct!")
 
 
 @pytest.mark.parametrize(
@@ -116,8 +122,8 @@ def test_q1_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) ->
     ],
     ids=["seconds", "global-counter", "counts-everything", "no-default", "no-header"],
 )
-def test_q1_rejects(ex: Any, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
-    assert not ex.q1.check(answer)
+def test_q1_rejects(course: Course, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
+    assert not Q1.bind(course).check(answer)
     out = said(capsys)
     assert out.startswith("Not yet") and reason in out and "\n" not in out
 
@@ -148,8 +154,17 @@ def _line_of(text: str) -> int:
 PAGE_QUERY = f"helpers/shop/baseline.py:{_line_of('orders = session.scalars(')}"
 
 
-def test_q2_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert ex.q2.check(issuing_frame)
+def walks_back_by_index(stack: list[Any]) -> Any:
+    """Another right answer: an index from the end."""
+    i = len(stack) - 1
+    while i > 0 and stack[i].filename.startswith(LIBRARY_DIRS):
+        i -= 1
+    return stack[i]
+
+
+@pytest.mark.parametrize("answer", [issuing_frame, walks_back_by_index], ids=["reference", "by-index"])
+def test_q2_passes_right_answers(course: Course, capsys: pytest.CaptureFixture[str], answer: Any) -> None:
+    assert Q2.bind(course).check(answer)
     out = said(capsys)
     assert out.startswith("Correct!") and "helpers/shop/baseline.py:" in out and "order.customer.name" in out
 
@@ -165,8 +180,8 @@ def test_q2_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) ->
     ],
     ids=["innermost", "outermost", "forwards", "a-string", "none"],
 )
-def test_q2_rejects(ex: Any, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
-    assert not ex.q2.check(answer)
+def test_q2_rejects(course: Course, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
+    assert not Q2.bind(course).check(answer)
     out = said(capsys)
     assert out.startswith("Not yet") and reason in out and "\n" not in out
 
@@ -181,11 +196,13 @@ def budget_test(customer: int, budget: int, path: str | None = None, status: int
     return test_customer_page
 
 
-def test_q3_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("budget", [2, 3])
+def test_q3_passes_right_answers(ex: Any, course: Course, capsys: pytest.CaptureFixture[str], budget: int) -> None:
     assert 2 <= ex.customer_orders <= 8
-    assert ex.q3.check(budget_test(ex.customer, 2))
+    assert Q3.bind(course).check(budget_test(ex.customer, budget))
     out = said(capsys)
-    assert out.startswith("Correct! it fails on the baseline (") and "statements ran, the budget is 2." in out
+    assert out.startswith("Correct! it fails on the baseline (")
+    assert f"statements ran, the budget is {budget}." in out
     assert f"{ex.customer_orders} × SELECT order_lines.id, … FROM order_lines" in out  # the repeated shape
 
 
@@ -205,17 +222,18 @@ def test_q3_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) ->
     ],
     ids=["too-generous", "too-strict", "missing-customer", "wrong-status"],
 )
-def test_q3_rejects(ex: Any, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
-    assert not ex.q3.check(answer(ex.customer))
+def test_q3_rejects(ex: Any, course: Course, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
+    assert not Q3.bind(course).check(answer(ex.customer))
     out = said(capsys)
     assert out.startswith("Not yet") and reason in out
 
 
+def test_q3_solution_names_the_customer_through_ex(course: Course, capsys: pytest.CaptureFixture[str]) -> None:
+    Q3.bind(course).solution()
+    assert 'client.get(f"/customers/{ex.customer}")' in said(capsys)
+
+
 def test_q3_wants_the_given_customers_page(ex: Any, course: Course, capsys: pytest.CaptureFixture[str]) -> None:
-    from sqlalchemy import func, select
-
-    from helpers.shop.models import Order
-
     with course.session() as session:
         other = session.scalar(
             select(Order.customer_id)
@@ -224,13 +242,14 @@ def test_q3_wants_the_given_customers_page(ex: Any, course: Course, capsys: pyte
             .having(func.count() >= 2)
             .limit(1)
         )
-    assert not ex.q3.check(budget_test(ex.customer, 2, f"/customers/{other}"))
+    assert not Q3.bind(course).check(budget_test(ex.customer, 2, f"/customers/{other}"))
     assert f"should request /customers/{ex.customer}" in said(capsys)
 
 
 # ---------------------------------------------------------------------------------------- improve the app
-JOINED = """
+GIVEN = """
 my_views = Blueprint("my_views", __name__)
+CENT = Decimal("0.01")
 
 
 @my_views.get("/reports/sales")
@@ -239,7 +258,10 @@ def sales_report():
     days, conditions = report_window(session)
     if conditions is None:
         return {"days": days, "categories": []}
-    revenue = {}
+"""  # what every answer starts with: the notebook's starter, and a constant
+JOINED = (
+    GIVEN
+    + """    revenue = {}
     units = {}
     lines = select(OrderLine).join(OrderLine.order).where(*conditions).options(joinedload(OrderLine.product))
     for line in session.scalars(lines):
@@ -251,6 +273,7 @@ def sales_report():
         {"category": c, "revenue": revenue[c], "units": units[c]} for c in ranked
     ]}
 """
+)
 SELECTIN = JOINED.replace("joinedload(OrderLine.product)", "selectinload(OrderLine.product)")
 ASCENDING = JOINED.replace("key=lambda c: (-revenue[c], c)", "key=lambda c: (revenue[c], c)")
 NO_FILTERS = JOINED.replace(  # its own date window, without the status and minimum-total filters
@@ -259,18 +282,9 @@ NO_FILTERS = JOINED.replace(  # its own date window, without the status and mini
     "    newest = session.scalar(select(func.max(Order.created_at)))\n"
     "    conditions = [Order.created_at >= newest - timedelta(days=days)]\n",
 ).replace("my_views = Blueprint", "from datetime import timedelta\n\nmy_views = Blueprint")
-AGGREGATED = """
-my_views = Blueprint("my_views", __name__)
-CENT = Decimal("0.01")
-
-
-@my_views.get("/reports/sales")
-def sales_report():
-    session = get_session()
-    days, conditions = report_window(session)
-    if conditions is None:
-        return {"days": days, "categories": []}
-    query = (
+AGGREGATED = (
+    GIVEN
+    + """    query = (
         select(Product.category, func.sum(OrderLine.quantity * OrderLine.unit_price), func.sum(OrderLine.quantity))
         .join(OrderLine.order)
         .join(OrderLine.product)
@@ -281,6 +295,7 @@ def sales_report():
     rows.sort(key=lambda row: (-row[1], row[0]))
     return {"days": days, "categories": [{"category": c, "revenue": r, "units": u} for c, r, u in rows]}
 """
+)
 
 
 def cell(source: str, number: int) -> Any:

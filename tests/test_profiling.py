@@ -1,4 +1,4 @@
-"""helpers/profiling.py: issuing lines, traces, EXPLAIN of recorded statements, profiles by category, and
+"""helpers/topics/profiling.py: issuing lines, traces, EXPLAIN of recorded statements, profiles by category, and
 PostgreSQL's log read back."""
 
 from __future__ import annotations
@@ -26,12 +26,16 @@ from helpers.topics.profiling import (
     explain_statement,
     is_application_file,
     is_library_file,
+    lesson_requests,
     log_size,
     postgres_log_path,
     read_postgres_log,
+    report_days,
+    run_test_file,
     short_path,
     statement_entries,
     time_by_category,
+    time_by_line,
     trace,
 )
 
@@ -203,6 +207,58 @@ def test_both_profiles_add_up_to_the_request(course: Course) -> None:
     assert by_cprofile[CATEGORIES[0]] > 0  # cProfile sees every driver call
     figure = split_chart((by_cprofile / by_cprofile.sum() * 100).to_frame("cProfile"), title="t")
     assert figure.axes[0].get_title() == "t"
+
+
+def test_a_view_by_line_from_pyinstrument(course: Course) -> None:
+    app = course.app()
+    client = app.test_client()
+    try:
+        client.get("/reports/sales?days=30")
+        profiler = Profiler(interval=0.0005)
+        with profiler:
+            client.get("/reports/sales?days=30")
+    finally:
+        app.extensions["engine"].dispose()
+    view_ms, lines = time_by_line(profiler.last_session, "sales_report", "baseline.py")
+    assert list(lines.columns) == ["line", "code", "time_ms", "share of the view"]
+    assert lines["line"].str.startswith("helpers/shop/baseline.py:").all()
+    assert list(lines["time_ms"]) == sorted(lines["time_ms"], reverse=True)
+    assert 0 < lines["time_ms"].sum() <= view_ms * 1.01
+    assert any("line.product.category" in code for code in lines["code"])  # the lazy loads
+    with pytest.raises(CourseError, match="no call of nothing_here"):
+        time_by_line(profiler.last_session, "nothing_here", "baseline.py")
+
+
+BUDGET_TEST = """
+import os
+
+
+def test_passes():
+    assert os.environ["COURSE_TEST_VALUE"] == "42"
+
+
+def test_fails():
+    assert 1 + 1 == 3
+"""
+
+
+def test_a_test_file_runs_in_a_process_of_its_own() -> None:
+    run = run_test_file(BUDGET_TEST, env={"COURSE_TEST_VALUE": "42"})
+    assert run.summary.startswith("1 failed, 1 passed")
+    assert run.outcomes["test_passes"] == "passed"
+    assert run.outcomes["test_fails"].startswith("assert (1 + 1) == 3")
+
+
+def test_the_lessons_requests_shrink_with_the_dataset() -> None:
+    small = lesson_requests({"orders": 200_000, "order_lines": 800_000})
+    assert small == {
+        "customer page": "/customers/1",
+        "order list": "/orders?page=1&per_page=10",
+        "search": "/search?city=Lisbon&name=an&limit=20",
+        "sales report": "/reports/sales?days=3",
+    }
+    assert report_days(2_000) == 7 and report_days(20_000_000) == 1
+    assert lesson_requests({"orders": 2_000, "order_lines": 8_000})["order list"].endswith("per_page=20")
 
 
 LOG = """\

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from flask.testing import FlaskClient
     from werkzeug.test import TestResponse
 
+__all__ = ["QueryPanel", "QueryRow"]
+
 # One colour per repeated shape (light backgrounds, strong left borders).
 _SHAPE_COLOURS = ("#b04a3a", "#3a6fb0", "#4a9a5a", "#8a5ab0", "#c08a2a", "#2a9aa0")
 _MONO = "font-family:var(--jp-code-font-family,monospace);font-size:12px"
@@ -82,7 +84,7 @@ class QueryPanel:
     def watch(self, shell: Any = None) -> None:
         """Show the statements of every cell run from now on (IPython's pre/post_run_cell events)."""
         if shell is None:
-            from IPython import get_ipython
+            from IPython import get_ipython  # deferred: IPython is there only in a notebook's kernel
 
             shell = get_ipython()
             if shell is None:
@@ -153,7 +155,7 @@ class QueryPanel:
         self.list.children = tuple(children)
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display
+        from IPython.display import display  # deferred: IPython is there only in a notebook's kernel
 
         display(self.widget)
 

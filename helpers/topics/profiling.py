@@ -6,23 +6,32 @@ EXPLAIN of a recorded statement, and PostgreSQL's own slow-query log read back f
 * `trace(engine)` records statements like `helpers.measure.recorder.record`, each with that frame (`Trace`);
 * `explain_statement` runs EXPLAIN (ANALYZE on PostgreSQL) on a recorded statement with its own parameters;
 * `time_by_category` sums a cProfile or pyinstrument profile's self time by package (driver, ORM, Flask, ...);
-* `postgres_log_path`, `read_postgres_log` and `statement_entries` read the course server's log.
+  `time_by_line` gives one function's time by line, from pyinstrument's samples;
+* `postgres_log_path`, `read_postgres_log` and `statement_entries` read the course server's log;
+* `run_test_file` runs a test file with pytest in a process of its own and reads back each test's outcome;
+* `lesson_requests` and `report_days`: the lesson's requests, sized so that every one stays quick at every size.
 """
 
 from __future__ import annotations
 
 import linecache
+import os
+import pstats
 import re
+import subprocess
 import sys
 import sysconfig
+import tempfile
+import textwrap
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree
 
 from sqlalchemy import Connection, Engine
 
@@ -36,11 +45,38 @@ from ..servers import postgres_log_path  # re-exported: the lesson reads the log
 if TYPE_CHECKING:
     import pandas as pd
 
+__all__ = [
+    "CATEGORIES",
+    "LogEntry",
+    "Origin",
+    "PytestRun",
+    "Trace",
+    "TracedStatement",
+    "application_frame",
+    "category_of",
+    "explain_statement",
+    "explainable",
+    "is_application_file",
+    "is_library_file",
+    "lesson_requests",
+    "log_size",
+    "one_line",
+    "postgres_log_path",
+    "read_postgres_log",
+    "report_days",
+    "run_test_file",
+    "short_path",
+    "statement_entries",
+    "time_by_category",
+    "time_by_line",
+    "trace",
+]
+
 # ---------------------------------------------------------------------------------------- who issued it
 _PATHS = sysconfig.get_paths()
 # Where library code lives: the standard library, site-packages (SQLAlchemy, Flask, ...), installed scripts.
 # Both as configured and resolved: a venv's paths may pass through symlinks.
-LIBRARY_DIRS: tuple[str, ...] = tuple(
+_LIBRARY_DIRS: tuple[str, ...] = tuple(
     dict.fromkeys(
         str(path) + "/"
         for key in ("stdlib", "platstdlib", "purelib", "platlib", "scripts")
@@ -58,7 +94,7 @@ def is_library_file(filename: str) -> bool:
     """Library code: the standard library, installed packages, or code without a file (`<frozen ...>`)."""
     if filename.startswith("<"):
         return not filename.startswith("<ipython-input")  # plain IPython names cells <ipython-input-…>
-    return filename.startswith(LIBRARY_DIRS)
+    return filename.startswith(_LIBRARY_DIRS)
 
 
 @lru_cache(maxsize=4096)
@@ -114,7 +150,7 @@ def _cell_label(filename: str) -> str | None:
     if not (filename.startswith("<ipython-input") or re.search(r"/ipykernel_\d+/", filename)):
         return None
     try:
-        from IPython import get_ipython
+        from IPython import get_ipython  # deferred: IPython is there only in a notebook's kernel
 
         shell = get_ipython()
         number = getattr(getattr(shell, "compile", None), "_filename_map", {}).get(filename)
@@ -166,7 +202,7 @@ class Trace(QueryRecorder):
 
     def table(self) -> pd.DataFrame:
         """One row per statement: ms, where it was issued, the code line, the SQL on one line, parameters."""
-        import pandas as pd
+        import pandas as pd  # deferred: pandas is heavy; only the tables need it
 
         return pd.DataFrame(
             {
@@ -180,7 +216,7 @@ class Trace(QueryRecorder):
 
     def by_shape(self, at_least: int = 1) -> pd.DataFrame:
         """One row per statement shape run `at_least` times: count, total ms, and every line that issued it."""
-        import pandas as pd
+        import pandas as pd  # deferred: pandas is heavy; only the tables need it
 
         groups: dict[str, list[TracedStatement]] = {}
         for s in self.traced():
@@ -323,8 +359,6 @@ _SelfTime = tuple[str, str, float, tuple[str, str] | None]
 
 
 def _self_times_cprofile(profile: Any) -> Iterator[_SelfTime]:
-    import pstats
-
     stats = profile if isinstance(profile, pstats.Stats) else pstats.Stats(profile)
     entries: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
     for (filename, _line, function), (_cc, _nc, tottime, _ct, callers) in entries.items():
@@ -352,7 +386,7 @@ def _self_times_pyinstrument(session: Any) -> Iterator[_SelfTime]:
 
 def time_by_category(profile: Any) -> pd.Series:
     """Self time in ms per category, from a cProfile.Profile / pstats.Stats or a pyinstrument Session."""
-    import pandas as pd
+    import pandas as pd  # deferred: pandas is heavy; only the tables need it
 
     times = dict.fromkeys(CATEGORIES, 0.0)
     rows: Iterable[_SelfTime] = (
@@ -425,7 +459,7 @@ def statement_entries(entries: list[LogEntry]) -> pd.DataFrame:
     psycopg sends queries with the extended protocol, so PostgreSQL times their parse, bind and execute
     steps separately; statements without parameters (BEGIN, SET) come as one 'statement' step.
     """
-    import pandas as pd
+    import pandas as pd  # deferred: pandas is heavy; only the tables need it
 
     rows: list[dict[str, Any]] = []
     for entry in entries:
@@ -445,3 +479,102 @@ def statement_entries(entries: list[LogEntry]) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows, columns=["duration_ms", "phase", "sql", "parameters", "pid"])
+
+
+# ---------------------------------------------------------------------------------------- one view by line
+def _find_frame(frame: Any, function: str, file_end: str) -> Any:
+    """The first frame of pyinstrument's call tree running `function` from a file ending in `file_end`."""
+    if frame.function == function and (frame.file_path or "").endswith(file_end):
+        return frame
+    for child in frame.children:
+        found = _find_frame(child, function, file_end)
+        if found is not None:
+            return found
+    return None
+
+
+def time_by_line(session: Any, function: str, file_end: str) -> tuple[float, pd.DataFrame]:
+    """One function's time in ms, and its time by line (slowest first), from a pyinstrument Session.
+
+    pyinstrument notes, for each sample, the line each function on the stack was on: its frames carry that
+    time as attributes `l<line>`.
+    """
+    import pandas as pd  # deferred: pandas is heavy; only the tables need it
+
+    view = _find_frame(session.root_frame(), function, file_end)
+    if view is None:
+        raise CourseError(f"The profile has no call of {function} from a file ending in {file_end}.")
+    by_line = sorted(
+        ((int(key[1:]), seconds) for key, seconds in view.attributes.items() if key.startswith("l")),
+        key=lambda item: -item[1],
+    )
+    lines = pd.DataFrame(
+        {
+            "line": [f"{short_path(view.file_path)}:{number}" for number, _ in by_line],
+            "code": [linecache.getline(view.file_path, number).strip() for number, _ in by_line],
+            "time_ms": [seconds * 1000 for _, seconds in by_line],
+            "share of the view": [f"{seconds / view.time:.0%}" for _, seconds in by_line],
+        }
+    )
+    return view.time * 1000, lines
+
+
+# ---------------------------------------------------------------------------------------- a test file, run
+@dataclass(frozen=True)
+class PytestRun:
+    """What pytest said of a test file: its summary line, and each test's outcome ('passed' or the failure)."""
+
+    summary: str
+    outcomes: dict[str, str]
+
+
+def _outcome(case: ElementTree.Element) -> str:
+    """'passed', or the failure's message (pytest's 'E   ' lines)."""
+    failure = case.find("failure")
+    if failure is None:
+        return "passed"
+    message = [line[1:] for line in (failure.text or "").splitlines() if line.startswith("E ")]
+    return textwrap.dedent("\n".join(message))
+
+
+def run_test_file(source: str, *, env: Mapping[str, str], timeout_s: float = 300) -> PytestRun:
+    """Run `source` as a test file with pytest, in a folder and a process of their own, as CI would.
+
+    `env` is added to this process's environment (the test reads its settings from there).
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "test_file.py").write_text(source)
+        (Path(folder) / "pytest.ini").write_text("[pytest]\n")  # this folder's own configuration
+        command = [sys.executable, "-m", "pytest", "test_file.py", "-q", "--color=no", "-p", "no:cacheprovider"]
+        run = subprocess.run(
+            [*command, "--junitxml=report.xml"],
+            cwd=folder,
+            # NO_COLOR: plain text in the report (Jupyter's kernel asks programs for colour)
+            env=os.environ | dict(env) | {"NO_COLOR": "1"},
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
+        report = ElementTree.parse(Path(folder) / "report.xml")
+    summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr.strip()
+    return PytestRun(summary, {str(case.get("name")): _outcome(case) for case in report.iter("testcase")})
+
+
+# ---------------------------------------------------------------------------------------- the lesson's requests
+def report_days(orders: int) -> int:
+    """The sales report's window in days in the lessons: 3 at `small` (200,000 orders), up to 7 on smaller data and
+    down to 1 on larger, so that the baseline report stays quick to ask."""
+    return max(1, min(7, round(3 * 200_000 / orders)))
+
+
+def lesson_requests(rows: Mapping[str, int]) -> dict[str, str]:
+    """The four endpoints lesson 08 measures; larger datasets get smaller pages and windows, so that every
+    request stays quick at every size."""
+    line_rows = rows["order_lines"]
+    per_page = 20 if line_rows < 100_000 else 10 if line_rows < 1_000_000 else 5
+    return {
+        "customer page": "/customers/1",
+        "order list": f"/orders?page=1&per_page={per_page}",
+        "search": "/search?city=Lisbon&name=an&limit=20",
+        "sales report": f"/reports/sales?days={report_days(rows['orders'])}",
+    }
