@@ -7,7 +7,7 @@ import pytest
 from helpers.course import setup
 from helpers.errors import CourseError
 from helpers.servers.wsgi import serve_in_thread
-from helpers.topics.loadtest import run_locust
+from helpers.topics.loadtest import load_chart, locust_race, run_locust
 
 
 def test_locust_loads_the_app_and_reports_totals() -> None:
@@ -25,6 +25,24 @@ def test_locust_loads_the_app_and_reports_totals() -> None:
     assert set(paths) == {"/customers/1", "/nowhere"}
     assert paths["/customers/1"]["requests"] >= paths["/nowhere"]["requests"]  # weights 2:1
     assert result.p50_ms <= result.p95_ms <= result.max_ms and result.throughput_rps > 0
+
+
+def test_a_race_under_load_serves_each_app_in_turn() -> None:
+    course = setup("tests", size="tiny", backend="sqlite", quiet=True)
+    try:
+        table = locust_race(
+            {"baseline": {"views": "baseline", "database_url": course.url}},
+            {"/customers/1": 1},
+            users=(1, 2),
+            seconds=2,
+            threads=2,
+        )
+    finally:
+        course.engine.dispose()
+    assert list(table.index) == [("baseline", 1), ("baseline", 2)]
+    assert (table["requests"] > 0).all() and table["failures"].dtype == int
+    figure = load_chart(table)
+    assert [ax.get_title() for ax in figure.axes] == ["throughput", "95th percentile latency"]
 
 
 @pytest.mark.parametrize(
