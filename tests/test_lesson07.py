@@ -474,7 +474,7 @@ def test_the_notebooks_starter_is_declared_and_not_answered_yet(
     ex: Any, capsys: pytest.CaptureFixture[str], name: str
 ) -> None:
     starter = getattr(lesson07, name.upper()).starter
-    assert starter.rstrip("\n") in notebook_code_cells("07_batch_operations")
+    assert starter in notebook_code_cells("07_batch_operations")
     exec(starter, {"ex": ex, "____": ____})
     assert said(capsys).startswith("Not answered yet")
 

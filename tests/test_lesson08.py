@@ -45,7 +45,7 @@ def test_the_notebooks_starter_is_declared_and_not_answered_yet(
     starter = getattr(lesson08, name.upper()).starter
     path = Path(__file__).resolve().parent.parent / "notebooks" / "08_profiling_and_monitoring.ipynb"
     cells = ["".join(cell["source"]) for cell in json.loads(path.read_text())["cells"]]
-    assert starter.rstrip("\n") in cells
+    assert starter in cells
     namespace = {"ex": ex, "____": ____, "event": event, "LIBRARY_DIRS": LIBRARY_DIRS}
     exec(starter, namespace | {"assert_max_queries": assert_max_queries})
     assert "Not answered yet" in said(capsys)

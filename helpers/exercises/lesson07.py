@@ -31,7 +31,6 @@ from .app_task import AppTask, Call
 from .core import Exercise, Incorrect, Question, same_result
 
 __all__ = [
-    "CHUNK_SIZE",
     "Q1",
     "Q2",
     "Q3",
@@ -55,8 +54,8 @@ __all__ = [
     "stored_order",
 ]
 
-CENT = Decimal("0.01")
-CHUNK_SIZE = 500  # q4: rows per statement and per commit
+_CENT = Decimal("0.01")
+_CHUNK_SIZE = 500  # q4: rows per statement and per commit
 
 
 # ---------------------------------------------------------------------- reference solutions
@@ -143,7 +142,7 @@ def _price_list(url: str, n: int = 200) -> tuple[tuple[int, Decimal], ...]:
     try:
         with engine.connect() as conn:
             query = select(Product.id, Product.price).where(Product.id <= 2 * n, Product.id % 2 == 1)
-            return tuple((pid, (price * Decimal("1.10")).quantize(CENT)) for pid, price in conn.execute(query))
+            return tuple((pid, (price * Decimal("1.10")).quantize(_CENT)) for pid, price in conn.execute(query))
     finally:
         engine.dispose()
 
@@ -275,8 +274,7 @@ def import_reviews(session, rows):
     ____
 
 
-ex.q1.check(import_reviews)
-"""
+ex.q1.check(import_reviews)"""
 
 
 Q1 = Question(
@@ -327,8 +325,7 @@ def purge_low_ratings(session, category):
     ____
 
 
-ex.q2.check(purge_low_ratings)
-"""
+ex.q2.check(purge_low_ratings)"""
 
 
 Q2 = Question(
@@ -371,8 +368,7 @@ def apply_price_list(session, prices):
     ____
 
 
-ex.q3.check(apply_price_list)
-"""
+ex.q3.check(apply_price_list)"""
 
 
 Q3 = Question(
@@ -395,10 +391,10 @@ _CUSTOMER_COLUMNS = [
 
 def _check_q4(course: Course, answer: Any) -> str:
     customers = new_customers()
-    chunks = math.ceil(len(customers) / CHUNK_SIZE)
+    chunks = math.ceil(len(customers) / _CHUNK_SIZE)
     with _fresh_copy(course) as copy:
         top = _max_id(copy.engine, Customer)
-        done = _run(copy, answer, [dict(row) for row in customers], CHUNK_SIZE, models=(Customer,))
+        done = _run(copy, answer, [dict(row) for row in customers], _CHUNK_SIZE, models=(Customer,))
         written = _written(copy.engine, _CUSTOMER_COLUMNS, top, Customer.id)
     if not written:
         raise Incorrect("no customer was kept: commit after each chunk")
@@ -411,7 +407,7 @@ def _check_q4(course: Course, answer: Any) -> str:
     _no_objects(done, Customer, "pass each chunk of dicts to session.execute(insert(Customer), chunk)")
     if done.commits != chunks:
         raise Incorrect(
-            f"it committed {done.commits:,} time(s); {len(customers):,} rows in chunks of {CHUNK_SIZE} "
+            f"it committed {done.commits:,} time(s); {len(customers):,} rows in chunks of {_CHUNK_SIZE} "
             f"make {chunks} chunks, each its own transaction: commit after each chunk"
         )
     if done.statements != chunks:
@@ -424,8 +420,7 @@ def import_in_chunks(session, rows, size):
     ____
 
 
-ex.q4.check(import_in_chunks)
-"""
+ex.q4.check(import_in_chunks)"""
 
 
 Q4 = Question(
@@ -577,7 +572,7 @@ class Lesson07Exercises:
     customers: list[dict[str, Any]]
     prices: dict[int, Decimal]
     category: str
-    chunk_size: int = CHUNK_SIZE
+    chunk_size: int = _CHUNK_SIZE
 
 
 def exercises(course: Course) -> Lesson07Exercises:

@@ -35,7 +35,6 @@ __all__ = [
     "STARTER_Q1",
     "STARTER_Q2",
     "STARTER_Q3",
-    "THRESHOLD_MS",
     "Lesson08Exercises",
     "add_slow_statement_header",
     "budget_customer",
@@ -44,11 +43,11 @@ __all__ = [
     "issuing_frame",
 ]
 
-# q1: statements that sleep SLEEP_MS are slow, `SELECT 1` is not; the threshold sits far from both.
-THRESHOLD_MS = 30
-SLEEP_MS = 100
-PROBES = ((2, 3), (1, 4), (0, 2))  # (slow, fast) statements per request, in order
-MAX_ORDERS = 8  # q3's customer has this many orders at most
+# q1: statements that sleep _SLEEP_MS are slow, `SELECT 1` is not; the threshold sits far from both.
+_THRESHOLD_MS = 30
+_SLEEP_MS = 100
+_PROBES = ((2, 3), (1, 4), (0, 2))  # (slow, fast) statements per request, in order
+_MAX_ORDERS = 8  # q3's customer has this many orders at most
 
 LIBRARY_DIRS = (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"])
 
@@ -93,7 +92,7 @@ def _first_line(exc: BaseException, otherwise: str = "") -> str:
 
 # ---------------------------------------------------------------------------------------- q1
 def _probe(backend: str) -> Blueprint:
-    """GET /probe?slow=2&fast=3: that many statements sleeping SLEEP_MS, then that many quick ones."""
+    """GET /probe?slow=2&fast=3: that many statements sleeping _SLEEP_MS, then that many quick ones."""
     sleep = text("SELECT pg_sleep(:s)") if backend == "postgresql" else text("SELECT course_sleep(:s)")
     bp = Blueprint("probe08", __name__)
 
@@ -101,7 +100,7 @@ def _probe(backend: str) -> Blueprint:
     def probe() -> dict[str, Any]:
         session = get_session()
         for _ in range(int(request.args["slow"])):
-            session.execute(sleep, {"s": SLEEP_MS / 1000})
+            session.execute(sleep, {"s": _SLEEP_MS / 1000})
         for _ in range(int(request.args["fast"])):
             session.execute(text("SELECT 1"))
         return {"ok": True}
@@ -157,14 +156,14 @@ def _judge_count(said: list[int], slow: int, fast: int, durations: list[float]) 
     """Raise Incorrect unless the latest count is the number of slow statements, with the likely mistake."""
     n = said[-1]
     # Statements near the threshold could go either way on a busy machine; these cannot.
-    surely = sum(d >= THRESHOLD_MS * 1.5 for d in durations)
-    maybe = sum(d >= THRESHOLD_MS * 0.5 for d in durations)
+    surely = sum(d >= _THRESHOLD_MS * 1.5 for d in durations)
+    maybe = sum(d >= _THRESHOLD_MS * 0.5 for d in durations)
     if surely <= n <= maybe:
         return
     plural = "s" if slow != 1 else ""
-    ran = f"a request ran {slow} statement{plural} of {SLEEP_MS} ms and {fast} quick ones"
+    ran = f"a request ran {slow} statement{plural} of {_SLEEP_MS} ms and {fast} quick ones"
     if n == len(durations) and n > maybe:
-        why = f"it counted every statement, not only those over {THRESHOLD_MS} ms"
+        why = f"it counted every statement, not only those over {_THRESHOLD_MS} ms"
     elif len(said) > 1 and n > maybe and n >= sum(said[:-1]):
         why = "the count carried over from the previous requests: keep it per request, in flask.g"
     elif n == 0:
@@ -178,8 +177,8 @@ def _check_q1(course: Course, answer: Any) -> str:
     app = _probe_app(course)
     said: list[int] = []
     try:
-        answer(app, THRESHOLD_MS)
-        for slow, fast in PROBES:
+        answer(app, _THRESHOLD_MS)
+        for slow, fast in _PROBES:
             n, durations = _slow_header(app, slow, fast)
             said.append(n)
             _judge_count(said, slow, fast, durations)
@@ -187,7 +186,7 @@ def _check_q1(course: Course, answer: Any) -> str:
         _dispose(app)
     return (
         f"X-Slow-Statements said {', '.join(map(str, said))} for requests with "
-        f"{', '.join(str(slow) for slow, _ in PROBES)} statements over {THRESHOLD_MS} ms."
+        f"{', '.join(str(slow) for slow, _ in _PROBES)} statements over {_THRESHOLD_MS} ms."
     )
 
 
@@ -212,8 +211,7 @@ def add_slow_statement_header(app, threshold_ms):
         return response
 
 
-ex.q1.check(add_slow_statement_header)
-"""
+ex.q1.check(add_slow_statement_header)"""
 
 
 Q1 = Question(
@@ -298,8 +296,7 @@ def issuing_frame(stack):
     return ____
 
 
-ex.q2.check(issuing_frame)
-"""
+ex.q2.check(issuing_frame)"""
 
 
 Q2 = Question(
@@ -317,7 +314,7 @@ Q2 = Question(
 
 # ---------------------------------------------------------------------------------------- q3
 def budget_customer(course: Course) -> tuple[int, int]:
-    """q3's customer and how many orders they have: several, but at most MAX_ORDERS."""
+    """q3's customer and how many orders they have: several, but at most _MAX_ORDERS."""
     return _budget_customer(course.url.render_as_string(hide_password=False))
 
 
@@ -331,7 +328,7 @@ def _budget_customer(url: str) -> tuple[int, int]:
             customer, orders = conn.execute(
                 select(Order.customer_id, func.count())
                 .group_by(Order.customer_id)
-                .having(func.count() <= MAX_ORDERS)
+                .having(func.count() <= _MAX_ORDERS)
                 .order_by(func.count().desc(), Order.customer_id)
                 .limit(1)
             ).one()
@@ -399,8 +396,7 @@ def test_customer_page(client):
     assert response.status_code == 200
 
 
-ex.q3.check(test_customer_page)
-"""
+ex.q3.check(test_customer_page)"""
 
 
 Q3 = Question(
@@ -470,7 +466,7 @@ class Lesson08Exercises:
     customer: int  # q3's customer
     customer_orders: int
     days: int  # the improve task's report window
-    threshold_ms: int = THRESHOLD_MS
+    threshold_ms: int = _THRESHOLD_MS
 
 
 def exercises(course: Course) -> Lesson08Exercises:
