@@ -35,7 +35,9 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson(
         "08", "profiling_and_monitoring", "Profiling and monitoring", topics=("profiling", "panel", "query_budget")
     ),
-    Lesson("09", "capstone", "Capstone: the finished app under load", exercises=False, topics=("loadtest",)),
+    Lesson(
+        "09", "capstone", "Capstone: the finished app under load", exercises=False, topics=("loadtest", "capstone")
+    ),
 )
 
 

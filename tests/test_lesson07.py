@@ -16,14 +16,14 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import delete, func, insert, select, text, update
+from proving import prove, verdict
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from helpers.course import Course
 from helpers.data import content_fingerprint, drop_copy
 from helpers.errors import CourseError
 from helpers.exercises import ____, lesson07
-from helpers.exercises.core import Question
 from helpers.exercises.lesson07 import (
     Q1,
     Q2,
@@ -419,54 +419,90 @@ def chunks_with_add_all(session: Session, rows: list[dict[str, Any]], size: int)
         session.commit()
 
 
-@pytest.mark.parametrize(
-    ("question", "solution", "said_so"),
-    [
-        (Q1, import_reviews, "Correct! 300 reviews in 1 statement and one commit"),
-        (Q2, purge_low_ratings, "reviews deleted by one DELETE … WHERE"),
-        (Q3, apply_price_list, "prices set by primary key in 1 statement"),
-        (Q4, import_in_chunks, "Correct! 1,200 customers in 3 chunks: 3 statements, 3 commits."),
-    ],
-    ids=["q1", "q2", "q3", "q4"],
-)
-def test_the_reference_passes(
-    course: Course, capsys: pytest.CaptureFixture[str], question: Question, solution: Any, said_so: str
-) -> None:
-    assert question.bind(course).check(solution)
-    out = said(capsys)
-    assert out.startswith("Correct!") and said_so in out
+def reviews_in_one_values_clause(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Another right answer: one INSERT with a VALUES row per review."""
+    session.execute(insert(Review).values(rows))
+    session.commit()
 
 
-@pytest.mark.parametrize(
-    ("question", "answer", "reason"),
-    [
-        (Q1, per_row_reviews, "it committed 300 times"),
-        (Q1, add_all_reviews, "it built 300 Review objects"),
-        (Q1, uncommitted_reviews, "no review was kept: the insert needs a session.commit()"),
-        (Q2, load_and_delete, "Review objects: one DELETE … WHERE removes them without loading any"),
-        (Q2, every_low_rating, "that should stay"),
-        (Q2, forgets_the_count, "it returned None: return how many were deleted"),
-        (Q3, get_and_set, "Product objects"),
-        (Q3, an_update_each, "statements; the budget is 1"),
-        (Q3, one_price_for_all, "have the wrong price"),
-        (Q4, all_at_once, "it committed 1 time(s)"),
-        (Q4, chunks_one_commit, "commit after each chunk"),
-        (Q4, loses_the_last_chunk, "1,000 of the 1,200 customers were kept"),
-        (Q4, chunks_with_add_all, "Customer objects: pass each chunk of dicts"),
-    ],
-    ids=[
-        "q1-commit-per-row", "q1-add-all", "q1-no-commit",
-        "q2-load-and-delete", "q2-all-categories", "q2-no-count",
-        "q3-get-and-set", "q3-update-each", "q3-one-price",
-        "q4-all-at-once", "q4-one-commit", "q4-last-chunk-lost", "q4-add-all",
-    ],
-)  # fmt: skip
-def test_wrong_answers_say_why_in_one_line(
-    course: Course, capsys: pytest.CaptureFixture[str], question: Question, answer: Any, reason: str
-) -> None:
-    assert not question.bind(course).check(answer)
-    out = said(capsys)
-    assert out.startswith("Not yet") and reason in out and "\n" not in out
+def purge_with_exists(session: Session, category: str) -> int:
+    """Another right answer: a correlated EXISTS instead of IN, and ratings below 3."""
+    of_category = select(Product.id).where(Product.id == Review.product_id, Product.category == category)
+    deleted = session.execute(delete(Review).where(of_category.exists(), Review.rating < 3)).rowcount  # type: ignore[attr-defined]
+    session.commit()
+    return int(deleted)
+
+
+def prices_through_core(session: Session, prices: dict[int, Decimal]) -> None:
+    """Another right answer: Core's UPDATE … WHERE id = :pid, executed with a list of parameters."""
+    products = Product.__table__
+    by_id = update(products).where(products.c.id == bindparam("pid")).values(price=bindparam("new_price"))
+    session.execute(by_id, [{"pid": pid, "new_price": price} for pid, price in prices.items()])
+    session.commit()
+
+
+def chunks_by_slicing(session: Session, rows: list[dict[str, Any]], size: int) -> None:
+    """Another right answer: take chunks off the front until none is left."""
+    while rows:
+        chunk, rows = rows[:size], rows[size:]
+        session.execute(insert(Customer), chunk)
+        session.commit()
+
+
+def test_q1_is_proven(course: Course) -> None:
+    prove(
+        Q1.bind(course).check,
+        right=[import_reviews, reviews_in_one_values_clause],
+        wrong=[
+            (per_row_reviews, "it committed 300 times"),
+            (add_all_reviews, "it built 300 Review objects"),
+            (uncommitted_reviews, "no review was kept: the insert needs a session.commit()"),
+        ],
+    )
+    assert verdict(Q1.bind(course).check, import_reviews)[1].startswith(
+        "Correct! 300 reviews in 1 statement and one commit"
+    )
+
+
+def test_q2_is_proven(course: Course) -> None:
+    prove(
+        Q2.bind(course).check,
+        right=[purge_low_ratings, purge_with_exists],
+        wrong=[
+            (load_and_delete, "Review objects: one DELETE … WHERE removes them without loading any"),
+            (every_low_rating, "that should stay"),
+            (forgets_the_count, "it returned None: return how many were deleted"),
+        ],
+    )
+    assert "reviews deleted by one DELETE … WHERE" in verdict(Q2.bind(course).check, purge_low_ratings)[1]
+
+
+def test_q3_is_proven(course: Course) -> None:
+    prove(
+        Q3.bind(course).check,
+        right=[apply_price_list, prices_through_core],
+        wrong=[
+            (get_and_set, "Product objects"),
+            (an_update_each, "statements; the budget is 1"),
+            (one_price_for_all, "have the wrong price"),
+        ],
+    )
+    assert "prices set by primary key in 1 statement" in verdict(Q3.bind(course).check, apply_price_list)[1]
+
+
+def test_q4_is_proven(course: Course) -> None:
+    prove(
+        Q4.bind(course).check,
+        right=[import_in_chunks, chunks_by_slicing],
+        wrong=[
+            (all_at_once, "it committed 1 time(s)"),
+            (chunks_one_commit, "commit after each chunk"),
+            (loses_the_last_chunk, "1,000 of the 1,200 customers were kept"),
+            (chunks_with_add_all, "Customer objects: pass each chunk of dicts"),
+        ],
+    )
+    said_so = verdict(Q4.bind(course).check, import_in_chunks)[1]
+    assert said_so == "Correct! 1,200 customers in 3 chunks: 3 statements, 3 commits."
 
 
 @pytest.mark.parametrize("name", ["q1", "q2", "q3", "q4"])

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from flask import g
+from proving import prove, verdict
 from sqlalchemy import event, func, select
 
 from helpers.course import Course
@@ -101,31 +102,25 @@ def no_header(app: Any, threshold_ms: float) -> None:
     """Counts right, but never says so."""
 
 
-def test_q1_passes_the_reference(course: Course, capsys: pytest.CaptureFixture[str]) -> None:
-    assert Q1.bind(course).check(add_slow_statement_header)
-    assert said(capsys).startswith("Correct! X-Slow-Statements said 2, 1, 0")
-
-
-def test_q1_passes_another_right_answer(course: Course, capsys: pytest.CaptureFixture[str]) -> None:
-    assert Q1.bind(course).check(hooks(lambda s, threshold_ms: s * 1000 >= threshold_ms, in_g, said_from_g))
-    assert said(capsys).startswith("Correct!")
-
-
-@pytest.mark.parametrize(
-    ("answer", "reason"),
-    [
-        (seconds_not_ms, "said 0: is the elapsed time in milliseconds"),
-        (global_counter, "carried over from the previous requests"),
-        (counts_everything, "counted every statement"),
-        (no_default, "raised AttributeError in your hooks"),
-        (no_header, "no X-Slow-Statements header"),
-    ],
-    ids=["seconds", "global-counter", "counts-everything", "no-default", "no-header"],
-)
-def test_q1_rejects(course: Course, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
-    assert not Q1.bind(course).check(answer)
-    out = said(capsys)
-    assert out.startswith("Not yet") and reason in out and "\n" not in out
+def test_q1_is_proven(course: Course) -> None:
+    prove(
+        Q1.bind(course).check,
+        right=[
+            add_slow_statement_header,
+            hooks(lambda s, threshold_ms: s * 1000 >= threshold_ms, in_g, said_from_g),
+        ],
+        wrong=[
+            (seconds_not_ms, "said 0: is the elapsed time in milliseconds"),
+            (global_counter, "carried over from the previous requests"),
+            (counts_everything, "counted every statement"),
+            (no_default, "raised AttributeError in your hooks"),
+            (no_header, "no X-Slow-Statements header"),
+        ],
+    )
+    assert verdict(Q1.bind(course).check, add_slow_statement_header)[1].startswith(
+        "Correct! X-Slow-Statements said 2, 1, 0"
+    )
+    assert "\n" not in verdict(Q1.bind(course).check, global_counter)[1]
 
 
 # ---------------------------------------------------------------------------------------- q2
@@ -162,28 +157,21 @@ def walks_back_by_index(stack: list[Any]) -> Any:
     return stack[i]
 
 
-@pytest.mark.parametrize("answer", [issuing_frame, walks_back_by_index], ids=["reference", "by-index"])
-def test_q2_passes_right_answers(course: Course, capsys: pytest.CaptureFixture[str], answer: Any) -> None:
-    assert Q2.bind(course).check(answer)
-    out = said(capsys)
-    assert out.startswith("Correct!") and "helpers/shop/baseline.py:" in out and "order.customer.name" in out
-
-
-@pytest.mark.parametrize(
-    ("answer", "reason"),
-    [
-        (innermost, f"issued at {PAGE_QUERY}, your function points at sqlalchemy/"),
-        (outermost, f"issued at {PAGE_QUERY}, your function points at"),
-        (forwards, "(that frame started the request; the statement was issued further in)"),
-        (lambda stack: "baseline.py", "return one frame of the stack"),
-        (lambda stack: None, "returned None"),
-    ],
-    ids=["innermost", "outermost", "forwards", "a-string", "none"],
-)
-def test_q2_rejects(course: Course, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
-    assert not Q2.bind(course).check(answer)
-    out = said(capsys)
-    assert out.startswith("Not yet") and reason in out and "\n" not in out
+def test_q2_is_proven(course: Course) -> None:
+    prove(
+        Q2.bind(course).check,
+        right=[issuing_frame, walks_back_by_index],
+        wrong=[
+            (innermost, f"issued at {PAGE_QUERY}, your function points at sqlalchemy/"),
+            (outermost, f"issued at {PAGE_QUERY}, your function points at"),
+            (forwards, "(that frame started the request; the statement was issued further in)"),
+            (lambda stack: "baseline.py", "return one frame of the stack"),
+            (lambda stack: None, "returned None"),
+        ],
+    )
+    said_so = verdict(Q2.bind(course).check, issuing_frame)[1]
+    assert said_so.startswith("Correct!") and "helpers/shop/baseline.py:" in said_so
+    assert "order.customer.name" in said_so
 
 
 # ---------------------------------------------------------------------------------------- q3
@@ -196,36 +184,29 @@ def budget_test(customer: int, budget: int, path: str | None = None, status: int
     return test_customer_page
 
 
-@pytest.mark.parametrize("budget", [2, 3])
-def test_q3_passes_right_answers(ex: Any, course: Course, capsys: pytest.CaptureFixture[str], budget: int) -> None:
+def test_q3_is_proven(ex: Any, course: Course) -> None:
     assert 2 <= ex.customer_orders <= 8
-    assert Q3.bind(course).check(budget_test(ex.customer, budget))
-    out = said(capsys)
-    assert out.startswith("Correct! it fails on the baseline (")
-    assert f"statements ran, the budget is {budget}." in out
-    assert f"{ex.customer_orders} × SELECT order_lines.id, … FROM order_lines" in out  # the repeated shape
-
-
-@pytest.mark.parametrize(
-    ("answer", "reason"),
-    [
-        (lambda c: budget_test(c, 10_000), "your test passed on the baseline app, which ran"),
-        (
-            lambda c: budget_test(c, 1),
-            "your test fails on the optimized app too (2 statements ran, the budget is 1.)",
-        ),
-        (
-            lambda c: budget_test(c, 2, "/customers/0"),
-            "failed on the baseline, but not because of the statement budget",
-        ),
-        (lambda c: budget_test(c, 2, status=201), "your test fails on the optimized app: assert 200 == 201"),
-    ],
-    ids=["too-generous", "too-strict", "missing-customer", "wrong-status"],
-)
-def test_q3_rejects(ex: Any, course: Course, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
-    assert not Q3.bind(course).check(answer(ex.customer))
-    out = said(capsys)
-    assert out.startswith("Not yet") and reason in out
+    prove(
+        Q3.bind(course).check,
+        right=[budget_test(ex.customer, 2), budget_test(ex.customer, 3)],
+        wrong=[
+            (budget_test(ex.customer, 10_000), "your test passed on the baseline app, which ran"),
+            (
+                budget_test(ex.customer, 1),
+                "your test fails on the optimized app too (2 statements ran, the budget is 1.)",
+            ),
+            (
+                budget_test(ex.customer, 2, "/customers/0"),
+                "failed on the baseline, but not because of the statement budget",
+            ),
+            (budget_test(ex.customer, 2, status=201), "your test fails on the optimized app: assert 200 == 201"),
+        ],
+    )
+    said_so = verdict(Q3.bind(course).check, budget_test(ex.customer, 2))[1]
+    assert (
+        said_so.startswith("Correct! it fails on the baseline (") and "statements ran, the budget is 2." in said_so
+    )
+    assert f"{ex.customer_orders} × SELECT order_lines.id, … FROM order_lines" in said_so  # the repeated shape
 
 
 def test_q3_solution_names_the_customer_through_ex(course: Course, capsys: pytest.CaptureFixture[str]) -> None:
