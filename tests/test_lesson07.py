@@ -5,8 +5,6 @@ Every check runs on a private copy; the shared tiny dataset is never written.
 
 from __future__ import annotations
 
-import json
-import linecache
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -21,7 +19,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from helpers.course import Course
-from helpers.data import content_fingerprint, drop_copy
+from helpers.data import content_fingerprint
 from helpers.errors import CourseError
 from helpers.exercises import ____, lesson07
 from helpers.exercises.lesson07 import (
@@ -37,7 +35,6 @@ from helpers.exercises.lesson07 import (
 )
 from helpers.measure.harness import ResultMismatch
 from helpers.measure.recorder import count_commits, objects_built, record
-from helpers.shop import kit
 from helpers.shop.models import Customer, Order, Product, Review
 from helpers.topics.batching import (
     InsertedRows,
@@ -50,6 +47,7 @@ from helpers.topics.batching import (
     round_trip_sweep,
     round_trips_said,
 )
+from tests.cells import notebook_code_cells, private_copy, run_cell
 
 
 @pytest.fixture(scope="module")
@@ -59,21 +57,12 @@ def ex(course: Course) -> Any:
 
 @pytest.fixture
 def lab(course: Course) -> Iterator[Course]:
-    copy = course.private_copy("test07")
-    yield copy
-    copy.engine.dispose()
-    drop_copy(copy.url)
+    with private_copy(course, "test07") as copy:
+        yield copy
 
 
 def said(capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out.strip()
-
-
-def notebook_code_cells(stem: str) -> list[str]:
-    """The sources of a lesson notebook's code cells."""
-    path = Path(__file__).resolve().parent.parent / "notebooks" / f"{stem}.ipynb"
-    cells = json.loads(path.read_text())["cells"]
-    return ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
 
 
 # ---------------------------------------------------------------------- the write harness
@@ -510,7 +499,7 @@ def test_the_notebooks_starter_is_declared_and_not_answered_yet(
     ex: Any, capsys: pytest.CaptureFixture[str], name: str
 ) -> None:
     starter = getattr(lesson07, name.upper()).starter
-    assert starter in notebook_code_cells("07_batch_operations")
+    assert starter in notebook_code_cells("07_batch_operations.ipynb")
     exec(starter, {"ex": ex, "____": ____})
     assert said(capsys).startswith("Not answered yet")
 
@@ -569,15 +558,6 @@ WRONG_TOTAL = RIGHT.replace("line.quantity * prices[line.product_id] for", "pric
 WRONG_METHOD = RIGHT.replace('@my_views.post("/orders")', '@my_views.get("/orders")')
 
 
-def cell(source: str, number: int) -> dict[str, Any]:
-    """Run `source` as IPython runs a notebook cell: its code registered in linecache under a cell file name."""
-    filename = f"/tmp/ipykernel_0/cell07_{number}.py"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace: dict[str, Any] = {name: getattr(kit, name) for name in kit.__all__} | {"__name__": "__main__"}
-    exec(compile(source.split("\n\nex.improve")[0], filename, "exec"), namespace)
-    return namespace
-
-
 @pytest.fixture
 def improve(ex: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))  # answers are saved here, not in data/my_app/
@@ -588,7 +568,7 @@ def test_improve_reference_passes_is_saved_and_leaves_the_dataset(
     course: Course, improve: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = content_fingerprint(course.engine)
-    assert improve.check(cell(RIGHT, 1)["my_views"])
+    assert improve.check(run_cell(RIGHT, "cell07_1")["my_views"])
     out = said(capsys)
     assert (
         "Correct! Your endpoint stores the same order and lines as the baseline with 4 statements and 1 commit"
@@ -614,14 +594,14 @@ def test_improve_reference_passes_is_saved_and_leaves_the_dataset(
 def test_improve_rejects(
     improve: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str, reason: str
 ) -> None:
-    assert not improve.check(cell(source, 2)["my_views"])
+    assert not improve.check(run_cell(source, "cell07_2")["my_views"])
     out = said(capsys)
     assert out.startswith("Not yet") and reason in out
     assert not (tmp_path / "my_app" / "07_place_order.py").exists()
 
 
 def test_improve_race_beside_the_reference(improve: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    race = improve.race(cell(RIGHT, 3)["my_views"], reference=True, repeat=2)
+    race = improve.race(run_cell(RIGHT, "cell07_3")["my_views"], reference=True, repeat=2)
     assert [m.variant for m in race.measurements] == ["baseline (lesson 01)", "yours", "the course's version"]
     assert race["yours"].statements == race["the course's version"].statements == 4
     assert race["baseline (lesson 01)"].statements > 4
@@ -629,8 +609,7 @@ def test_improve_race_beside_the_reference(improve: Any, capsys: pytest.CaptureF
 
 def test_improve_starter_is_not_answered(improve: Any, capsys: pytest.CaptureFixture[str]) -> None:
     starter = RIGHT.replace("order_id = session.execute(", "order_id = ____ or session.execute(")
-    namespace = cell(starter, 4) | {"____": object()}
-    assert not improve.check(namespace["my_views"])
+    assert not improve.check(run_cell(starter, "cell07_4")["my_views"])
     assert "Not answered yet" in said(capsys)
 
 

@@ -3,8 +3,6 @@ answers with the right reason, on both backends; so does the improve-the-app tas
 
 from __future__ import annotations
 
-import json
-import linecache
 import time
 from pathlib import Path
 from typing import Any
@@ -25,9 +23,9 @@ from helpers.exercises.lesson08 import (
     exercises,
     issuing_frame,
 )
-from helpers.shop import kit
 from helpers.shop.models import Order
 from helpers.topics.query_budget import assert_max_queries
+from tests.cells import notebook_code_cells, run_cell
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +42,7 @@ def test_the_notebooks_starter_is_declared_and_not_answered_yet(
     ex: Any, capsys: pytest.CaptureFixture[str], name: str
 ) -> None:
     starter = getattr(lesson08, name.upper()).starter
-    path = Path(__file__).resolve().parent.parent / "notebooks" / "08_profiling_and_monitoring.ipynb"
-    cells = ["".join(cell["source"]) for cell in json.loads(path.read_text())["cells"]]
-    assert starter in cells
+    assert starter in notebook_code_cells("08_profiling_and_monitoring.ipynb")
     namespace = {"ex": ex, "____": ____, "event": event, "LIBRARY_DIRS": LIBRARY_DIRS}
     exec(starter, namespace | {"assert_max_queries": assert_max_queries})
     assert "Not answered yet" in said(capsys)
@@ -279,15 +275,6 @@ AGGREGATED = (
 )
 
 
-def cell(source: str, number: int) -> Any:
-    """Run `source` as a notebook cell (registered in linecache, as IPython does); return its blueprint."""
-    filename = f"/tmp/ipykernel_0/cell8{number}.py"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace: dict[str, Any] = {name: getattr(kit, name) for name in kit.__all__} | {"__name__": "__main__"}
-    exec(compile(source, filename, "exec"), namespace)
-    return namespace["my_views"]
-
-
 @pytest.fixture
 def private_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
@@ -298,7 +285,7 @@ def private_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_improve_accepts_a_join_or_an_aggregate(
     ex: Any, private_data: Path, capsys: pytest.CaptureFixture[str], source: str
 ) -> None:
-    assert ex.improve.check(cell(source, 1))
+    assert ex.improve.check(run_cell(source, "cell08_1")["my_views"])
     assert "Correct! Your sales report gives the baseline's answers to 5 requests" in said(capsys)
     assert (private_data / "my_app" / "08_sales_report.py").exists()
 
@@ -315,14 +302,14 @@ def test_improve_accepts_a_join_or_an_aggregate(
 def test_improve_rejects(
     ex: Any, private_data: Path, capsys: pytest.CaptureFixture[str], source: str, reason: str
 ) -> None:
-    assert not ex.improve.check(cell(source, 2))
+    assert not ex.improve.check(run_cell(source, "cell08_2")["my_views"])
     out = said(capsys)
     assert out.startswith("Not yet") and reason.format(days=ex.days, twice=2 * ex.days) in out
     assert not (private_data / "my_app" / "08_sales_report.py").exists()
 
 
 def test_improve_races_the_uncached_reference(ex: Any, private_data: Path) -> None:
-    comparison = ex.improve.race(cell(JOINED, 3), reference=True, repeat=2)
+    comparison = ex.improve.race(run_cell(JOINED, "cell08_3")["my_views"], reference=True, repeat=2)
     statements = comparison.frame["statements"]
     assert statements["yours"] == 2 and statements["the course's version"] == 2  # not 0: no cache in the race
     assert statements["baseline (lesson 01)"] > 2
