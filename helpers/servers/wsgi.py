@@ -28,6 +28,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from waitress.server import create_server
+
 from ..config import PROJECT_ROOT
 from ..errors import CourseError
 
@@ -81,7 +83,6 @@ def _get(base: str, path: str, timeout_s: float) -> tuple[int, dict[str, str], b
 
 def serve_in_thread(app: Flask, *, threads: int = 8, port: int = 0, **options: Any) -> Served:
     """Serve `app` with waitress from a background thread of this process; `threads` handle requests."""
-    from waitress.server import create_server
 
     socket_map: dict[int, Any] = {}  # ours, so stop() can close every connection the server holds
     server = create_server(
