@@ -37,16 +37,16 @@ def test_threaded_server_answers_concurrent_clients_and_stops(course: Course) ->
 
 def test_a_server_that_closed_itself_still_stops(course: Course, monkeypatch: pytest.MonkeyPatch) -> None:
     """waitress closes its listening socket and its trigger on an error there; stop() must still end it."""
-    import waitress.server
+    from helpers.servers import wsgi
 
     made = []
-    create_server = waitress.server.create_server
+    create_server = wsgi.create_server
 
     def keep(*args: Any, **kwargs: Any) -> Any:
         made.append(create_server(*args, **kwargs))
         return made[-1]
 
-    monkeypatch.setattr(waitress.server, "create_server", keep)
+    monkeypatch.setattr(wsgi, "create_server", keep)
     app = course.app()
     server = serve_in_thread(app, threads=2)
     try:
