@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 
 from .config import Settings, settings
-from .data import DatasetInfo, copy_dataset, ensure_dataset
+from .data import DatasetInfo, copy_dataset, drop_copy, ensure_dataset
 from .db import check_connection, check_reachable, course_url, make_engine, parse_url, sqlite_path
 from .errors import CourseError, show_course_errors_briefly
 from .measure import results
@@ -100,6 +100,16 @@ class Course:
         self.engine.dispose()
         engine = make_engine(url)
         return Course(self.lesson, self.settings, url, engine, self.info)
+
+    @contextmanager
+    def scratch_copy(self, name: str) -> Iterator[Course]:
+        """A private copy for one block (a check, a test): its engine disposed and the copy removed after."""
+        copy = self.private_copy(name)
+        try:
+            yield copy
+        finally:
+            copy.engine.dispose()
+            drop_copy(copy.url)
 
     def on_postgres(self) -> Course:
         """This lesson on the course's own PostgreSQL (started if needed) with the dataset of this size.

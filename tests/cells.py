@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 import linecache
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from helpers.course import Course
-from helpers.data import drop_copy
 from helpers.exercises import ____
 from helpers.shop import kit
 
@@ -43,12 +41,6 @@ def notebook_code_cells(filename: str) -> list[str]:
     return ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
 
 
-@contextmanager
-def private_copy(course: Course, name: str) -> Iterator[Course]:
+def private_copy(course: Course, name: str) -> AbstractContextManager[Course]:
     """A writable copy of the course's dataset for the block; its engine disposed and the copy removed after."""
-    copy = course.private_copy(name)
-    try:
-        yield copy
-    finally:
-        copy.engine.dispose()
-        drop_copy(copy.url)
+    return course.scratch_copy(name)

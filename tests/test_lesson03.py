@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import linecache
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -15,9 +14,25 @@ from sqlalchemy.exc import InvalidRequestError
 from sqlalchemy.orm import Session, contains_eager, joinedload, raiseload, selectinload
 
 from helpers.course import Course
-from helpers.exercises.lesson03 import cancelled_by_customer, deep_pages, exercises, order_page, top_customers
+from helpers.exercises.app_task import AppTask
+from helpers.exercises.lesson03 import (
+    Q1,
+    Q2,
+    Q3,
+    cancelled_by_customer,
+    exercises,
+    improve_task,
+    order_page,
+    q2_city,
+    top_customers,
+)
+from helpers.exercises.order_list import deep_pages
 from helpers.measure.recorder import record, rows_fetched
 from helpers.shop.models import Customer, Order, OrderLine, Review
+from tests.cells import notebook_code_cells, run_cell
+from tests.proving import verdict
+
+NOTEBOOK = "03_joins_and_n_plus_one.ipynb"
 
 
 def distinct_customer_orders(course: Course, n: int) -> list[int]:
@@ -136,9 +151,19 @@ def test_filtering_in_sql_returns_the_python_answer_with_fewer_rows(course: Cour
     assert rows_fetched(course.engine, python_rec) == in_window >= 3 * 10
 
 
-def test_q1_passes_the_reference_and_fails_the_n_plus_one(course: Course) -> None:
+def test_the_starters_are_the_notebooks_cells() -> None:
+    assert all(question.starter in notebook_code_cells(NOTEBOOK) for question in (Q1, Q2, Q3))
+
+
+def test_exercises_binds_the_questions_and_the_task(course: Course) -> None:
     ex = exercises(course)
-    assert ex.q1.check(order_page)
+    assert (ex.q1.question, ex.q2.question, ex.q3.question) == (Q1, Q2, Q3)
+    assert ex.q1.course is course and ex.improve.endpoint == "order_list" and ex.improve.course is course
+
+
+def test_q1_passes_the_reference_and_fails_the_n_plus_one(course: Course) -> None:
+    q1 = Q1.bind(course)
+    assert q1.check(order_page)
 
     def eager(s: Session) -> list[tuple[int, str, int]]:
         orders = s.scalars(
@@ -153,59 +178,52 @@ def test_q1_passes_the_reference_and_fails_the_n_plus_one(course: Course) -> Non
         orders = s.scalars(select(Order).order_by(Order.id.desc()).limit(50))
         return [(o.id, o.customer.name, len(o.lines)) for o in orders]
 
-    assert ex.q1.check(eager)
-    assert not ex.q1.check(lazy)
+    assert q1.check(eager)
+    assert not q1.check(lazy)
 
 
 def test_q2_passes_the_reference_and_rejects_python_counting_and_a_missing_tie_breaker(
     course: Course, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ex = exercises(course)
-    assert ex.q2.check(top_customers)
+    q2 = Q2.bind(course)
+    assert q2.check(top_customers)
     capsys.readouterr()
 
-    def in_python(s: Session, city: str) -> list[tuple[int, str, int]]:
-        rows = s.execute(
-            select(Customer.id, Customer.name, func.count(Order.id))
+    def counted(city: str) -> Any:
+        """Each customer of the city with their number of orders, in no particular order."""
+        return (
+            select(Customer.id, Customer.name, func.count(Order.id).label("orders"))
             .join(Customer.orders)
             .where(Customer.city == city)
             .group_by(Customer.id, Customer.name)
-        ).all()
-        ranked = sorted(rows, key=lambda r: (-r[2], r[0]))
+        )
+
+    def in_python(s: Session, city: str) -> list[tuple[int, str, int]]:
+        ranked = sorted(s.execute(counted(city)).all(), key=lambda r: (-r[2], r[0]))
         return [tuple(r) for r in ranked[:10]]
 
     def ranked_by(s: Session, city: str, *order_by: Any) -> list[Any]:
-        orders = func.count(Order.id).label("orders")
-        query = (
-            select(Customer.id, Customer.name, orders)
-            .join(Customer.orders)
-            .where(Customer.city == city)
-            .group_by(Customer.id, Customer.name)
-            .order_by(*order_by)
-            .limit(10)
-        )
-        return list(s.execute(query).all())
+        return list(s.execute(counted(city).order_by(*order_by).limit(10)).all())
 
     orders = func.count(Order.id)
-    assert not ex.q2.check(in_python)
+    assert not q2.check(in_python)
     assert "rows came back" in capsys.readouterr().out
     # The city has a tie between its 10th and 11th customers: the wrong tie-breaker picks the other one.
-    assert not ex.q2.check(lambda s, city: ranked_by(s, city, orders.desc(), Customer.id.desc()))
+    assert not q2.check(lambda s, city: ranked_by(s, city, orders.desc(), Customer.id.desc()))
     out = capsys.readouterr().out
     assert "Not yet — item" in out and "tie-breaker" not in out
     # No tie-breaker at all: whatever the database happened to return, the check reads the ORDER BY.
-    assert not ex.q2.check(lambda s, city: ranked_by(s, city, orders.desc()))
+    assert not q2.check(lambda s, city: ranked_by(s, city, orders.desc()))
     assert "has no tie-breaker" in capsys.readouterr().out
 
 
 def test_q2_city_has_a_tie_at_the_cut(course: Course) -> None:
     """The check's city makes a missing tie-breaker visible in the result, not only in the SQL."""
-    ex = exercises(course)
     with Session(course.engine) as s:
         counts = s.scalars(
             select(func.count(Order.id))
             .join(Customer.orders)
-            .where(Customer.city == ex.q2_city)
+            .where(Customer.city == q2_city(course))
             .group_by(Customer.id)
             .order_by(func.count(Order.id).desc())
             .limit(11)
@@ -216,8 +234,8 @@ def test_q2_city_has_a_tie_at_the_cut(course: Course) -> None:
 def test_q3_fills_the_collection_from_the_filtered_join(
     course: Course, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ex = exercises(course)
-    assert ex.q3.check(cancelled_by_customer)
+    q3 = Q3.bind(course)
+    assert q3.check(cancelled_by_customer)
     assert "Correct!" in capsys.readouterr().out
 
     def filtered(city: str) -> Any:
@@ -241,13 +259,13 @@ def test_q3_fills_the_collection_from_the_filtered_join(
         return list(s.execute(filtered(city).with_only_columns(Customer.id, Customer.name)).all())
 
     # Loader options load every order of each customer, not only the cancelled ones.
-    assert not ex.q3.check(joined_twice)
+    assert not q3.check(joined_twice)
     assert "not cancelled" in capsys.readouterr().out
-    assert not ex.q3.check(selectin)
+    assert not q3.check(selectin)
     assert "not cancelled" in capsys.readouterr().out
-    assert not ex.q3.check(lazy)
+    assert not q3.check(lazy)
     assert "not cancelled" in capsys.readouterr().out
-    assert not ex.q3.check(rows)
+    assert not q3.check(rows)
     assert "Customer objects" in capsys.readouterr().out
 
     # Loader criteria load only the cancelled orders, but in a second statement or through a second join.
@@ -259,9 +277,9 @@ def test_q3_fills_the_collection_from_the_filtered_join(
     def joined_criteria(s: Session, city: str) -> list[Customer]:
         return list(s.scalars(filtered(city).options(joinedload(cancelled))).unique())
 
-    assert not ex.q3.check(selectin_criteria)
+    assert not q3.check(selectin_criteria)
     assert "the budget is 1" in capsys.readouterr().out
-    assert not ex.q3.check(joined_criteria)
+    assert not q3.check(joined_criteria)
     assert "joins orders 2 times" in capsys.readouterr().out
 
 
@@ -304,41 +322,10 @@ def test_joinedload_of_a_collection_limits_the_parents_in_a_subquery(course: Cou
 
 
 # ------------------------------------------------------------------ improve the app: the order list
-STARTER = """
-from helpers.shop.kit import NEWEST_FIRST, Blueprint, Order, get_session, int_arg, joinedload, select, selectinload
-
-my_views = Blueprint("my_views", __name__)
-
-
-@my_views.get("/orders")
-def order_list():
-    page = int_arg("page", 1)
-    per_page = int_arg("per_page", 20, high=500)
-    orders = get_session().scalars(
-        select(Order)
-        .options(joinedload(Order.customer), selectinload(Order.lines))
-        .order_by(*NEWEST_FIRST)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    )
-    return {
-        "page": page,
-        "orders": [
-            {
-                "id": order.id,
-                "customer": order.customer.name,
-                "status": order.status,
-                "created_at": order.created_at.isoformat(),
-                "total": order.total,
-                "lines": len(order.lines),
-            }
-            for order in orders
-        ],
-    }
-
-
-ex.improve.check(my_views)
-"""
+# The notebook's starter, and the starter completed as its hint says.
+STARTER = next(cell for cell in notebook_code_cells(NOTEBOOK) if 'my_views = Blueprint("my_views"' in cell)
+LOADERS = ".options(joinedload(Order.customer), selectinload(Order.lines))"
+TWO_STATEMENTS = STARTER.replace(".options(____)", LOADERS)
 ONE_STATEMENT = """
 from helpers.shop.kit import NEWEST_FIRST, Blueprint, Customer, Order, OrderLine, func, get_session, int_arg
 from helpers.shop.kit import select
@@ -367,27 +354,20 @@ def order_list():
 
 ex.improve.check(my_views)
 """
-WRONG = {
-    "n-plus-one": (
-        STARTER.replace(".options(joinedload(Order.customer), selectinload(Order.lines))", ""),
-        "the budget is 2",
-    ),
+WRONG = {  # a right answer, changed: (source, what the check says)
+    "n-plus-one": (STARTER.replace(".options(____)", ""), "the budget is 2"),
     "three-statements": (
-        STARTER.replace("joinedload(Order.customer), selectinload", "selectinload(Order.customer), selectinload"),
+        TWO_STATEMENTS.replace(
+            "joinedload(Order.customer), selectinload", "selectinload(Order.customer), selectinload"
+        ),
         "the budget is 2",
     ),
     "oldest-first": (
         ONE_STATEMENT.replace(".order_by(*NEWEST_FIRST).limit", ".order_by(Order.created_at, Order.id).limit"),
         "your JSON['orders'][0]",
     ),
-    "unbounded-per-page": (
-        ONE_STATEMENT.replace('int_arg("per_page", 20, high=500)', 'int_arg("per_page", 20, high=1000)'),
-        "answered 200, the baseline 400",
-    ),
-    "offset-off-by-one": (
-        ONE_STATEMENT.replace(".offset((page - 1) * per_page)", ".offset(page * per_page)"),
-        "Not yet",
-    ),
+    "unbounded-per-page": (ONE_STATEMENT.replace("high=500", "high=1000"), "answered 200, the baseline 400"),
+    "offset-off-by-one": (ONE_STATEMENT.replace(".offset((page - 1) * per_page)", ".offset(page * per_page)"), ""),
 }
 
 
@@ -396,49 +376,35 @@ def test_deep_pages_stay_within_what_page_accepts() -> None:
     assert deep_pages(200_000, per_page=7) == [10_000]
 
 
-def cell(source: str, number: int) -> dict[str, Any]:
-    """Run `source` as a notebook cell runs: its code registered in linecache under a cell file name."""
-    filename = f"/tmp/ipykernel_03/cell{number}.py"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace: dict[str, Any] = {"__name__": "__main__"}
-    exec(compile(source.split("\n\nex.improve")[0], filename, "exec"), namespace)
-    return namespace
-
-
 @pytest.fixture
-def improve(course: Course, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+def improve(course: Course, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTask:
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
-    return exercises(course).improve
+    return improve_task(course)
 
 
-@pytest.mark.parametrize("source", [STARTER, ONE_STATEMENT], ids=["loader-options", "one-statement"])
+@pytest.mark.parametrize("source", [TWO_STATEMENTS, ONE_STATEMENT], ids=["loader-options", "one-statement"])
 def test_improve_accepts_the_order_list_in_one_or_two_statements(
-    improve: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str
+    improve: AppTask, tmp_path: Path, source: str
 ) -> None:
-    assert improve.check(cell(source, 1)["my_views"])
-    out = capsys.readouterr().out
-    assert out.startswith("Correct!") and "budget 2" in out
+    passed, said = verdict(improve.check, run_cell(source, "lesson03-1")["my_views"])
+    assert passed and said.startswith("Correct!") and "budget 2" in said
     assert (tmp_path / "my_app" / "03_order_list.py").exists()
 
 
-def test_improve_races_the_reference_despite_its_cursor(improve: Any) -> None:
-    race = improve.race(cell(ONE_STATEMENT, 2)["my_views"], reference=True, repeat=2)
+def test_improve_races_the_reference_despite_its_cursor(improve: AppTask) -> None:
+    race = improve.race(run_cell(ONE_STATEMENT, "lesson03-2")["my_views"], reference=True, repeat=2)
     assert race["the course's version"].statements == 1 and race["yours"].statements == 1
     assert race["baseline (lesson 01)"].statements > 20
 
 
 @pytest.mark.parametrize(("source", "reason"), WRONG.values(), ids=WRONG.keys())
-def test_improve_rejects_wrong_order_lists(
-    improve: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str, reason: str
-) -> None:
-    assert not improve.check(cell(source, 3)["my_views"])
-    out = capsys.readouterr().out
-    assert out.startswith("Not yet") and reason in out
+def test_improve_rejects_wrong_order_lists(improve: AppTask, tmp_path: Path, source: str, reason: str) -> None:
+    passed, said = verdict(improve.check, run_cell(source, "lesson03-3")["my_views"])
+    assert not passed and said.startswith("Not yet") and reason in said
     assert not (tmp_path / "my_app" / "03_order_list.py").exists()
 
 
-def test_improve_starter_is_not_answered(improve: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    starter = STARTER.replace(".options(joinedload(Order.customer), selectinload(Order.lines))", ".options(____)")
-    namespace = cell("from helpers.exercises import ____\n" + starter, 4)
-    assert not improve.check(namespace["my_views"])
-    assert "Not answered yet" in capsys.readouterr().out
+def test_improve_starter_is_not_answered(improve: AppTask) -> None:
+    namespace = run_cell(STARTER, "lesson03-4")
+    passed, said = verdict(improve.check, namespace["my_views"])
+    assert not passed and "Not answered yet" in said
