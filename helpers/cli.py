@@ -18,6 +18,8 @@ from importlib import import_module
 from .errors import CourseError
 from .servers import remove_servers
 
+__all__ = ["COMMANDS", "USAGE", "main", "servers_main"]
+
 USAGE = "usage: python -m helpers {data,bench,app,lab,servers} ..."
 
 

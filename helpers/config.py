@@ -8,6 +8,18 @@ from pathlib import Path
 
 from .errors import CourseError
 
+__all__ = [
+    "BACKENDS",
+    "CACHES",
+    "PROJECT_ROOT",
+    "SIZES",
+    "Settings",
+    "SizeSpec",
+    "data_dir",
+    "settings",
+    "size_spec",
+]
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -63,7 +75,7 @@ SIZES: dict[str, SizeSpec] = {
         ),
     )
 }
-DEFAULT_SIZE = "small"
+_DEFAULT_SIZE = "small"
 
 
 def _choice(var: str, value: str | None, allowed: tuple[str, ...], default: str) -> str:
@@ -77,7 +89,7 @@ def _choice(var: str, value: str | None, allowed: tuple[str, ...], default: str)
 
 def size_spec(size: str | None = None) -> SizeSpec:
     """The SizeSpec for `size`, or for COURSE_SIZE (default 'small')."""
-    return SIZES[_choice("COURSE_SIZE", size, tuple(SIZES), DEFAULT_SIZE)]
+    return SIZES[_choice("COURSE_SIZE", size, tuple(SIZES), _DEFAULT_SIZE)]
 
 
 @dataclass(frozen=True)

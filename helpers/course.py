@@ -28,6 +28,8 @@ from .measure.units import in_ms
 from .servers import LatencyProxy, check_redis, postgres_url, redis_url
 from .shop.app import create_app
 
+__all__ = ["Course", "cache_config", "setup"]
+
 
 @dataclass
 class Course:

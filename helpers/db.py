@@ -26,7 +26,22 @@ from .config import Settings, data_dir, settings
 from .errors import CourseError, gist
 from .servers import postgres_url
 
-CONNECT_TIMEOUT_S = 3
+__all__ = [
+    "Executed",
+    "StatementHandler",
+    "check_connection",
+    "check_reachable",
+    "course_url",
+    "is_statement_timeout",
+    "limit_statement_time",
+    "listen_statements",
+    "make_engine",
+    "parse_url",
+    "sqlite_path",
+    "statements_heard",
+]
+
+_CONNECT_TIMEOUT_S = 3
 # What servers say when they refuse a login (PostgreSQL's libpq, MySQL's drivers).
 _LOGIN_REFUSED = re.compile(
     r'password authentication failed|no password supplied|role "[^"]*" does not exist|Access denied for user'
@@ -149,7 +164,7 @@ def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
     backend = parsed.get_backend_name()
     connect_args = dict(kwargs.pop("connect_args", {}))
     if backend == "postgresql":
-        connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+        connect_args.setdefault("connect_timeout", _CONNECT_TIMEOUT_S)
     try:
         engine = create_engine(parsed, connect_args=connect_args, **kwargs)
     except (NoSuchModuleError, ModuleNotFoundError) as exc:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+__all__ = ["CourseError", "gist", "show_course_errors_briefly"]
+
 
 class CourseError(Exception):
     """A problem the learner can fix; its message is one line that says how."""

@@ -31,6 +31,18 @@ from .errors import CourseError
 from .exercises.saved_views import my_app_dir
 from .measure import results
 
+__all__ = [
+    "DatasetPicker",
+    "clear_history",
+    "clear_history_button",
+    "clear_history_widget",
+    "dataset_picker",
+    "instructor_panel",
+    "reset_for_next_group",
+    "switch",
+    "switch_widget",
+]
+
 _ENV = {"size": "COURSE_SIZE", "backend": "COURSE_BACKEND", "cache": "COURSE_CACHE"}
 
 
@@ -65,7 +77,7 @@ def clear_history(lesson: str | None = None) -> int:
     return results.clear(lesson)
 
 
-def archive_answers() -> Path | None:
+def _archive_answers() -> Path | None:
     """Move the learners' saved endpoints (data/my_app/*.py) into a dated folder beside them; None if none."""
 
     folder = my_app_dir()
@@ -86,7 +98,7 @@ def reset_for_next_group() -> str:
     SIZE=...` rebuilds one from scratch if it was damaged.
     """
     removed = clear_history()
-    archive = archive_answers()
+    archive = _archive_answers()
     kept = f"answers moved to {archive}" if archive else "no saved answers to move"
     return f"Cleared {removed:,} stored measurements; {kept}. Ready for the next group."
 
@@ -179,7 +191,7 @@ def switch_widget(current: Settings | None = None) -> w.VBox:
     return w.VBox([w.HBox([size, backend, cache, button]), out])
 
 
-def switcher(course: Course | None = None) -> None:
+def _switcher(course: Course | None = None) -> None:
     """Show the size / backend / cache switch for this kernel (starting from `course`'s settings)."""
 
     display(switch_widget(course.settings if course is not None else None))

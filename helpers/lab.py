@@ -24,8 +24,10 @@ from .course import setup
 from .errors import CourseError
 from .servers import stop_postgres, stop_redis
 
+__all__ = ["lab_command", "main", "settings_path", "write_settings"]
+
 # Settings a course about timing wants, as JupyterLab's overrides.json (plugin id -> settings).
-COURSE_SETTINGS: dict[str, dict[str, Any]] = {
+_COURSE_SETTINGS: dict[str, dict[str, Any]] = {
     # Show how long each cell ran, beside the cell (jupyterlab-execute-time reads the timing JupyterLab
     # records in the cell's metadata, so recording must be on).
     "@jupyterlab/notebook-extension:tracker": {"recordTiming": True},
@@ -55,7 +57,7 @@ def write_settings(prefix: str | Path | None = None) -> Path:
         current: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     except ValueError:
         current = {}  # a broken file helps nobody: ours replaces it
-    merged = {**current, **{plugin: {**current.get(plugin, {}), **s} for plugin, s in COURSE_SETTINGS.items()}}
+    merged = {**current, **{plugin: {**current.get(plugin, {}), **s} for plugin, s in _COURSE_SETTINGS.items()}}
     if merged != current or not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(merged, indent=2) + "\n")
@@ -77,7 +79,7 @@ def lab_command(argv: Sequence[str] | None = None) -> list[str]:
     return command + extra
 
 
-def check_ready(size: str | None = None) -> str:
+def _check_ready(size: str | None = None) -> str:
     """Run a lesson's setup (settings, database, dataset built if missing, cache); say what is ready."""
 
     course = setup("lab", size=size, quiet=True)
@@ -99,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.size:
         os.environ["COURSE_SIZE"] = args.size  # for the lessons' kernels too
     try:
-        print(check_ready(args.size))
+        print(_check_ready(args.size))
     except CourseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

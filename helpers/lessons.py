@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+__all__ = ["LESSONS", "Lesson", "navigation", "navigation_line"]
+
 
 @dataclass(frozen=True)
 class Lesson:

@@ -31,6 +31,8 @@ from .shop.baseline import bp as baseline
 from .shop.optimized import bp as optimized
 from .shop.optimized import create_indexes
 
+__all__ = ["VIEWS", "build_app", "main"]
+
 VIEWS = ("optimized", "baseline", "mine")
 
 

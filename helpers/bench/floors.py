@@ -9,6 +9,8 @@ from flask import Flask
 
 from ..course import Course
 
+__all__ = ["bare_flask_view", "raw_connection", "raw_fetch", "select_one_on_open_connection"]
+
 
 def raw_connection(course: Course) -> Any:
     """A DBAPI connection of the course's driver (sqlite3 or psycopg), opened once outside any timing."""

@@ -17,8 +17,10 @@ from ..lessons import LESSONS
 if TYPE_CHECKING:
     from nbformat import NotebookNode
 
-NOTEBOOK_GOAL_S = 60.0
-COURSE_GOAL_S = 180.0
+__all__ = ["execute_notebook", "time_notebooks"]
+
+_NOTEBOOK_GOAL_S = 60.0
+_COURSE_GOAL_S = 180.0
 
 
 def execute_notebook(
@@ -89,10 +91,10 @@ def time_notebooks(size: str | None = None) -> list[dict[str, Any]]:
     print(f"Every notebook at {size}, on a fresh kernel each:", flush=True)
     for lesson in LESSONS:
         path = PROJECT_ROOT / "notebooks" / lesson.filename
-        record(f"notebook_{size}", lesson.filename, _execute(path, size), NOTEBOOK_GOAL_S)
+        record(f"notebook_{size}", lesson.filename, _execute(path, size), _NOTEBOOK_GOAL_S)
     print("The whole course at tiny:", flush=True)
     started = time.perf_counter()
     for lesson in LESSONS:
         _execute(PROJECT_ROOT / "notebooks" / lesson.filename, "tiny")
-    record("course_tiny", "all notebooks", time.perf_counter() - started, COURSE_GOAL_S)
+    record("course_tiny", "all notebooks", time.perf_counter() - started, _COURSE_GOAL_S)
     return records

@@ -14,6 +14,8 @@ from ..shop.models import Customer, Order
 from .floors import raw_fetch
 from .registry import Goal, Race, benchmark
 
+__all__ = ["filter_in_sql", "index_lookup", "keyset_paging", "n_plus_one", "projection"]
+
 
 @benchmark(lesson="02", repeat=15)
 def projection(course: Course) -> Race:

@@ -17,6 +17,8 @@ from ..measure.harness import Measurement, Variants, normalize
 if TYPE_CHECKING:
     from ..course import Course
 
+__all__ = ["REGISTRY", "Benchmark", "Goal", "Race", "benchmark"]
+
 
 @dataclass(frozen=True)
 class Goal:

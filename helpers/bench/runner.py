@@ -15,6 +15,8 @@ from ..errors import CourseError
 from ..measure.harness import Measurement, check_same, run_variants
 from .registry import REGISTRY, Benchmark, Race
 
+__all__ = ["BACKENDS", "COLUMNS", "run", "selected", "stability", "table", "write_csv"]
+
 COLUMNS = (
     "benchmark", "variant", "backend", "size", "median_s", "spread_s", "runs",
     "ratio_vs_baseline", "ratio_vs_floor",
@@ -31,7 +33,7 @@ def selected(only: Sequence[str] | None) -> list[Benchmark]:
     return [b for b in REGISTRY if not only or b.name in only]
 
 
-def measure_race(bench: Benchmark, race: Race, repeat: int | None) -> list[Measurement]:
+def _measure_race(bench: Benchmark, race: Race, repeat: int | None) -> list[Measurement]:
     """Time a race's variants side by side (or take the measurements it made), and check they agree."""
     if race.measured is not None:
         return race.measured
@@ -41,7 +43,7 @@ def measure_race(bench: Benchmark, race: Race, repeat: int | None) -> list[Measu
     return measurements
 
 
-def records_of(bench: Benchmark, course: Course, race: Race, ms: list[Measurement]) -> list[dict[str, Any]]:
+def _records_of(bench: Benchmark, course: Course, race: Race, ms: list[Measurement]) -> list[dict[str, Any]]:
     """One CSV record per variant: ratio_vs_baseline = naive ÷ variant, ratio_vs_floor = variant ÷ floor."""
     base = ms[0].median_s
     floor = next((m.median_s for m in ms if m.variant == race.floor), None)
@@ -98,11 +100,11 @@ def run(
                     print(" (not on this backend)", file=out, flush=True)
                     continue
                 try:
-                    measurements = measure_race(bench, race, repeat)
+                    measurements = _measure_race(bench, race, repeat)
                 finally:
                     for cleanup in race.cleanup:
                         cleanup()
-                records += records_of(bench, course, race, measurements)
+                records += _records_of(bench, course, race, measurements)
                 print(f" [{time.perf_counter() - started:.1f} s]", file=out, flush=True)
         finally:
             course.engine.dispose()

@@ -18,6 +18,8 @@ from ..shop import optimized
 from .floors import bare_flask_view, select_one_on_open_connection
 from .registry import Goal, Race, benchmark
 
+__all__ = ["ENDPOINTS", "REPORT", "app_under_load", "cached_hit", "cached_view", "pooled_request"]
+
 ENDPOINTS = {
     "customer page": "/customers/1",
     "order list": "/orders?page=1&per_page=20",

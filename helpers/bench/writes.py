@@ -19,6 +19,8 @@ from ..db import make_engine
 from ..shop.models import Base
 from .registry import Goal, Race, benchmark
 
+__all__ = ["bulk_insert", "dataset_build"]
+
 
 @benchmark(lesson="00", repeat=3)
 def dataset_build(course: Course) -> Race:
@@ -120,7 +122,7 @@ class _Scratch(DeclarativeBase):
     """Its own metadata: the scratch table never reaches the shop's schema or a built dataset."""
 
 
-class BenchLine(_Scratch):
+class _BenchLine(_Scratch):
     __tablename__ = "bench_lines"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -160,14 +162,14 @@ def bulk_insert(course: Course) -> Race:
         rows = batch()
         with Session(copy.engine) as session:
             for row in rows:
-                session.add(BenchLine(**row))
+                session.add(_BenchLine(**row))
                 session.commit()
         return inserted(rows)
 
     def orm_bulk() -> tuple[int, int]:
         rows = batch()
         with Session(copy.engine) as session:
-            session.execute(insert(BenchLine), rows)
+            session.execute(insert(_BenchLine), rows)
             session.commit()
         return inserted(rows)
 

@@ -29,9 +29,11 @@ from ..shop.models import Base
 from .generate import Row, generate_rows
 from .info import META_TABLE, SCHEMA_VERSION, SEED, TABLE_ORDER, DatasetInfo, exists, is_dataset, read_info
 
+__all__ = ["build_dataset", "ensure_dataset"]
+
 # ---------------------------------------------------------------- loading
-Writer = Callable[[str, list[str], list[Row]], None]  # writes rows of (table, columns) into the build
-META_COLUMNS = ["key", "value"]
+_Writer = Callable[[str, list[str], list[Row]], None]  # writes rows of (table, columns) into the build
+_META_COLUMNS = ["key", "value"]
 
 
 def _columns(table: str) -> list[str]:
@@ -71,7 +73,7 @@ def _meta_rows(spec: SizeSpec, seed: int, seconds: float, rows: dict[str, int]) 
     return list(meta.items())
 
 
-def _load(spec: SizeSpec, seed: int, write: Writer, progress: bool) -> dict[str, int]:
+def _load(spec: SizeSpec, seed: int, write: _Writer, progress: bool) -> dict[str, int]:
     """Write every generated row through `write`; return the row count of each table."""
 
     counts = dict.fromkeys(TABLE_ORDER, 0)
@@ -105,7 +107,7 @@ class _Build:
     def prepare(self) -> None:
         """Make an empty place to build in, clearing what a killed build left behind."""
 
-    def begin(self) -> Writer:
+    def begin(self) -> _Writer:
         """Create the tables and open the load; return what writes a table's rows."""
         raise NotImplementedError
 
@@ -133,7 +135,7 @@ def _run(build: _Build, spec: SizeSpec, seed: int, progress: bool) -> DatasetInf
         build.prepare()
         write = build.begin()
         rows = _load(spec, seed, write, progress)
-        write(META_TABLE, META_COLUMNS, _meta_rows(spec, seed, time.perf_counter() - started, rows))
+        write(META_TABLE, _META_COLUMNS, _meta_rows(spec, seed, time.perf_counter() - started, rows))
         build.finish()
         build.swap()
     finally:
@@ -154,7 +156,7 @@ class _SqliteFile(_Build):
         for stale in self.path.parent.glob(f"{self.path.name}.building-*"):
             stale.unlink(missing_ok=True)  # left by a build that was killed; never a finished dataset
 
-    def begin(self) -> Writer:
+    def begin(self) -> _Writer:
         engine = make_engine(URL.create("sqlite+pysqlite", database=str(self.tmp)))
         try:
             _create_schema(engine)
@@ -214,7 +216,7 @@ class _PostgresDatabase(_Build):
         drop_database(self.building, server_url=self.admin)
         create_database(self.building, server_url=self.admin)
 
-    def begin(self) -> Writer:
+    def begin(self) -> _Writer:
         self.engine = make_engine(self.url.set(database=self.building))
         conn = self.conn = self.engine.connect()
         conn.begin()
@@ -290,7 +292,7 @@ class _InPlace(_Build):
                 "an empty database and the course will fill it."
             )
 
-    def begin(self) -> Writer:
+    def begin(self) -> _Writer:
         self.engine = make_engine(self.url)
         _create_schema(self.engine)
         conn = self.conn = self.engine.connect()

@@ -12,6 +12,8 @@ from ..errors import CourseError
 from .build import build_dataset
 from .info import exists, read_info
 
+__all__ = ["main"]
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(

@@ -14,6 +14,8 @@ from ..db import course_url, sqlite_path
 from ..errors import CourseError
 from .build import ensure_dataset
 
+__all__ = ["copy_dataset", "copy_exists", "drop_copy"]
+
 
 def copy_dataset(size: str | None = None, name: str = "copy", *, source: URL | None = None) -> URL:
     """A private, writable copy of a dataset (lessons that add indexes or rows work on one).

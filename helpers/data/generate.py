@@ -12,10 +12,12 @@ from ..config import SizeSpec, size_spec
 from ..shop.models import STATUSES
 from .info import SEED
 
+__all__ = ["Row", "generate_rows"]
+
 # ---------------------------------------------------------------- vocabulary for generated text
 
 
-CHUNK = 50_000
+_CHUNK = 50_000
 
 
 Row = tuple[Any, ...]
@@ -150,7 +152,7 @@ class _Generator:
         n = self.spec.customers
         d = self._customer_draws
         first, last, city, note, created, addresses = d.first, d.last, d.city, d.note, d.created, self.addresses
-        for lo in range(0, n, CHUNK):
+        for lo in range(0, n, _CHUNK):
             yield [
                 (
                     i + 1,
@@ -161,7 +163,7 @@ class _Generator:
                     self.notes[note[i]],
                     created[i],
                 )
-                for i in range(lo, min(lo + CHUNK, n))
+                for i in range(lo, min(lo + _CHUNK, n))
             ]
 
     def products(self) -> Iterator[list[Row]]:
@@ -208,7 +210,7 @@ class _Generator:
             cust, stat, tot = customer.tolist(), status.tolist(), totals.tolist()
             noted, note = has_note.tolist(), note_idx.tolist()
             addresses, notes = self.addresses, self.order_notes
-            for lo in range(0, n, CHUNK):
+            for lo in range(0, n, _CHUNK):
                 yield [
                     (
                         i + 1,
@@ -219,15 +221,15 @@ class _Generator:
                         addresses[cust[i] - 1],
                         notes[note[i]] if noted[i] else None,
                     )
-                    for i in range(lo, min(lo + CHUNK, n))
+                    for i in range(lo, min(lo + _CHUNK, n))
                 ]
 
         def lines() -> Iterator[list[Row]]:
             m = len(order_of_line)
             ids, orders_, products_ = np.arange(1, m + 1).tolist(), order_of_line.tolist(), product.tolist()
             qty, price = quantity.tolist(), unit_price.tolist()
-            for lo in range(0, m, CHUNK):
-                hi = min(lo + CHUNK, m)
+            for lo in range(0, m, _CHUNK):
+                hi = min(lo + _CHUNK, m)
                 yield list(
                     zip(ids[lo:hi], orders_[lo:hi], products_[lo:hi], qty[lo:hi], price[lo:hi], strict=True)
                 )
@@ -244,10 +246,10 @@ class _Generator:
         body = rng.integers(0, len(self.bodies), n)
         created = _iso(_timestamps(rng, n, ordered=True))
         prod, cust, stars, text_of = product.tolist(), customer.tolist(), rating.tolist(), body.tolist()
-        for lo in range(0, n, CHUNK):
+        for lo in range(0, n, _CHUNK):
             yield [
                 (i + 1, prod[i], cust[i], stars[i], self.bodies[text_of[i]], created[i])
-                for i in range(lo, min(lo + CHUNK, n))
+                for i in range(lo, min(lo + _CHUNK, n))
             ]
 
     def tables(self) -> Iterator[tuple[str, Iterator[list[Row]]]]:

@@ -12,6 +12,19 @@ from sqlalchemy.engine import URL
 from ..db import make_engine
 from ..errors import CourseError, gist
 
+__all__ = [
+    "META_TABLE",
+    "SCHEMA_VERSION",
+    "SEED",
+    "TABLE_ORDER",
+    "DatasetInfo",
+    "content_fingerprint",
+    "exists",
+    "is_dataset",
+    "read_info",
+    "row_counts",
+]
+
 SEED = 20_240_611
 
 

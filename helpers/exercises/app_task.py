@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
     from ..course import Course
 
+__all__ = ["BASELINE_COMPARISON", "ENDPOINT_NAMES", "STATEMENT_LIMIT_S", "AppTask", "Call"]
+
 # A check stops any statement of the learner's that runs longer than this (the baseline's take about a second
 # at `small`): a query that reads a table once per row fails in seconds instead of running for minutes.
 STATEMENT_LIMIT_S = 30.0
@@ -145,7 +147,7 @@ class AppTask:
             finally:
                 for engine in engines:
                     engine.dispose()
-        stored = stored_baseline(self.course, self.endpoint)
+        stored = _stored_baseline(self.course, self.endpoint)
         if stored is not None:
             statements = stored["statements"]
             print(
@@ -250,7 +252,7 @@ def _explain(exc: Exception) -> str | None:
     )
 
 
-def stored_baseline(course: Course, endpoint: str) -> dict[str, Any] | None:
+def _stored_baseline(course: Course, endpoint: str) -> dict[str, Any] | None:
     """Lesson 01's latest stored measurement of `endpoint` at this course's backend and size, if any."""
 
     frame = results.history("01")

@@ -28,6 +28,22 @@ from ..measure.recorder import QueryRecorder, record
 if TYPE_CHECKING:
     from ..course import Course
 
+__all__ = [
+    "CheckResult",
+    "Checker",
+    "Exercise",
+    "Incorrect",
+    "NotAnswered",
+    "Question",
+    "blueprint_views",
+    "contains_blank",
+    "counting",
+    "hint_text",
+    "judge",
+    "same_result",
+    "within_budget",
+]
+
 
 class _Blank:
     """The ____ a starter cell leaves for the learner to replace."""
@@ -126,30 +142,7 @@ class Exercise:
 
     def solution(self) -> None:
         """Show the reference solution's code."""
-        show_solution(self.question.solution)
-
-
-@dataclass
-class LegacyExercise:
-    """The old shape of an exercise (closures built in an `exercises(course)` factory), while lessons move to
-    `Question` declarations. Removed once every lesson declares its questions."""
-
-    title: str
-    checker: Callable[[Any], str | None]  # raises Incorrect; may return a success detail
-    hint_text: str
-    solution_obj: Callable[..., Any] | str
-
-    def check(self, answer: Any) -> CheckResult:
-        passed, detail = judge(answer, self.checker)
-        if passed:
-            say(f"Correct! {detail or ''}".strip(), "#1b7a2b")
-        return CheckResult(passed)
-
-    def hint(self) -> None:
-        say(f"Hint: {self.hint_text}", "#3a6fb0")
-
-    def solution(self) -> None:
-        show_solution(self.solution_obj)
+        _show_solution(self.question.solution)
 
 
 def hint_text(hints: tuple[str, ...], level: int) -> str:
@@ -160,7 +153,7 @@ def hint_text(hints: tuple[str, ...], level: int) -> str:
     return f"There {many}: hint(1) to hint({len(hints)}); solution() shows the course's answer."
 
 
-def show_solution(solution: Callable[..., Any] | str) -> None:
+def _show_solution(solution: Callable[..., Any] | str) -> None:
     """Show a reference solution: its source (a function, a class), or the code given as text."""
     code = solution if isinstance(solution, str) else inspect.getsource(solution)
     show_code(textwrap.dedent(code))

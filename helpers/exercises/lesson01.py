@@ -37,7 +37,7 @@ __all__ = [
     "STARTER_Q2",
     "STARTER_Q3",
     "Lesson01Exercises",
-    "ViewFailed",
+    "_ViewFailed",
     "close_session",
     "create_app",
     "exercises",
@@ -88,7 +88,7 @@ def product_page(product_id: int) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- what the checks run
-class ViewFailed(Exception):
+class _ViewFailed(Exception):
     """Raised by a probe view on purpose: the check's stand-in for a bug in a view."""
 
 
@@ -131,13 +131,13 @@ def _raised(url: str, error: BaseException) -> Incorrect:
 
 
 def _expect_view_error_passed_on(app: Flask, engine: Engine, url: str, *, instead: str, leaked: str) -> None:
-    """GET `url`, whose view raises ViewFailed: the error reaches the caller, and the session is closed anyway.
+    """GET `url`, whose view raises _ViewFailed: the error reaches the caller, and the session is closed anyway.
 
     `instead` says what happened otherwise (it may name the `{outcome}`, "raised ..." or "answered <status>", and
     the `{status}`); `leaked` says why the session stayed open.
     """
     status, _, error = _call(app, url)
-    if not isinstance(error, ViewFailed):
+    if not isinstance(error, _ViewFailed):
         outcome = f"raised {type(error).__name__}: {_first_line(error)}" if error else f"answered {status}"
         raise Incorrect(instead.format(outcome=outcome, status=status))
     _expect_connections_returned(engine, leaked)
@@ -151,7 +151,7 @@ def _customer_name(session: Session) -> dict[str, Any]:
 def _use_then_fail(session: Session) -> dict[str, Any]:
     """A probe view's body that uses the request's session, then fails as a buggy view would."""
     session.execute(select(Customer.id).limit(1))
-    raise ViewFailed("the view failed after using the session")
+    raise _ViewFailed("the view failed after using the session")
 
 
 # ---------------------------------------------------------------- q1: a session per request

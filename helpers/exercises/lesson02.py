@@ -22,17 +22,17 @@ from .app_task import AppTask, Call
 from .core import Exercise, Incorrect, Question, counting, same_result, within_budget
 
 __all__ = [
-    "BUSY_ORDERS",
-    "CARD_COLUMNS",
-    "PAGE_WIDE_COLUMNS",
-    "PREVIEW",
     "Q1",
     "Q2",
     "Q3",
     "STARTER_Q1",
     "STARTER_Q2",
     "STARTER_Q3",
-    "WIDE_COLUMNS",
+    "_BUSY_ORDERS",
+    "_CARD_COLUMNS",
+    "_PAGE_WIDE_COLUMNS",
+    "_PREVIEW",
+    "_WIDE_COLUMNS",
     "Lesson02Exercises",
     "customers_in_city",
     "exercises",
@@ -42,13 +42,13 @@ __all__ = [
 ]
 
 # Columns a customer list has no use for (q1), and the wide ones the customer page must not read (improve).
-WIDE_COLUMNS = ("customers.address", "customers.notes", "customers.email", "customers.created_at")
-PAGE_WIDE_COLUMNS = ("address", "notes", "shipping_address", "note")
-CARD_COLUMNS = {"id", "name", "price"}  # what a product card shows (q2)
-PREVIEW = 40  # characters of a customer's notes shown in a list (q3)
+_WIDE_COLUMNS = ("customers.address", "customers.notes", "customers.email", "customers.created_at")
+_PAGE_WIDE_COLUMNS = ("address", "notes", "shipping_address", "note")
+_CARD_COLUMNS = {"id", "name", "price"}  # what a product card shows (q2)
+_PREVIEW = 40  # characters of a customer's notes shown in a list (q3)
 # The improve task's "busy" customer has the most orders up to this many: the baseline page runs one lazy load
 # per order, each reading all of order_lines until lesson 04's index, so the check stays quick at every size.
-BUSY_ORDERS = 20
+_BUSY_ORDERS = 20
 
 
 # ---------------------------------------------------------------- references
@@ -71,7 +71,7 @@ def product_cards(session: Session, category: str) -> list[Product]:
 
 def note_previews(session: Session, city: str) -> list[Any]:
     """Reference for q3: a city's customers with the first 40 characters of their notes, cut by the database."""
-    preview = func.substr(Customer.notes, 1, PREVIEW).label("preview")
+    preview = func.substr(Customer.notes, 1, _PREVIEW).label("preview")
     query = select(Customer.id, Customer.name, preview).where(Customer.city == city).order_by(Customer.id)
     return list(session.execute(query).all())
 
@@ -104,7 +104,7 @@ def _wide_in(sql: str) -> list[str]:
     """The wide columns (of any table or alias) a statement reads, and '*' when it selects every column."""
     sql = one_line(sql)
     found = [f"{table}.{column}" for table, column in re.findall(r"\b(\w+)\.(\w+)\b", sql)
-             if column in PAGE_WIDE_COLUMNS]  # fmt: skip
+             if column in _PAGE_WIDE_COLUMNS]  # fmt: skip
     if "*" in re.sub(r"\bcount\(\*\)", "", sql, flags=re.IGNORECASE):
         found.append("*")
     return list(dict.fromkeys(found))
@@ -118,7 +118,7 @@ def _check_q1(course: Course, answer: Any) -> str:
         got = answer(session, "Lisbon")
     sql = _one_ordered_statement(rec, "customers")
     same_result(got, expected)
-    loaded = [column for column in WIDE_COLUMNS if re.search(rf"\b{re.escape(column)}\b", sql)]
+    loaded = [column for column in _WIDE_COLUMNS if re.search(rf"\b{re.escape(column)}\b", sql)]
     if loaded:
         raise Incorrect(
             f"the right rows, but the SELECT still reads {', '.join(loaded)}: select only three columns"
@@ -154,7 +154,7 @@ def _expect_products(got: Any) -> None:
 
 
 def _expect_card_columns_only(sql: str) -> None:
-    extra = sorted(_selected_columns(sql, "products") - CARD_COLUMNS)
+    extra = sorted(_selected_columns(sql, "products") - _CARD_COLUMNS)
     if extra:
         columns = ", ".join(f"products.{c}" for c in extra)
         raise Incorrect(f"the SELECT also reads {columns}: load only what a card shows (id, name, price)")
@@ -297,7 +297,7 @@ def _task_customers(course: Course) -> dict[str, int | None]:
     with course.session() as session:
         busy = session.scalar(
             select(per_customer.c.customer_id)
-            .where(per_customer.c.orders <= BUSY_ORDERS)
+            .where(per_customer.c.orders <= _BUSY_ORDERS)
             .order_by(per_customer.c.orders.desc(), per_customer.c.customer_id)
             .limit(1)
         )

@@ -32,7 +32,7 @@ __all__ = [
     "STARTER_Q1",
     "STARTER_Q2",
     "STARTER_Q3",
-    "TOP",
+    "_TOP",
     "Lesson03Exercises",
     "cancelled_by_customer",
     "exercises",
@@ -42,7 +42,7 @@ __all__ = [
     "top_customers",
 ]
 
-TOP = 10  # q2: how many customers the ranking keeps
+_TOP = 10  # q2: how many customers the ranking keeps
 
 
 # ---------------------------------------------------------------------- q1 · the order page
@@ -98,7 +98,7 @@ def top_customers(session: Session, city: str) -> list[Any]:
         .where(Customer.city == city)
         .group_by(Customer.id, Customer.name)
         .order_by(orders.desc(), Customer.id)
-        .limit(TOP)
+        .limit(_TOP)
     )
     return list(session.execute(query).all())
 
@@ -119,7 +119,7 @@ def _city_with_a_tie_at_the_cut(session: Session) -> str:
 
     def tie_at_the_cut(city: str) -> bool:
         busiest = sorted(by_city[city], reverse=True)
-        return len(busiest) > TOP and busiest[TOP - 1] == busiest[TOP]
+        return len(busiest) > _TOP and busiest[_TOP - 1] == busiest[_TOP]
 
     return next((city for city in ranked if tie_at_the_cut(city)), ranked[0])
 

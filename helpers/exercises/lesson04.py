@@ -50,11 +50,11 @@ __all__ = [
     "Q1",
     "Q2",
     "Q3",
-    "QUEUE_QUERY",
-    "SEARCH_CITY",
     "STARTER_Q1",
     "STARTER_Q2",
     "STARTER_Q3",
+    "_QUEUE_QUERY",
+    "_SEARCH_CITY",
     "Lesson04Exercises",
     "email_any_case",
     "email_query",
@@ -66,7 +66,7 @@ __all__ = [
     "search_task",
 ]
 
-SEARCH_CITY = "Lisbon"  # the city the search task's plan is read for (lesson 04 races the same search)
+_SEARCH_CITY = "Lisbon"  # the city the search task's plan is read for (lesson 04 races the same search)
 
 
 # ---------------------------------------------------------------------- checking an index
@@ -136,7 +136,7 @@ def email_query(course: Course) -> Select[int, str]:
 
 
 # q3's query: the warehouse screen's 20 oldest pending orders.
-QUEUE_QUERY = (
+_QUEUE_QUERY = (
     select(Order.id, Order.created_at)
     .where(Order.status == "pending")
     .order_by(Order.created_at, Order.id)
@@ -234,7 +234,7 @@ Q2 = Question(
 
 # ---------------------------------------------------------------------- q3 · the pending-orders queue
 def _check_q3(course: Course, answer: Any) -> str:
-    return _check(course, answer, QUEUE_QUERY, _serves_the_queue)
+    return _check(course, answer, _QUEUE_QUERY, _serves_the_queue)
 
 
 def _serves_the_queue(plan: Plan, copy: Course) -> None:
@@ -416,7 +416,7 @@ def keyset_task(course: Course, lab: Course) -> AppTask:
 def _check_search(app: Flask) -> str:
     """The search task's further check: one city's customers are found through an index, already in the page's
     order (no sort of the rows found), as the lesson's `(city, name, id)` index allows."""
-    url = f"/search?city={SEARCH_CITY}&name=an&limit=20"
+    url = f"/search?city={_SEARCH_CITY}&name=an&limit=20"
     engine = app.extensions["engine"]
     with record(engine) as rec:
         app.test_client().get(url)
@@ -435,7 +435,7 @@ def _check_search(app: Flask) -> str:
             "the page by (name, id), the order the index already holds them in"
         )
     return (
-        f"Your search gives the baseline's answers; {SEARCH_CITY}'s customers came from a seek "
+        f"Your search gives the baseline's answers; {_SEARCH_CITY}'s customers came from a seek "
         f"({seek_line(found[0], 'city')}) in {rec.count} statement{'s' if rec.count != 1 else ''}, "
         "already in the page's order."
     )
@@ -448,16 +448,16 @@ def search_task(course: Course, lab: Course) -> AppTask:
         endpoint="search",
         rule="/search",
         calls=[
-            Call(f"/search?city={SEARCH_CITY}&name=an"),
-            Call(f"/search?city={SEARCH_CITY}"),  # more matches than one page: the count is of them all
+            Call(f"/search?city={_SEARCH_CITY}&name=an"),
+            Call(f"/search?city={_SEARCH_CITY}"),  # more matches than one page: the count is of them all
             Call("/search?name=AN&limit=5"),  # any case, and no city
-            Call(f"/search?city={SEARCH_CITY}&name=%25"),  # '%' and '_' are characters to find, as in Python
+            Call(f"/search?city={_SEARCH_CITY}&name=%25"),  # '%' and '_' are characters to find, as in Python
             Call("/search?name=_&limit=3"),
             Call("/search?city=Atlantis&name=an"),
             Call("/search?limit=abc"),
             Call("/search?limit=501"),
         ],
-        timed=Call(f"/search?city={SEARCH_CITY}&name=an&limit=20"),  # what lesson 01 measured
+        timed=Call(f"/search?city={_SEARCH_CITY}&name=an&limit=20"),  # what lesson 01 measured
         budget=2,
         hint_text=(
             "Three blanks. The city: Customer.city == city. The fragment, in any case: "
@@ -496,5 +496,5 @@ def exercises(course: Course, lab: Course) -> Lesson04Exercises:
         improve_search=search_task(course, lab),
         reviews_query=reviews_query(course),
         email_query=email_query(course),
-        queue_query=QUEUE_QUERY,
+        queue_query=_QUEUE_QUERY,
     )

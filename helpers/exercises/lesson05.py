@@ -48,23 +48,23 @@ __all__ = [
     "Q2",
     "Q3",
     "Q4",
-    "Q4_REQUESTS",
-    "Q4_THRESHOLD",
-    "SOLUTION_Q1",
-    "SOLUTION_Q2",
-    "SOLUTION_Q3",
     "STARTER_Q1",
     "STARTER_Q2",
     "STARTER_Q3",
     "STARTER_Q4",
+    "_Q4_REQUESTS",
+    "_Q4_THRESHOLD",
+    "_SOLUTION_Q1",
+    "_SOLUTION_Q2",
+    "_SOLUTION_Q3",
     "Lesson05Exercises",
     "exercises",
     "hit_ratio",
     "improve_task",
 ]
 
-Q4_THRESHOLD = 20  # entries in q4's SimpleCache: fewer than the customers its traffic visits
-Q4_REQUESTS = 300
+_Q4_THRESHOLD = 20  # entries in q4's SimpleCache: fewer than the customers its traffic visits
+_Q4_REQUESTS = 300
 
 # ---------------------------------------------------------------------- the starter cells, verbatim
 STARTER_Q1 = """\
@@ -138,19 +138,19 @@ def hit_ratio_of(client, urls):
 ex.q4.check(hit_ratio_of)'''
 
 # ---------------------------------------------------------------------- the solutions: the starters, filled in
-SOLUTION_Q1 = STARTER_Q1.replace(
+_SOLUTION_Q1 = STARTER_Q1.replace(
     "@cache.cached(____)",
     "@cache.cached(timeout=300, query_string=True)"
     "  # the key: the path (which product) + the sorted query (which page)",
 )
-SOLUTION_Q2 = '''\
+_SOLUTION_Q2 = '''\
 def my_orders_key():
     """One entry per signed-in customer and page size (a callable key_prefix is the whole key)."""
     return f"me/orders/{current_customer_id()}/{int_arg('limit', 5, high=50)}"
 
 
 ''' + STARTER_Q2.replace("key_prefix=____", "key_prefix=my_orders_key")
-SOLUTION_Q3 = STARTER_Q3.replace(
+_SOLUTION_Q3 = STARTER_Q3.replace(
     "    ____  # the next GET of this customer's contact page must show the new email",
     "    # Drop this customer's entry only: the key the GET view stored, rebuilt from its own path.\n"
     '    cache.delete_cached(customer_contact, path=url_for(".customer_contact", customer_id=customer_id))',
@@ -328,7 +328,7 @@ Q1 = Question(
         "The page number is in the query string, which cached() leaves out of its key by default: "
         "cache.cached(timeout=300, query_string=True) keys on the path and the sorted query string.",
     ),
-    solution=SOLUTION_Q1,
+    solution=_SOLUTION_Q1,
 )
 
 Q2 = Question(
@@ -339,7 +339,7 @@ Q2 = Question(
         "The path /me/orders is the same for everyone. Give key_prefix a function (no arguments) returning a "
         "string with current_customer_id() and the limit in it: a callable key_prefix is the whole key.",
     ),
-    solution=SOLUTION_Q2,
+    solution=_SOLUTION_Q2,
 )
 
 
@@ -400,14 +400,14 @@ Q3 = Question(
         "path=url_for('.customer_contact', customer_id=customer_id)), or cache.delete() of the key the GET "
         "view stored ('view/' + its path).",
     ),
-    solution=SOLUTION_Q3,
+    solution=_SOLUTION_Q3,
 )
 
 
 # ---------------------------------------------------------------------- q4: a hit ratio
 def _q4_traffic(course: Course) -> list[str]:
-    """Q4_REQUESTS name pages of customers, drawn as often as each customer orders (seeded)."""
-    return traffic(popularity(course)["customers"], "/customers/{}/name", requests=Q4_REQUESTS)
+    """_Q4_REQUESTS name pages of customers, drawn as often as each customer orders (seeded)."""
+    return traffic(popularity(course)["customers"], "/customers/{}/name", requests=_Q4_REQUESTS)
 
 
 def _q4_mistake(got: float, expected: float, unlimited: float) -> str:
@@ -415,7 +415,7 @@ def _q4_mistake(got: float, expected: float, unlimited: float) -> str:
     if abs(got - unlimited) < 1e-9:
         return (
             f"{got:.1%} is what a cache that never evicts would serve (1 − distinct/requests); this one holds "
-            f"{Q4_THRESHOLD} entries: count the responses that ran no statement"
+            f"{_Q4_THRESHOLD} entries: count the responses that ran no statement"
         )
     if got == 1:
         return "every request counted as a hit: a hit is a response that ran no statement"
@@ -426,7 +426,7 @@ def _check_q4(course: Course, answer: Any) -> str:
     if not callable(answer):
         raise Incorrect("pass your function: ex.q4.check(hit_ratio)")
     urls = _q4_traffic(course)
-    config = {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": Q4_THRESHOLD}
+    config = {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": _Q4_THRESHOLD}
     with temporary_app(course, _q4_views, **config) as app:
         expected = hit_ratio(app.test_client(), urls)
     with temporary_app(course, _q4_views, **config) as app:
@@ -437,7 +437,7 @@ def _check_q4(course: Course, answer: Any) -> str:
     if abs(float(got) - expected) > 1e-9:
         raise Incorrect(_q4_mistake(float(got), expected, unlimited))
     return (
-        f"{expected:.1%} of {len(urls)} requests were hits with {Q4_THRESHOLD} entries; a cache that never "
+        f"{expected:.1%} of {len(urls)} requests were hits with {_Q4_THRESHOLD} entries; a cache that never "
         f"evicted would have served {unlimited:.1%}."
     )
 

@@ -41,8 +41,6 @@ from .core import CheckResult, Exercise, Incorrect, NotAnswered, Question, conta
 from .saved_views import save_engine_options
 
 __all__ = [
-    "CARRIER_DELAY_S",
-    "MAX_TIMEOUT_S",
     "Q1",
     "Q2",
     "Q3",
@@ -50,6 +48,8 @@ __all__ = [
     "STARTER_Q2",
     "STARTER_Q3",
     "THREADS",
+    "_CARRIER_DELAY_S",
+    "_MAX_TIMEOUT_S",
     "Lesson06Exercises",
     "PoolTask",
     "counts",
@@ -66,8 +66,8 @@ _Q1_IDLE = 4
 _Q1_TIMEOUT_S = 2.0
 # The improve-the-app task: the shop's server (waitress, as `make app` and the capstone run it).
 THREADS = 8
-MAX_TIMEOUT_S = 2.0
-CARRIER_DELAY_S = 0.02  # q3: what the carrier's API takes to answer
+_MAX_TIMEOUT_S = 2.0
+_CARRIER_DELAY_S = 0.02  # q3: what the carrier's API takes to answer
 _MISSING = 999_999_999  # a customer id no dataset has: the 404 path
 
 
@@ -151,7 +151,7 @@ def shipping_quote(city: str) -> float:
     It notes how many connections the app's pool had checked out while it waited, for lesson 06's check.
     """
     current_app.extensions.setdefault("shipping_quotes", []).append(checked_out(get_engine()))
-    time.sleep(CARRIER_DELAY_S)
+    time.sleep(_CARRIER_DELAY_S)
     return round(4.9 + 0.1 * len(city), 2)
 
 
@@ -378,7 +378,7 @@ def _check_q3(course: Course, answer: Any) -> str:
             for url in urls:
                 _quoted_without_a_connection(mine, url, expected[url])
     return (
-        f"{len(urls)} requests; while each waited {CARRIER_DELAY_S * 1000:.0f} ms for the carrier, it held no "
+        f"{len(urls)} requests; while each waited {_CARRIER_DELAY_S * 1000:.0f} ms for the carrier, it held no "
         "connection: another request could use it."
     )
 
@@ -399,7 +399,7 @@ Q3 = Question(
 _REQUIREMENTS = (
     f"the shop runs on waitress with {THREADS} threads, one request per thread, one connection per request: "
     f"pool_size + max_overflow ≥ {THREADS} (no request waits for a connection), pool_size ≤ {THREADS} (no idle "
-    f"connection no thread can use), 0 < pool_timeout ≤ {MAX_TIMEOUT_S:g} (a 503 within {MAX_TIMEOUT_S:g} s "
+    f"connection no thread can use), 0 < pool_timeout ≤ {_MAX_TIMEOUT_S:g} (a 503 within {_MAX_TIMEOUT_S:g} s "
     "when the pool is exhausted anyway), pool_pre_ping=True (survive a database restart)"
 )
 _HINT = (
@@ -420,10 +420,10 @@ def requirement_problem(settings: Mapping[str, Any]) -> str | None:
         )
     if size > THREADS:
         return f"pool_size = {size} keeps {size - THREADS} idle connections that none of {THREADS} threads can use"
-    if not 0 < timeout <= MAX_TIMEOUT_S:
+    if not 0 < timeout <= _MAX_TIMEOUT_S:
         return (
             f"pool_timeout = {timeout:g} s: a request would wait that long for its 503; "
-            f"allow {MAX_TIMEOUT_S:g} s at most"
+            f"allow {_MAX_TIMEOUT_S:g} s at most"
         )
     if not settings["pool_pre_ping"]:
         return "without pool_pre_ping, the first requests after a database restart fail: set pool_pre_ping=True"

@@ -40,16 +40,16 @@ __all__ = [
     "STARTER_Q3",
     "STARTER_Q4",
     "Lesson07Exercises",
+    "_busiest_low_category",
+    "_new_customers",
+    "_new_reviews",
+    "_price_list",
     "apply_price_list",
-    "busiest_low_category",
     "exercises",
     "import_in_chunks",
     "import_reviews",
     "improve_task",
-    "new_customers",
-    "new_reviews",
     "order_counts",
-    "price_list",
     "purge_low_ratings",
     "stored_order",
 ]
@@ -87,7 +87,7 @@ def import_in_chunks(session: Session, rows: list[dict[str, Any]], size: int) ->
 
 
 # ---------------------------------------------------------------------- the tasks' data (seeded)
-def new_reviews(course: Course, n: int = 300) -> list[dict[str, Any]]:
+def _new_reviews(course: Course, n: int = 300) -> list[dict[str, Any]]:
     """`n` reviews of existing products by existing customers, the same every time."""
     rng = random.Random(7)
     customers, products = course.info.rows["customers"], course.info.rows["products"]
@@ -104,7 +104,7 @@ def new_reviews(course: Course, n: int = 300) -> list[dict[str, Any]]:
     ]
 
 
-def new_customers(n: int = 1200) -> list[dict[str, Any]]:
+def _new_customers(n: int = 1200) -> list[dict[str, Any]]:
     """`n` customers from a CRM export, the same every time."""
     rng = random.Random(11)
     cities = ("Lisbon", "Porto", "Oslo", "Lyon", "Graz", "Turku")
@@ -122,14 +122,14 @@ def new_customers(n: int = 1200) -> list[dict[str, Any]]:
     ]
 
 
-def price_list(course: Course) -> dict[int, Decimal]:
+def _price_list(course: Course) -> dict[int, Decimal]:
     """New prices for every other product among the first 400: 10 % up, rounded to the cent."""
-    return dict(_price_list(_url(course)))
+    return dict(_price_list_at(_url(course)))
 
 
-def busiest_low_category(course: Course) -> str:
+def _busiest_low_category(course: Course) -> str:
     """The category with the most 1- and 2-star reviews (ties: alphabetical)."""
-    return _busiest_low_category(_url(course))
+    return _busiest_low_category_at(_url(course))
 
 
 def _url(course: Course) -> str:
@@ -137,7 +137,7 @@ def _url(course: Course) -> str:
 
 
 @lru_cache(maxsize=8)
-def _price_list(url: str, n: int = 200) -> tuple[tuple[int, Decimal], ...]:
+def _price_list_at(url: str, n: int = 200) -> tuple[tuple[int, Decimal], ...]:
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
@@ -148,7 +148,7 @@ def _price_list(url: str, n: int = 200) -> tuple[tuple[int, Decimal], ...]:
 
 
 @lru_cache(maxsize=8)
-def _busiest_low_category(url: str) -> str:
+def _busiest_low_category_at(url: str) -> str:
     low = func.count(Review.id)
     engine = make_engine(url)
     try:
@@ -253,7 +253,7 @@ _REVIEW_COLUMNS = [Review.product_id, Review.customer_id, Review.rating, Review.
 
 
 def _check_q1(course: Course, answer: Any) -> str:
-    reviews = new_reviews(course)
+    reviews = _new_reviews(course)
     with _fresh_copy(course) as copy:
         top = _max_id(copy.engine, Review)
         done = _run(copy, answer, [dict(row) for row in reviews], models=(Review,))
@@ -291,7 +291,7 @@ Q1 = Question(
 
 # ---------------------------------------------------------------------- q2 · delete low ratings of a category
 def _check_q2(course: Course, answer: Any) -> str:
-    category = busiest_low_category(course)
+    category = _busiest_low_category(course)
     low_of_category = (
         select(Review.id)
         .join(Product, Product.id == Review.product_id)
@@ -344,7 +344,7 @@ Q2 = Question(
 
 # ---------------------------------------------------------------------- q3 · a price list, by primary key
 def _check_q3(course: Course, answer: Any) -> str:
-    prices = price_list(course)
+    prices = _price_list(course)
     with _fresh_copy(course) as copy:
         before = _prices(copy)
         done = _run(copy, answer, dict(prices), models=(Product,))
@@ -390,7 +390,7 @@ _CUSTOMER_COLUMNS = [
 
 
 def _check_q4(course: Course, answer: Any) -> str:
-    customers = new_customers()
+    customers = _new_customers()
     chunks = math.ceil(len(customers) / _CHUNK_SIZE)
     with _fresh_copy(course) as copy:
         top = _max_id(copy.engine, Customer)
@@ -583,8 +583,8 @@ def exercises(course: Course) -> Lesson07Exercises:
         q3=Q3.bind(course),
         q4=Q4.bind(course),
         improve=improve_task(course),
-        reviews=new_reviews(course),
-        customers=new_customers(),
-        prices=price_list(course),
-        category=busiest_low_category(course),
+        reviews=_new_reviews(course),
+        customers=_new_customers(),
+        prices=_price_list(course),
+        category=_busiest_low_category(course),
     )

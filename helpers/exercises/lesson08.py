@@ -36,8 +36,8 @@ __all__ = [
     "STARTER_Q2",
     "STARTER_Q3",
     "Lesson08Exercises",
+    "_budget_customer",
     "add_slow_statement_header",
-    "budget_customer",
     "exercises",
     "improve_task",
     "issuing_frame",
@@ -313,13 +313,13 @@ Q2 = Question(
 
 
 # ---------------------------------------------------------------------------------------- q3
-def budget_customer(course: Course) -> tuple[int, int]:
+def _budget_customer(course: Course) -> tuple[int, int]:
     """q3's customer and how many orders they have: several, but at most _MAX_ORDERS."""
-    return _budget_customer(course.url.render_as_string(hide_password=False))
+    return _budget_customer_at(course.url.render_as_string(hide_password=False))
 
 
 @lru_cache(maxsize=8)
-def _budget_customer(url: str) -> tuple[int, int]:
+def _budget_customer_at(url: str) -> tuple[int, int]:
     # Not hundreds of orders: the baseline page runs a statement per order (each a scan of order_lines until
     # lesson 04's index), and the check runs it.
     engine = make_engine(url)
@@ -367,7 +367,7 @@ def _passes_on_the_optimized(answer: Any, better: Flask) -> None:
 
 
 def _check_q3(course: Course, answer: Any) -> str:
-    customer, _orders = budget_customer(course)
+    customer, _orders = _budget_customer(course)
     path = f"/customers/{customer}"
     baseline, better = course.app(), course.app(views=optimized.bp)
     seen: list[str] = []
@@ -471,7 +471,7 @@ class Lesson08Exercises:
 
 def exercises(course: Course) -> Lesson08Exercises:
     """The lesson's exercises, bound to its database."""
-    customer, customer_orders = budget_customer(course)
+    customer, customer_orders = _budget_customer(course)
     return Lesson08Exercises(
         q1=Q1.bind(course),
         q2=Q2.bind(course),

@@ -27,6 +27,17 @@ from .core import blueprint_views
 if TYPE_CHECKING:
     from .app_task import AppTask
 
+__all__ = [
+    "assemble",
+    "load",
+    "my_app_dir",
+    "my_views",
+    "save",
+    "save_engine_options",
+    "saved_engine_options",
+    "saved_files",
+]
+
 
 def my_app_dir() -> Path:
     """Where accepted answers are kept: data/my_app/."""
@@ -150,19 +161,19 @@ def assemble(fallback: Blueprint) -> tuple[list[Blueprint], list[str]]:
     return [*mine, rest], borrowed
 
 
-ENGINE_OPTIONS_FILE = "06_engine_options.json"
+_ENGINE_OPTIONS_FILE = "06_engine_options.json"
 
 
 # ---------------------------------------------------------------------- keeping the learner's pool
-def engine_options_path() -> Path:
+def _engine_options_path() -> Path:
     """Where the pool settings accepted in lesson 06 are kept: data/my_app/06_engine_options.json."""
 
-    return my_app_dir() / ENGINE_OPTIONS_FILE
+    return my_app_dir() / _ENGINE_OPTIONS_FILE
 
 
 def save_engine_options(options: Mapping[str, Any]) -> Path:
     """Keep the learner's ENGINE_OPTIONS (JSON: numbers and booleans) for the capstone; return the path."""
-    path = engine_options_path()
+    path = _engine_options_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(dict(options), indent=2, sort_keys=True) + "\n")
     return path
@@ -171,7 +182,7 @@ def save_engine_options(options: Mapping[str, Any]) -> Path:
 def saved_engine_options() -> dict[str, Any] | None:
     """The ENGINE_OPTIONS the learner's app runs with (from lesson 06), or None if not saved yet."""
     try:
-        loaded = json.loads(engine_options_path().read_text())
+        loaded = json.loads(_engine_options_path().read_text())
     except (OSError, ValueError):
         return None
     return loaded if isinstance(loaded, dict) else None

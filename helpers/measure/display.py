@@ -18,6 +18,17 @@ from ..data import TABLE_ORDER
 from ..lessons import LESSONS
 from .units import ms_text, number_text
 
+__all__ = [
+    "lesson_links",
+    "sample",
+    "say",
+    "schema_table",
+    "set_table_options",
+    "show_code",
+    "show_source",
+    "styled",
+]
+
 
 def show_source(*objects: Any) -> None:
     """Display the source of functions, classes or modules from the course package, highlighted."""

@@ -32,6 +32,22 @@ from .units import format_ms, in_ms
 if TYPE_CHECKING:
     import pandas as pd
 
+__all__ = [
+    "Comparison",
+    "Engines",
+    "Measurement",
+    "ResultMismatch",
+    "Variants",
+    "check_same",
+    "compare",
+    "first_difference",
+    "measure",
+    "merge_runs",
+    "normalize",
+    "run_variants",
+    "scaling",
+]
+
 # Where statements are counted: one engine, or several when variants run on different databases
 # (lesson 04 compares the shared dataset with an indexed copy of it).
 Engines = Engine | Sequence[Engine]

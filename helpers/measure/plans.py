@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.sql import ClauseElement
 
+__all__ = ["Plan", "analyze", "explain", "plan_from_rows"]
+
 
 @dataclass(frozen=True)
 class Plan:

@@ -22,6 +22,21 @@ if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_
 import matplotlib.pyplot as plt
 from matplotlib.ticker import PercentFormatter
 
+__all__ = [
+    "COLORS",
+    "PoolTimeline",
+    "bar_chart",
+    "bars_side_by_side",
+    "concurrency_chart",
+    "history_chart",
+    "hit_ratio_chart",
+    "runs_histogram",
+    "scaling_chart",
+    "show_figure",
+    "split_chart",
+    "timeline_chart",
+]
+
 
 class PoolTimeline(Protocol):
     """What `timeline_chart` draws: a pool's timeline under load (`topics.pooling.PoolWatch` is one)."""

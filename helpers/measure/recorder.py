@@ -17,6 +17,19 @@ from ..db import Executed, statements_heard
 if TYPE_CHECKING:
     import pandas as pd
 
+__all__ = [
+    "EventCount",
+    "QueryRecorder",
+    "Statement",
+    "bytes_fetched",
+    "count_commits",
+    "objects_built",
+    "record",
+    "rows_fetched",
+    "statement_shape",
+    "value_bytes",
+]
+
 
 @dataclass(frozen=True)
 class Statement:

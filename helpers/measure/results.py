@@ -23,11 +23,13 @@ if TYPE_CHECKING:
 
     from .harness import Comparison
 
-MEASUREMENT_COLUMNS = (
+__all__ = ["COLUMNS", "clear", "history", "predictions", "store"]
+
+_MEASUREMENT_COLUMNS = (
     "variant", "median_s", "spread_s", "q1_s", "q3_s", "min_s", "max_s", "runs", "statements", "rows",
 )  # fmt: skip
-COLUMNS = ("run_id", "lesson", "comparison", "backend", "size", *MEASUREMENT_COLUMNS, "role", "measured_at")
-PREDICTION_COLUMNS = (
+COLUMNS = ("run_id", "lesson", "comparison", "backend", "size", *_MEASUREMENT_COLUMNS, "role", "measured_at")
+_PREDICTION_COLUMNS = (
     "run_id", "lesson", "comparison", "backend", "size", "naive", "best", "predicted_speedup", "measured_speedup",
     "statements_of", "predicted_statements", "measured_statements", "measured_at",
 )  # fmt: skip
@@ -46,13 +48,13 @@ CREATE TABLE IF NOT EXISTS predictions (
 """
 
 
-def results_path() -> Path:
+def _results_path() -> Path:
     """data/results.sqlite, or COURSE_RESULTS_PATH (the tests keep their runs out of the learner's history)."""
     return Path(os.environ.get("COURSE_RESULTS_PATH") or data_dir() / "results.sqlite")
 
 
 def _connect(path: Path | None = None) -> sqlite3.Connection:
-    path = path or results_path()
+    path = path or _results_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=10)
     conn.executescript(_SCHEMA)
@@ -80,7 +82,7 @@ def store(comparison: Comparison, path: Path | None = None) -> str:
         conn.executemany(_insert("measurements", COLUMNS), records)
         if (outcome := comparison.outcome) is not None:
             conn.execute(
-                _insert("predictions", PREDICTION_COLUMNS),
+                _insert("predictions", _PREDICTION_COLUMNS),
                 (
                     *head, outcome.naive, outcome.best, outcome.predicted_speedup, outcome.measured_speedup,
                     outcome.statements_of, outcome.predicted_statements, outcome.measured_statements, now,
@@ -115,7 +117,7 @@ def predictions(lesson: str | None = None, path: Path | None = None) -> pd.DataF
     where, params = (" WHERE lesson = ?", (lesson,)) if lesson is not None else ("", ())
     with closing(_connect(path)) as conn:
         frame = pd.read_sql_query(
-            f"SELECT {', '.join(PREDICTION_COLUMNS)} FROM predictions{where} ORDER BY rowid", conn, params=params
+            f"SELECT {', '.join(_PREDICTION_COLUMNS)} FROM predictions{where} ORDER BY rowid", conn, params=params
         )
     frame["measured_at"] = pd.to_datetime(frame["measured_at"])
     return frame

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+__all__ = ["format_ms", "in_ms", "ms_text", "number_text"]
+
 
 def ms_text(value: Any) -> str:
     """Milliseconds with the digits that matter: 1,234 · 123 · 12.3 · 1.23 · 0.123."""

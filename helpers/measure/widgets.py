@@ -18,6 +18,8 @@ from .predictions import Prediction
 if TYPE_CHECKING:
     from ..course import Course
 
+__all__ = ["PredictionBox", "predict", "rerun_button"]
+
 
 def _run_in(out: w.Output, run: Callable[[], Any], needs: Course | None) -> None:
     """Call `run()` with its output in `out`; a CourseError, or a copy already removed, is one red line."""

@@ -12,6 +12,8 @@ from sqlalchemy.pool import NullPool
 from ..errors import CourseError
 from .postgres import postgres_url
 
+__all__ = ["create_database", "database_exists", "drop_database", "rename_database"]
+
 
 def database_exists(name: str, *, server_url: str | None = None) -> bool:
     """Whether database `name` exists on the course's server (or on the one `server_url` points at)."""

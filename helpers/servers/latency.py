@@ -13,6 +13,8 @@ from urllib.parse import quote
 
 from .postgres import PG_PORT, PG_USER, pgdata_dir, postgres_url
 
+__all__ = ["LatencyProxy"]
+
 
 class LatencyProxy:
     """A TCP proxy on 127.0.0.1 that delays client→server traffic by `delay_ms` (changeable while running)."""

@@ -36,6 +36,19 @@ from .processes import (
 if TYPE_CHECKING:
     import pwd
 
+__all__ = [
+    "PG_MISSING",
+    "PG_PORT",
+    "PG_USER",
+    "REBUILDABLE",
+    "pgdata_dir",
+    "postgres_log_path",
+    "postgres_url",
+    "restart_postgres",
+    "running_postgres_pids",
+    "stop_postgres",
+]
+
 PG_PORT = 5432  # only names the socket file (.s.PGSQL.5432): the server listens on no TCP port
 PG_USER = "postgres"
 PG_MISSING = (
@@ -44,7 +57,7 @@ PG_MISSING = (
 )
 REBUILDABLE = "it holds only data the course can rebuild"
 # SIGINT is a fast shutdown (what `pg_ctl stop -m fast` sends); SIGQUIT if it hangs, SIGKILL last.
-STOP_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGKILL)
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGKILL)
 
 _lock = threading.RLock()  # the server state is shared by threads (Flask's, a notebook's)
 _pg: Server | None = None
@@ -88,7 +101,7 @@ def stop_postgres() -> None:
             if update_users(server.path.parent / "postgres.users", add=False):
                 return
             for pid in _postmasters(server.path):
-                stop_process(psutil.Process(pid), STOP_SIGNALS)
+                stop_process(psutil.Process(pid), _STOP_SIGNALS)
 
 
 def restart_postgres() -> None:
@@ -160,7 +173,7 @@ def _live_postmaster(pgdata: Path) -> int | None:
     if recorded in running_now:
         return recorded
     for pid in running_now:  # a postmaster whose pid file is gone cannot be managed: stop it
-        stop_process(psutil.Process(pid), STOP_SIGNALS)
+        stop_process(psutil.Process(pid), _STOP_SIGNALS)
     # A stale pid file can name a pid now used by another process, and postgres would refuse to start.
     (pgdata / "postmaster.pid").unlink(missing_ok=True)
     return None

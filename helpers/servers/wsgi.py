@@ -36,6 +36,8 @@ from ..errors import CourseError
 if TYPE_CHECKING:
     from flask import Flask
 
+__all__ = ["Served", "free_port", "serve_in_process", "serve_in_thread", "served", "wait_until"]
+
 
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on right now."""

@@ -22,7 +22,9 @@ from . import db
 from .baseline import bp
 from .caching import cache
 
-DEFAULTS: dict[str, Any] = {
+__all__ = ["create_app", "endpoints", "index"]
+
+_DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,  # required: a SQLAlchemy URL (Course.app() passes the lesson's database)
     "ENGINE_OPTIONS": {},  # passed to create_engine: pool_size, max_overflow, pool_timeout, echo, ...
     "CACHE_TYPE": "SimpleCache",  # unset, Flask-Caching would fall back to NullCache: nothing cached
@@ -35,7 +37,7 @@ def create_app(
 ) -> Flask:
     """Build the shop app on config["DATABASE_URL"]; `views` are its endpoints (default: the naive baseline)."""
     app = Flask("shop")
-    app.config.from_mapping(DEFAULTS)
+    app.config.from_mapping(_DEFAULTS)
     app.config.from_mapping(config or {})
     if not app.config["DATABASE_URL"]:
         raise CourseError("create_app needs DATABASE_URL in its config: use course.app(), which passes it.")

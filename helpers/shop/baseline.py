@@ -15,6 +15,8 @@ from .orders import EXAMPLE_BODY, order_json, order_request, placed_at, unknown_
 from .params import ID, example, int_arg, str_arg
 from .queries import NEWEST_FIRST, report_window
 
+__all__ = ["bp", "customer_page", "order_list", "place_order", "sales_report", "search"]
+
 bp = Blueprint("baseline", __name__)
 
 

@@ -4,4 +4,6 @@ from __future__ import annotations
 
 from flask_caching import Cache
 
+__all__ = ["cache"]
+
 cache = Cache()

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..db import Executed, is_statement_timeout, listen_statements, make_engine
 
+__all__ = ["close_session", "get_engine", "get_session", "init_app"]
+
 
 def init_app(app: Flask) -> None:
     """Create the app's engine from DATABASE_URL and ENGINE_OPTIONS and register the request hooks."""

@@ -8,6 +8,8 @@ from decimal import Decimal
 from sqlalchemy import ForeignKey, Numeric, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+__all__ = ["STATUSES", "Base", "Customer", "Order", "OrderLine", "Product", "Review"]
+
 
 class Base(DeclarativeBase):
     """Declarative base shared by every shop model."""

@@ -20,6 +20,19 @@ from .orders import EXAMPLE_BODY, order_json, order_request, placed_at, unknown_
 from .params import ID, MAX_ID, example, int_arg, str_arg
 from .queries import NEWEST_FIRST, report_window
 
+__all__ = [
+    "CENT",
+    "ENGINE_OPTIONS",
+    "INDEXES",
+    "bp",
+    "create_indexes",
+    "customer_page",
+    "order_list",
+    "place_order",
+    "sales_report",
+    "search",
+]
+
 CENT = Decimal("0.01")
 
 bp = Blueprint("optimized", __name__)
@@ -153,7 +166,7 @@ def search() -> dict[str, Any]:
     return {"count": count, "customers": [row._asdict() for row in matches]}
 
 
-def report_cache_key() -> str:
+def _report_cache_key() -> str:
     """The report's key: its own three parameters, read raw (a bad value simply misses, then answers 400).
 
     Cheaper than query_string=True (no sorting and hashing of the whole query string), and a parameter the
@@ -165,7 +178,7 @@ def report_cache_key() -> str:
 
 @bp.get("/reports/sales")
 @example("/reports/sales?days=7")
-@cache.cached(timeout=60, make_cache_key=lambda *args, **kwargs: report_cache_key())
+@cache.cached(timeout=60, make_cache_key=lambda *args, **kwargs: _report_cache_key())
 def sales_report() -> dict[str, Any]:
     """Revenue and units per product category over the last `days` days of orders (cached for a minute)."""
     session = get_session()

@@ -21,7 +21,20 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .params import MAX_ID
 
-MAX_BODY_BYTES = 16 * 1024  # a 50-line order is about 2 KB of JSON
+__all__ = [
+    "EXAMPLE_BODY",
+    "MAX_LINES",
+    "MAX_QUANTITY",
+    "LineRequest",
+    "OrderRequest",
+    "order_json",
+    "order_request",
+    "placed_at",
+    "unknown_customer",
+    "unknown_product",
+]
+
+_MAX_BODY_BYTES = 16 * 1024  # a 50-line order is about 2 KB of JSON
 MAX_LINES = 50
 MAX_QUANTITY = 1000
 EXAMPLE_BODY = {"customer_id": 1, "lines": [{"product_id": 3, "quantity": 2}, {"product_id": 7, "quantity": 1}]}
@@ -59,12 +72,12 @@ def _reject_constant(name: str) -> NoReturn:
 def _body() -> Any:
     if not request.is_json:
         _refuse(f"send the order as JSON (Content-Type: application/json), e.g. {_EXAMPLE}", 415)
-    request.max_content_length = MAX_BODY_BYTES  # a larger body is refused before it is read
+    request.max_content_length = _MAX_BODY_BYTES  # a larger body is refused before it is read
     try:
         raw = request.get_data(cache=True)
     except RequestEntityTooLarge:
         _refuse(
-            f"the body is larger than {MAX_BODY_BYTES // 1024} KB: an order has at most {MAX_LINES} lines", 413
+            f"the body is larger than {_MAX_BODY_BYTES // 1024} KB: an order has at most {MAX_LINES} lines", 413
         )
     try:
         return json.loads(raw, parse_constant=_reject_constant)

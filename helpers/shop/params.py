@@ -13,13 +13,15 @@ from typing import Any, TypeVar
 
 from flask import abort, request
 
-F = TypeVar("F", bound=Callable[..., Any])
+__all__ = ["ID", "MAX_ID", "amount_arg", "choice_arg", "example", "int_arg", "number_arg", "str_arg"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 # The largest id any shop table can hold: PostgreSQL's INTEGER (SQLite's is larger). Routes declare ids as
 # <int(max=MAX_ID):customer_id>, so a larger number simply matches no route: 404, as for any missing id.
 MAX_ID = 2**31 - 1
 ID = f"int(max={MAX_ID})"
-MAX_AMOUNT = Decimal("1e9")  # money parameters: far above any total, far below what NUMERIC(12, 2) refuses
+_MAX_AMOUNT = Decimal("1e9")  # money parameters: far above any total, far below what NUMERIC(12, 2) refuses
 
 
 def _raw(name: str) -> str | None:
@@ -47,7 +49,7 @@ def int_arg(name: str, default: int, *, low: int = 1, high: int = 10_000) -> int
 
 
 def amount_arg(name: str, default: Decimal | None) -> Decimal | None:
-    """A money amount: a finite decimal number within ±MAX_AMOUNT."""
+    """A money amount: a finite decimal number within ±_MAX_AMOUNT."""
     raw = _raw(name)
     if raw is None or raw.strip() == "":
         return default
@@ -55,8 +57,8 @@ def amount_arg(name: str, default: Decimal | None) -> Decimal | None:
         value = Decimal(raw.strip()) if len(raw) <= 40 else None
     except InvalidOperation:
         value = None
-    if value is None or not value.is_finite() or abs(value) > MAX_AMOUNT:
-        abort(400, description=f"{name} must be a number between -{MAX_AMOUNT:,.0f} and {MAX_AMOUNT:,.0f}")
+    if value is None or not value.is_finite() or abs(value) > _MAX_AMOUNT:
+        abort(400, description=f"{name} must be a number between -{_MAX_AMOUNT:,.0f} and {_MAX_AMOUNT:,.0f}")
     return value
 
 
@@ -90,10 +92,10 @@ def str_arg(name: str, *, max_length: int = 100) -> str | None:
     return raw or None
 
 
-def example(path: str, *, body: Any = None) -> Callable[[F], F]:
+def example(path: str, *, body: Any = None) -> Callable[[_F], _F]:
     """Attach an example URL to a view (and for a POST, an example JSON body); the app's index lists them."""
 
-    def mark(view: F) -> F:
+    def mark(view: _F) -> _F:
         view.example = path  # type: ignore[attr-defined]
         if body is not None:
             view.example_body = body  # type: ignore[attr-defined]

@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 from .models import STATUSES, Order
 from .params import amount_arg, choice_arg, int_arg
 
+__all__ = ["NEWEST_FIRST", "report_window"]
+
 # The order list shows the newest orders first; ids break ties between orders placed in the same second.
 NEWEST_FIRST: tuple[UnaryExpression[Any], ...] = (Order.created_at.desc(), Order.id.desc())
 

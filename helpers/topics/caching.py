@@ -6,7 +6,7 @@
   SimpleCache, or on Redis (one server for every app, process and rerun) a key prefix of its own;
   `close_apps()` disposes of those apps' engines and deletes their Redis keys; `temporary_app` is one for a block;
 * `visit(app, requests)` sends GET requests through the test client and returns one row per request (status,
-  statements run, fields of the JSON answer); `visit_servers(...)` does the same against running servers;
+  statements run, fields of the JSON answer); `_visit_servers(...)` does the same against running servers;
 * `profile_views` is a cached customer profile and a rename that invalidates it, importable by a server process
   (`serve_in_process(views="helpers.topics.caching:profile_views", ...)`); `post()` sends a server a write;
 * `compare_keys(course, variants, requests)` asks the same requests of one fresh app per blueprint: one table,
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PageWatch",
     "Requests",
+    "_visit_servers",
     "backend",
     "clean_up",
     "close_apps",
@@ -79,7 +80,6 @@ __all__ = [
     "top_share",
     "traffic",
     "visit",
-    "visit_servers",
     "with_own_caches",
 ]
 
@@ -202,7 +202,7 @@ def visit(app: Flask, requests: Requests, fields: Sequence[str] = ()) -> pd.Data
     return pd.DataFrame(rows)
 
 
-def visit_servers(servers: Mapping[str, Served], path: str, fields: Sequence[str] = ()) -> pd.DataFrame:
+def _visit_servers(servers: Mapping[str, Served], path: str, fields: Sequence[str] = ()) -> pd.DataFrame:
     """GET `path` from each running server (one fresh connection each): its pid, status, statements, fields."""
     import pandas as pd  # deferred: see the note under __all__
 
@@ -425,12 +425,12 @@ def rename_through_a(lab: Course, env: Mapping[str, str], customer_id: int, new_
     try:
         for label in ("A", "B"):
             servers[label] = serve_in_process(views=f"{__name__}:profile_views", database_url=database, env=env)
-        before = visit_servers(servers, page, fields=["name"])
+        before = _visit_servers(servers, page, fields=["name"])
         before["in the database"] = _name_in(lab, customer_id)
         status, answer = post(servers["A"], f"/customers/{customer_id}/name", {"name": new_name})
         if status != 200:
             raise CourseError(f"Server A answered {status} to the rename: {answer}")
-        after = visit_servers(servers, page, fields=["name"])
+        after = _visit_servers(servers, page, fields=["name"])
         after["in the database"] = _name_in(lab, customer_id)
     finally:
         for server in servers.values():

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from flask.testing import FlaskClient
     from werkzeug.test import TestResponse
 
-__all__ = ["QueryPanel", "QueryRow"]
+__all__ = ["QueryPanel", "_QueryRow"]
 
 # One colour per repeated shape (light backgrounds, strong left borders).
 _SHAPE_COLOURS = ("#b04a3a", "#3a6fb0", "#4a9a5a", "#8a5ab0", "#c08a2a", "#2a9aa0")
@@ -50,7 +50,7 @@ class QueryPanel:
         self.title = title
         self.trace: Trace = Trace()
         self.label = ""
-        self.rows: list[QueryRow] = []
+        self.rows: list[_QueryRow] = []
         self.summary = w.HTML()
         self.summary.add_class("course-query-summary")
         self.shapes = w.HTML()
@@ -143,7 +143,7 @@ class QueryPanel:
         )
         self.shapes.value = _shapes_table(recorded, colours) if repeated else ""
         self.rows = [
-            QueryRow(i, s, self.engine, colours.get(s.shape), counts[s.shape])
+            _QueryRow(i, s, self.engine, colours.get(s.shape), counts[s.shape])
             for i, s in enumerate(statements[: self.max_rows], 1)
         ]
         children: list[w.Widget] = [row.widget for row in self.rows]
@@ -185,7 +185,7 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-class QueryRow:
+class _QueryRow:
     """One statement in the panel: what it is, where it came from, and its EXPLAIN button and output."""
 
     def __init__(

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from ..course import Course
 
 __all__ = [
-    "POOL_OPTIONS",
+    "_POOL_OPTIONS",
     "ConnectionEvents",
     "PoolWatch",
     "RequestSeen",
@@ -54,7 +54,7 @@ __all__ = [
 
 
 # The options a QueuePool takes through create_engine, and what each one is for (lesson 06 reads them back).
-POOL_OPTIONS = {
+_POOL_OPTIONS = {
     "pool_size": "connections the pool keeps open",
     "max_overflow": "extra connections it may open in a burst (closed again when returned)",
     "pool_timeout": "seconds a request waits for a free connection before TimeoutError",

@@ -9,8 +9,8 @@ the lesson computes from its measurements.
 * `frame_memory(frames)` is the memory pandas needs for each DataFrame;
 * the `..._sentence` and `..._summary` functions say in one sentence what a measurement shows.
 
-The variant names the sentences read (`WHOLE`, `PROJECTIONS`, the driver race's `SESSION`, `CONNECTION`, `DRIVER`)
-are the labels the lesson gives its variants.
+The variant names the sentences read (`_WHOLE`, `_PROJECTIONS`, the driver race's `SESSION`, `CONNECTION`,
+`DRIVER`) are the labels the lesson gives its variants.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from ..measure.recorder import bytes_fetched, record
 __all__ = [
     "CONNECTION",
     "DRIVER",
-    "PROJECTIONS",
     "SESSION",
-    "WHOLE",
+    "_PROJECTIONS",
+    "_WHOLE",
     "bytes_and_time_sentence",
     "bytes_moved",
     "bytes_summary",
@@ -44,8 +44,8 @@ __all__ = [
     "with_bytes_moved",
 ]
 
-WHOLE = "whole entities"
-PROJECTIONS = ("load_only", "select(columns)", "Bundle")
+_WHOLE = "whole entities"
+_PROJECTIONS = ("load_only", "select(columns)", "Bundle")
 SESSION = "select(columns), session"
 CONNECTION = "select(columns), session's connection"
 DRIVER = "raw driver (floor)"
@@ -95,28 +95,28 @@ def with_bytes_moved(
 
 def _shares(table: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     """Each variant's bytes and time as a share of the whole entities'."""
-    bytes_share = table["bytes moved"] / table.loc[WHOLE, "bytes moved"]
-    time_share = table["median_ms"] / table.loc[WHOLE, "median_ms"]
+    bytes_share = table["bytes moved"] / table.loc[_WHOLE, "bytes moved"]
+    time_share = table["median_ms"] / table.loc[_WHOLE, "median_ms"]
     return bytes_share, time_share
 
 
 def _time_shares(time_share: pd.Series, of: str = "") -> str:
     """Each projection's time share, named: "40% (load_only), ..." or, with `of`, "40% of ... (load_only), ..."."""
-    return ", ".join(f"{time_share[p]:.0%}{of} ({p})" for p in PROJECTIONS)
+    return ", ".join(f"{time_share[p]:.0%}{of} ({p})" for p in _PROJECTIONS)
 
 
 def bytes_and_time_sentence(table: pd.DataFrame, backend: str) -> str:
     """Whether time fell as far as bytes did, and which of the two costs (bytes, objects) was the larger."""
     bytes_share, time_share = _shares(table)
     ms = table["median_ms"]
-    bytes_ms = ms[WHOLE] - ms["load_only"]  # same objects, fewer bytes
+    bytes_ms = ms[_WHOLE] - ms["load_only"]  # same objects, fewer bytes
     objects_ms = ms["load_only"] - ms["select(columns)"]  # same bytes, no objects
     bigger = "building ORM objects" if objects_ms > bytes_ms else "moving the wide columns"
     return (
         f"The three projections moved the same {table.loc['load_only', 'bytes moved']:,} bytes, "
         f"{bytes_share['load_only']:.0%} of what whole entities moved; their times were "
         f"{_time_shares(time_share)} of the whole entities' time.\n"
-        f"Medians: whole entities {ms[WHOLE]:.1f} ms, load_only {ms['load_only']:.1f} ms (fewer bytes, "
+        f"Medians: whole entities {ms[_WHOLE]:.1f} ms, load_only {ms['load_only']:.1f} ms (fewer bytes, "
         f"same objects), select(columns) {ms['select(columns)']:.1f} ms (no objects). On {backend}, most of "
         f"the gap is {bigger}."
     )
@@ -144,7 +144,7 @@ def growth_sentence(by_size: pd.DataFrame) -> str:
     return (
         f"At {largest:,} rows: "
         + ", ".join(f"{variant} {us:.1f} µs per row" for variant, us in per_row_us.items())
-        + f"; whole entities took {per_row_us[WHOLE] / per_row_us['select(columns)']:.1f}× as long as "
+        + f"; whole entities took {per_row_us[_WHOLE] / per_row_us['select(columns)']:.1f}× as long as "
         "select(columns)."
     )
 
@@ -154,7 +154,7 @@ def growth_summary(by_size: pd.DataFrame) -> str:
     largest, per_row_us = _per_row_us(by_size)
     return (
         f"Time against rows: at {largest:,} customers, whole entities took "
-        f"{per_row_us[WHOLE] / per_row_us['select(columns)']:.1f}× as long as select(columns)."
+        f"{per_row_us[_WHOLE] / per_row_us['select(columns)']:.1f}× as long as select(columns)."
     )
 
 
