@@ -41,18 +41,18 @@ class DatasetInfo:
         return sum(self.rows.values())
 
 
-def read_info(url: URL | str, *, size: str | None = None) -> DatasetInfo:
+def read_info(url: URL | str, *, size: str | None = None, tables: tuple[str, ...] = TABLE_ORDER) -> DatasetInfo:
     """The dataset's course_meta, or a CourseError saying why this is not a finished course dataset.
 
-    `size` is the size it should be, named in the advice to rebuild it.
+    `size` is the size it should be, named in the advice to rebuild it; `tables` are the dataset's (the shop's).
     """
     engine = make_engine(url)
     shown = engine.url.render_as_string(hide_password=True)
     call = f"build_dataset({size!r}, force=True)" if size else "build_dataset(size, force=True)"
     rebuild = f"rebuild it with `make reset SIZE={size or '<size>'}` or `{call}`"
     try:
-        tables = set(inspect(engine).get_table_names())
-        missing = {META_TABLE, *TABLE_ORDER} - tables
+        found = set(inspect(engine).get_table_names())
+        missing = {META_TABLE, *tables} - found
         if missing:
             raise CourseError(
                 f"{shown} is not a complete course dataset (missing {', '.join(sorted(missing))}): {rebuild}."
@@ -77,7 +77,7 @@ def read_info(url: URL | str, *, size: str | None = None) -> DatasetInfo:
         schema_version=SCHEMA_VERSION,
         built_at=meta["built_at"],
         build_seconds=float(meta["build_seconds"]),
-        rows={t: int(meta[f"rows.{t}"]) for t in TABLE_ORDER},
+        rows={t: int(meta[f"rows.{t}"]) for t in tables},
     )
 
 
@@ -94,10 +94,10 @@ def exists(url: URL) -> bool:
         engine.dispose()
 
 
-def is_dataset(url: URL) -> bool:
-    """Whether `url` holds a finished course dataset (of any size)."""
+def is_dataset(url: URL, tables: tuple[str, ...] = TABLE_ORDER) -> bool:
+    """Whether `url` holds a finished course dataset (of any size) with these tables."""
     try:
-        read_info(url)
+        read_info(url, tables=tables)
     except CourseError:
         return False
     return True
