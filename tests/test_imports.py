@@ -21,7 +21,7 @@ PACKAGE = ROOT / "helpers"
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("helpers.errors", "helpers.config", "helpers.lessons"),
     ("helpers.db", "helpers.servers"),
-    ("helpers.shop",),
+    ("helpers.shop", "helpers.library"),
     ("helpers.data",),
     ("helpers.measure",),
     ("helpers.course",),
@@ -32,6 +32,8 @@ FLOORS: tuple[tuple[str, ...], ...] = (
 )
 BLOCK = ("import ", "from ", "#", ")")  # the lines of a block of imports and the comment leading it
 SHOP_MAY_IMPORT = ("helpers.shop", "helpers.config", "helpers.errors", "helpers.db")
+# The on-call lesson's library is a second app of the same shape: it borrows only the shop's database wiring.
+LIBRARY_MAY_IMPORT = ("helpers.library", "helpers.config", "helpers.errors", "helpers.db", "helpers.shop.db")
 
 
 def _module_name(path: Path) -> str:
@@ -132,6 +134,17 @@ def test_the_shop_imports_only_settings_errors_and_its_db() -> None:
         if name.startswith("helpers.shop")
         for target in targets
         if not any(target == p or target.startswith(p + ".") for p in SHOP_MAY_IMPORT)
+    ]
+    assert outside == []
+
+
+def test_the_library_imports_only_settings_errors_and_the_db_wiring() -> None:
+    outside = [
+        f"{name} imports {target}"
+        for name, targets in _graph().items()
+        if name.startswith("helpers.library")
+        for target in targets
+        if not any(target == p or target.startswith(p + ".") for p in LIBRARY_MAY_IMPORT)
     ]
     assert outside == []
 
