@@ -36,6 +36,7 @@ LESSONS: tuple[Lesson, ...] = (
         "08", "profiling_and_monitoring", "Profiling and monitoring", topics=("profiling", "panel", "query_budget")
     ),
     Lesson("09", "capstone", "Capstone: the finished app under load", exercises=False, topics=("loadtest",)),
+    Lesson("11", "on_call", "On call: an app you have never seen", exercises=False, topics=("oncall", "slo")),
 )
 
 

@@ -69,6 +69,7 @@ __all__ = [
     "replace",
     "reveal",
     "show_code",
+    "side_by_side",
     "start",
     "status",
 ]
@@ -204,11 +205,13 @@ class AppLog(logging.Handler):
     exception a view raised, with its traceback), kept here rather than printed under the cell that ran them."""
 
     def __init__(self) -> None:
-        super().__init__(logging.ERROR)
+        # At every level: Flask adds its own handler (to stderr) unless one handles the logger's effective level.
+        super().__init__()
         self.records: deque[logging.LogRecord] = deque(maxlen=200)
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
+        if record.levelno >= logging.ERROR:
+            self.records.append(record)
 
     def attach(self) -> None:
         logger = logging.getLogger("library")  # every library app logs there (Flask names the logger after it)
@@ -520,14 +523,13 @@ class Shift:
         )
         return True
 
-    def reveal(self, *, give_up: bool = False) -> pd.DataFrame:
+    def reveal(self, *, give_up: bool = False) -> pd.DataFrame | None:
         """What was planted, which lesson each is a variant of, and how long you took (after check() passes)."""
         import pandas as pd  # deferred: pandas only when a table is shown
 
         if self.solved_after is None and not give_up:
-            raise CourseError(
-                "reveal() shows the incidents once check() passes (or reveal(give_up=True) to see them now)."
-            )
+            say("reveal() shows the incidents once check() passes (reveal(give_up=True) shows them now).", "#555")
+            return None
         titles = {lesson.number: lesson.title for lesson in LESSONS}
         frame = pd.DataFrame(
             [
@@ -680,7 +682,7 @@ def check() -> bool:
     return _shift().check()
 
 
-def reveal(*, give_up: bool = False) -> pd.DataFrame:
+def reveal(*, give_up: bool = False) -> pd.DataFrame | None:
     return _shift().reveal(give_up=give_up)
 
 
@@ -698,6 +700,14 @@ def create_index(index: Index) -> None:
 
 def show_code(endpoint: str | None = None) -> None:
     _shift().show_code(endpoint)
+
+
+def side_by_side(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """Two objectives tables, each objective's column before beside after."""
+    import pandas as pd  # deferred: pandas only when a table is shown
+
+    frame = pd.concat({"before": before, "after": after}, axis=1).swaplevel(axis=1)
+    return frame[[(objective, when) for objective in after.columns for when in ("before", "after")]]
 
 
 def reference_requested() -> bool:

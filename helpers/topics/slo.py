@@ -9,6 +9,7 @@ Measured (never asserted): p95 latency under a stated load on a real server, and
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import statistics
 import time
@@ -165,7 +166,7 @@ class Replies:
 
 
 @contextmanager
-def _written_rows_removed(engine: Engine) -> Iterator[None]:
+def written_rows_removed(engine: Engine) -> Iterator[None]:
     """Loans a write adds are deleted afterwards, so that every run starts from the same data."""
     with engine.connect() as conn:
         last = conn.scalar(select(func.max(Loan.id))) or 0
@@ -189,7 +190,7 @@ def replies(app: Flask, endpoint: Endpoint, calls: Sequence[Call]) -> Replies:
     """Send the calls in order on one app (one cache): each answer, and the statements and commits in all."""
     engine: Engine = app.extensions["engine"]
     got = Replies()
-    with _written_rows_removed(engine), count_commits(engine) as commits:
+    with written_rows_removed(engine), count_commits(engine) as commits:
         for call in calls:
             response = send(app, call, endpoint.method)
             got.answers.append((response.status_code, response.get_json(silent=True)))
@@ -272,7 +273,7 @@ def under_load(app: Flask, endpoint: Endpoint, size: LibrarySize, rounds: int = 
     statuses: dict[int, int] = {}
     failed = requests = 0
     if endpoint.method == "POST":
-        with _written_rows_removed(app.extensions["engine"]):
+        with written_rows_removed(app.extensions["engine"]):
             send(app, calls[0], "POST")  # warm-up
             for _ in range(rounds):
                 times = []
@@ -287,7 +288,10 @@ def under_load(app: Flask, endpoint: Endpoint, size: LibrarySize, rounds: int = 
         return Load(p95s, requests, failed, statuses)
     paths = endpoint.load_paths(size)
     app.wsgi_app = Gateway(app.wsgi_app)  # type: ignore[method-assign]
-    with served(app, threads=2 * CONCURRENCY) as server:  # a thread free for every client, and some
+    with (
+        _quiet_queue(),
+        served(app, threads=2 * CONCURRENCY) as server,
+    ):  # a thread free for every client, and some
         for path in dict.fromkeys(paths):
             server.get(path)  # warm-up: each path once
         for _ in range(rounds):
@@ -300,6 +304,19 @@ def under_load(app: Flask, endpoint: Endpoint, size: LibrarySize, rounds: int = 
             for status, n in result.statuses.items():
                 statuses[status] = statuses.get(status, 0) + n
     return Load(p95s, requests, failed, statuses)
+
+
+@contextmanager
+def _quiet_queue() -> Iterator[None]:
+    """waitress warns on stderr when a request waits for a thread ("Task queue depth is 1"): a load test expects
+    it, and its latency is what the p95 measures."""
+    logger = logging.getLogger("waitress.queue")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _p95(values: Sequence[float]) -> float:
