@@ -9,9 +9,11 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 
 from ...shop.db import get_session
+from ..caching import cache
 from ..models import GENRES, TODAY, Book, Loan
 
 
+@cache.cached(timeout=300)  # a report over every loan: computed once, served for five minutes
 def genre_report() -> ResponseReturnValue:
     """Per genre: how many books, how many are out now, how many loans in the last 30 days."""
     session = get_session()
