@@ -8,6 +8,7 @@ the pool is empty), never a p95 (see helpers/topics/slo.py: the p95 bound is mea
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -204,3 +205,23 @@ def test_the_library_has_what_the_lesson_needs(shifts: dict[int, Shift]) -> None
     assert sum(top) > 0.1 * loans  # ten books of a thousand: over a tenth of the loans
     assert overdue >= 20
     assert synopsis > 400
+
+
+def test_the_library_dataset_is_built_like_the_shops(tmp_path: Path) -> None:
+    """Deterministic (two builds, one fingerprint), primary keys only, the size's row counts."""
+    from sqlalchemy import inspect
+
+    from helpers.data import LIBRARY, build_dataset, content_fingerprint
+    from helpers.data.library import LIBRARY_SIZES
+    from helpers.db import make_engine
+
+    prints = []
+    for name in ("a", "b"):
+        url = f"sqlite:///{tmp_path / name}.sqlite"
+        info = build_dataset("tiny", url=url, dataset=LIBRARY, progress=False)
+        assert info.rows == {t: getattr(LIBRARY_SIZES["tiny"], t) for t in LIBRARY.tables}
+        engine = make_engine(url)
+        prints.append(content_fingerprint(engine, LIBRARY.tables))
+        assert all(inspect(engine).get_indexes(t) == [] for t in LIBRARY.tables)
+        engine.dispose()
+    assert prints[0] == prints[1]
