@@ -587,6 +587,7 @@ class Shift:
             self._done(self._apps[-1])
         self.engine.dispose()
         drop_copy(self.url)
+        self.code_path.unlink(missing_ok=True)
 
 
 HINTS: dict[str, tuple[str, str, str]] = {
