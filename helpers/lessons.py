@@ -40,6 +40,7 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson(
         "09", "capstone", "Capstone: the finished app under load", exercises=False, topics=("loadtest", "capstone")
     ),
+    Lesson("11", "on_call", "On call: an app you have never seen", exercises=False, topics=("oncall", "slo")),
 )
 
 

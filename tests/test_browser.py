@@ -133,6 +133,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         "COURSE_SIZE": "tiny",
         "COURSE_BACKEND": "sqlite",
         "COURSE_CACHE": "simple",
+        "COURSE_ONCALL_APPLY_REFERENCE": "1",  # the on-call lesson in its test mode, as the notebook runner
     }
     log_path = home / "lab.log"
     with log_path.open("w") as log:

@@ -21,7 +21,7 @@ PACKAGE = ROOT / "helpers"
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("helpers.errors", "helpers.config", "helpers.lessons"),
     ("helpers.db", "helpers.servers"),
-    ("helpers.shop",),
+    ("helpers.shop", "helpers.library"),
     ("helpers.data",),
     ("helpers.measure",),
     ("helpers.course",),
@@ -32,6 +32,8 @@ FLOORS: tuple[tuple[str, ...], ...] = (
 )
 BLOCK = ("import ", "from ", "#", ")")  # the lines of a block of imports and the comment leading it
 SHOP_MAY_IMPORT = ("helpers.shop", "helpers.config", "helpers.errors", "helpers.db")
+# The on-call lesson's library is a second app of the same shape: it borrows only the shop's database wiring.
+LIBRARY_MAY_IMPORT = ("helpers.library", "helpers.config", "helpers.errors", "helpers.db", "helpers.shop.db")
 
 
 def _module_name(path: Path) -> str:
@@ -125,15 +127,22 @@ def test_every_module_is_on_a_floor_and_imports_only_downward() -> None:
     assert upward == []
 
 
-def test_the_shop_imports_only_settings_errors_and_its_db() -> None:
-    outside = [
+def _imports_outside(package: str, allowed: tuple[str, ...]) -> list[str]:
+    return [
         f"{name} imports {target}"
         for name, targets in _graph().items()
-        if name.startswith("helpers.shop")
+        if name == package or name.startswith(package + ".")
         for target in targets
-        if not any(target == p or target.startswith(p + ".") for p in SHOP_MAY_IMPORT)
+        if not any(target == p or target.startswith(p + ".") for p in allowed)
     ]
-    assert outside == []
+
+
+def test_the_shop_imports_only_settings_errors_and_its_db() -> None:
+    assert _imports_outside("helpers.shop", SHOP_MAY_IMPORT) == []
+
+
+def test_the_library_imports_only_settings_errors_and_the_db_wiring() -> None:
+    assert _imports_outside("helpers.library", LIBRARY_MAY_IMPORT) == []
 
 
 def test_helpers_never_imports_tools() -> None:

@@ -42,6 +42,7 @@ def execute_notebook(
         "COURSE_BACKEND": backend,
         "COURSE_CACHE": cache,
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        "COURSE_ONCALL_APPLY_REFERENCE": "1",  # the on-call lesson applies its reference fix (its test mode)
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

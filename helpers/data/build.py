@@ -22,12 +22,13 @@ from sqlalchemy.sql import table as table_clause
 from tqdm.auto import tqdm
 
 from ..config import SizeSpec, settings, size_spec
-from ..db import check_reachable, course_url, make_engine, parse_url
+from ..db import check_reachable, make_engine, parse_url
 from ..errors import CourseError
 from ..servers import create_database, database_exists, drop_database, rename_database
-from ..shop.models import Base
+from ..shop.models import Base  # noqa: F401  (the shop's models, read here by tests that half-build one)
 from .generate import Row, generate_rows
-from .info import META_TABLE, SCHEMA_VERSION, SEED, TABLE_ORDER, DatasetInfo, exists, is_dataset, read_info
+from .info import META_TABLE, SCHEMA_VERSION, SEED, DatasetInfo, exists, is_dataset, read_info
+from .kinds import SHOP, Dataset, dataset_url
 
 __all__ = ["build_dataset", "ensure_dataset"]
 
@@ -36,23 +37,23 @@ _Writer = Callable[[str, list[str], list[Row]], None]  # writes rows of (table, 
 _META_COLUMNS = ["key", "value"]
 
 
-def _columns(table: str) -> list[str]:
-    return [c.name for c in Base.metadata.tables[table].columns]
+def _columns(dataset: Dataset, table: str) -> list[str]:
+    return [c.name for c in dataset.metadata.tables[table].columns]
 
 
-def _bare_tables() -> MetaData:
-    """The shop tables without any index: an `Index` made on a model's columns (in a lesson, say) attaches
+def _bare_tables(dataset: Dataset) -> MetaData:
+    """The dataset's tables without any index: an `Index` made on a model's columns (in a lesson, say) attaches
     itself to the model's table, and must not end up in a freshly built dataset."""
     bare = MetaData()
-    for table in Base.metadata.sorted_tables:
+    for table in dataset.metadata.sorted_tables:
         copy = table.to_metadata(bare)
         copy.indexes.clear()
     return bare
 
 
-def _create_schema(bind: Engine | Connection) -> None:
+def _create_schema(bind: Engine | Connection, dataset: Dataset) -> None:
     """Tables with primary keys only: lesson 04 adds the secondary indexes."""
-    _bare_tables().create_all(bind)
+    _bare_tables(dataset).create_all(bind)
     create_meta = text(f"CREATE TABLE {META_TABLE} (key VARCHAR(40) PRIMARY KEY, value TEXT NOT NULL)")
     if isinstance(bind, Connection):
         bind.execute(create_meta)
@@ -73,20 +74,22 @@ def _meta_rows(spec: SizeSpec, seed: int, seconds: float, rows: dict[str, int]) 
     return list(meta.items())
 
 
-def _load(spec: SizeSpec, seed: int, write: _Writer, progress: bool) -> dict[str, int]:
+def _load(spec: SizeSpec, seed: int, write: _Writer, progress: bool, dataset: Dataset) -> dict[str, int]:
     """Write every generated row through `write`; return the row count of each table."""
 
-    counts = dict.fromkeys(TABLE_ORDER, 0)
+    counts = dict.fromkeys(dataset.tables, 0)
+    # The shop's rows through this module's `generate_rows` (tests interrupt a build by replacing it).
+    generate = generate_rows if dataset is SHOP else dataset.generate
     bar = tqdm(
-        total=spec.total_rows,
+        total=dataset.total_rows(spec.name),
         unit=" rows",
         unit_scale=True,
         desc=f"building {spec.name}",
         disable=not progress or spec.name == "tiny",
     )
     with bar:
-        for table, chunk in generate_rows(spec.name, seed):
-            write(table, _columns(table), chunk)
+        for table, chunk in generate(spec.name, seed):
+            write(table, _columns(dataset, table), chunk)
             counts[table] += len(chunk)
             bar.update(len(chunk))
         # The total was an estimate (order lines are drawn per order): end the bar at what was built, in
@@ -99,8 +102,9 @@ def _load(spec: SizeSpec, seed: int, write: _Writer, progress: bool) -> dict[str
 class _Build:
     """One way to build a dataset: the steps `_run` takes in order, done as each kind of database needs."""
 
-    def __init__(self, url: URL) -> None:
+    def __init__(self, url: URL, dataset: Dataset = SHOP) -> None:
         self.url = url  # where the finished dataset is read
+        self.dataset = dataset
         self.engine: Engine | None = None  # the load's engine and connection, for builds that use them
         self.conn: Connection | None = None
 
@@ -134,20 +138,20 @@ def _run(build: _Build, spec: SizeSpec, seed: int, progress: bool) -> DatasetInf
     try:
         build.prepare()
         write = build.begin()
-        rows = _load(spec, seed, write, progress)
+        rows = _load(spec, seed, write, progress, build.dataset)
         write(META_TABLE, _META_COLUMNS, _meta_rows(spec, seed, time.perf_counter() - started, rows))
         build.finish()
         build.swap()
     finally:
         build.close()
-    return read_info(build.url, size=spec.name)
+    return read_info(build.url, size=spec.name, tables=build.dataset.tables)
 
 
 class _SqliteFile(_Build):
     """A private file next to the dataset, loaded through sqlite3 in one transaction, renamed over it."""
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(URL.create("sqlite+pysqlite", database=str(path)))
+    def __init__(self, path: Path, dataset: Dataset = SHOP) -> None:
+        super().__init__(URL.create("sqlite+pysqlite", database=str(path)), dataset)
         self.path = path
         self.tmp = path.with_name(f"{path.name}.building-{os.getpid()}")
         self.raw: sqlite3.Connection | None = None
@@ -159,7 +163,7 @@ class _SqliteFile(_Build):
     def begin(self) -> _Writer:
         engine = make_engine(URL.create("sqlite+pysqlite", database=str(self.tmp)))
         try:
-            _create_schema(engine)
+            _create_schema(engine, self.dataset)
         finally:
             engine.dispose()
         raw = self.raw = sqlite3.connect(self.tmp, isolation_level=None)
@@ -183,7 +187,8 @@ class _SqliteFile(_Build):
 
     def swap(self) -> None:
         self._disconnect()  # the last connection to close checkpoints the WAL into the file
-        if self.path.exists() and not is_dataset(self.url):  # someone's file: kept, nothing is lost
+        # Someone's file in the way: kept, nothing is lost.
+        if self.path.exists() and not is_dataset(self.url, self.dataset.tables):
             names = (self.path.with_name(f"{self.path.name}.bak{n or ''}") for n in itertools.count())
             backup = next(name for name in names if not name.exists())
             os.replace(self.path, backup)
@@ -205,9 +210,9 @@ class _SqliteFile(_Build):
 class _PostgresDatabase(_Build):
     """`<name>__building`, filled with COPY in the transaction that created its tables, then renamed."""
 
-    def __init__(self, url: URL, default_name: str) -> None:
+    def __init__(self, url: URL, default_name: str, dataset: Dataset = SHOP) -> None:
         name = url.database or default_name
-        super().__init__(url.set(database=name))
+        super().__init__(url.set(database=name), dataset)
         self.name, self.building, self.old = name, f"{name}__building", f"{name}__old"
         self.admin = url.set(database="postgres").render_as_string(hide_password=False)
 
@@ -220,7 +225,8 @@ class _PostgresDatabase(_Build):
         self.engine = make_engine(self.url.set(database=self.building))
         conn = self.conn = self.engine.connect()
         conn.begin()
-        _create_schema(conn)  # same transaction as the COPYs: with wal_level=minimal they skip the WAL
+        # In the same transaction as the COPYs: with wal_level=minimal they skip the WAL.
+        _create_schema(conn, self.dataset)
         _skip_foreign_key_checks(conn)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
@@ -236,7 +242,7 @@ class _PostgresDatabase(_Build):
     def finish(self) -> None:
         assert self.engine is not None and self.conn is not None
         # COPY wrote the ids itself: move each id sequence past them, or the next INSERT collides.
-        for table in TABLE_ORDER:
+        for table in self.dataset.tables:
             self.conn.execute(
                 text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
             )
@@ -250,14 +256,14 @@ class _PostgresDatabase(_Build):
                 conn.execute(text(f"VACUUM (ANALYZE) {table}"))
 
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            list(pool.map(vacuum_analyze, [*TABLE_ORDER, META_TABLE]))
+            list(pool.map(vacuum_analyze, [*self.dataset.tables, META_TABLE]))
 
     def swap(self) -> None:
 
         self.close()
         drop_database(self.old, server_url=self.admin)
         if database_exists(self.name, server_url=self.admin):
-            if is_dataset(self.url):
+            if is_dataset(self.url, self.dataset.tables):
                 rename_database(self.name, self.old, server_url=self.admin)  # dropped once replaced
             else:  # someone's own database under that name: kept, nothing is lost
                 names = (f"{self.name}__bak{n or ''}" for n in itertools.count())
@@ -294,7 +300,7 @@ class _InPlace(_Build):
 
     def begin(self) -> _Writer:
         self.engine = make_engine(self.url)
-        _create_schema(self.engine)
+        _create_schema(self.engine, self.dataset)
         conn = self.conn = self.engine.connect()
         conn.begin()
 
@@ -316,27 +322,31 @@ def build_dataset(
     force: bool = False,
     progress: bool = True,
     seed: int = SEED,
+    dataset: Dataset = SHOP,
 ) -> DatasetInfo:
     """Build the dataset of `size` at `url` (default: the course database), unless a good one is there.
 
     A database that cannot be reached fails first, in one line. With `force`, what is in the way and is
     not a course dataset is kept: a file as `<name>.bak`, a PostgreSQL database as `<name>__bak`.
+    `dataset` is the kind to build: the shop (the default) or the on-call lesson's library.
     """
     spec = size_spec(size)
-    target = parse_url(url) if url is not None else course_url(settings(size=spec.name))
+    target = parse_url(url) if url is not None else dataset_url(dataset, settings(size=spec.name))
     check_reachable(target)
     if not force and exists(target):
-        return read_info(target, size=spec.name)
+        return read_info(target, size=spec.name, tables=dataset.tables)
     build: _Build
     if target.get_backend_name() == "sqlite":
-        build = _SqliteFile(Path(str(target.database)))
+        build = _SqliteFile(Path(str(target.database)), dataset)
     elif target.get_backend_name() == "postgresql":
-        build = _PostgresDatabase(target, default_name=f"shop_{spec.name}")
+        build = _PostgresDatabase(target, default_name=f"{dataset.name}_{spec.name}", dataset=dataset)
     else:
-        build = _InPlace(target)
+        build = _InPlace(target, dataset)
     return _run(build, spec, seed, progress)
 
 
-def ensure_dataset(size: str | None = None, *, url: URL | str | None = None, progress: bool = True) -> DatasetInfo:
+def ensure_dataset(
+    size: str | None = None, *, url: URL | str | None = None, progress: bool = True, dataset: Dataset = SHOP
+) -> DatasetInfo:
     """The dataset of `size`, built first if missing; a CourseError if what is there is not one."""
-    return build_dataset(size, url=url, progress=progress)
+    return build_dataset(size, url=url, progress=progress, dataset=dataset)

@@ -10,23 +10,26 @@ from sqlalchemy.engine import URL
 
 from .. import servers
 from ..config import settings, size_spec
-from ..db import course_url, sqlite_path
+from ..db import sqlite_path
 from ..errors import CourseError
 from .build import ensure_dataset
+from .kinds import SHOP, Dataset, dataset_url
 
 __all__ = ["copy_dataset", "copy_exists", "drop_copy"]
 
 
-def copy_dataset(size: str | None = None, name: str = "copy", *, source: URL | None = None) -> URL:
+def copy_dataset(
+    size: str | None = None, name: str = "copy", *, source: URL | None = None, dataset: Dataset = SHOP
+) -> URL:
     """A private, writable copy of a dataset (lessons that add indexes or rows work on one).
 
     `source` is the database to copy; by default the course database of `size` for COURSE_BACKEND.
     """
     spec = size_spec(size)
-    source = source or course_url(settings(size=spec.name))
-    ensure_dataset(spec.name, url=source)
+    source = source or dataset_url(dataset, settings(size=spec.name))
+    ensure_dataset(spec.name, url=source, dataset=dataset)
     if source.get_backend_name() == "sqlite":
-        copy = sqlite_path(spec.name).with_name(f"shop-{spec.name}.{name}.sqlite")
+        copy = sqlite_path(spec.name).with_name(f"{dataset.name}-{spec.name}.{name}.sqlite")
         with closing(sqlite3.connect(str(source.database))) as src, closing(sqlite3.connect(copy)) as dst:
             src.backup(dst)
         return URL.create("sqlite+pysqlite", database=str(copy))

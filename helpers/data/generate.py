@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import cached_property
 from typing import Any, NamedTuple
 
@@ -17,27 +17,27 @@ __all__ = ["Row", "generate_rows"]
 # ---------------------------------------------------------------- vocabulary for generated text
 
 
-_CHUNK = 50_000
+CHUNK = 50_000
 
 
 Row = tuple[Any, ...]
 
 
-_FIRST = (
+FIRST_NAMES = (
     "Ada Alan Amara Anna Ben Bruno Carla Chen Chiara Dana David Elena Emil Eva Farah Felix Grace Hana Hugo "
     "Ines Ivan Jonas Julia Kai Karin Lars Lea Leo Lina Luca Maja Marco Maria Mateo Mia Nadia Nils Noor Omar "
     "Olga Paul Priya Rafael Rosa Sami Sara Sofia Tariq Tom Uma Vera Viktor Wen Yara Yusuf Zoe Amir Beatriz"
 ).split()
 
 
-_LAST = (
+LAST_NAMES = (
     "Adams Alves Bauer Becker Brown Costa Dubois Eriksen Fischer Garcia Gomez Hansen Ito Jansen Kim Kowalski "
     "Larsen Lopez Martin Meyer Moreau Murphy Nakamura Novak Okafor Olsen Park Petrov Quinn Rossi Santos "
     "Schmidt Silva Smith Sousa Tanaka Tremblay Ueda Vargas Weber Wilson Yamamoto Young Zhang Ziegler"
 ).split()
 
 
-_CITIES = (
+CITIES = (
     "Lisbon Porto Madrid Lyon Berlin Hamburg Munich Vienna Zurich Milan Turin Prague Warsaw Krakow Oslo "
     "Bergen Aarhus Ghent Utrecht Dublin Leeds Glasgow Nantes Seville Valencia Bologna Graz Brno Gdansk Turku"
 ).split()
@@ -67,22 +67,24 @@ _WORDS = (
 
 
 # ---------------------------------------------------------------- generation (vectorised, seeded)
-def _paragraphs(rng: np.random.Generator, count: int, min_words: int, max_words: int) -> list[str]:
+def paragraphs(
+    rng: np.random.Generator, count: int, min_words: int, max_words: int, words: Sequence[str] = _WORDS
+) -> list[str]:
     """A pool of random paragraphs; rows pick from the pool so wide text costs no per-row work."""
     lengths = rng.integers(min_words, max_words + 1, size=count)
-    picks = [_WORDS[i] for i in rng.integers(0, len(_WORDS), size=int(lengths.sum())).tolist()]
+    picks = [words[i] for i in rng.integers(0, len(words), size=int(lengths.sum())).tolist()]
     bounds = zip(lengths.tolist(), np.cumsum(lengths).tolist(), strict=True)
     return [" ".join(picks[end - n : end]).capitalize() + "." for n, end in bounds]
 
 
-def _zipf_weights(n: int, s: float = 1.1) -> np.ndarray:
+def zipf_weights(n: int, s: float = 1.1) -> np.ndarray:
     """Zipf-like popularity over n items (item 0 is the most popular)."""
     weights = 1.0 / np.arange(1, n + 1, dtype=np.float64) ** s
     normalised: np.ndarray = weights / weights.sum()
     return normalised
 
 
-def _timestamps(rng: np.random.Generator, count: int, *, ordered: bool) -> np.ndarray:
+def timestamps(rng: np.random.Generator, count: int, *, ordered: bool) -> np.ndarray:
     start = np.datetime64("2023-01-01T00:00:00", "s")
     seconds = rng.integers(0, 3 * 365 * 86_400, size=count)
     if ordered:
@@ -90,7 +92,7 @@ def _timestamps(rng: np.random.Generator, count: int, *, ordered: bool) -> np.nd
     return start + seconds.astype("timedelta64[s]")
 
 
-def _iso(stamps: np.ndarray) -> list[str]:
+def iso(stamps: np.ndarray) -> list[str]:
     # SQLAlchemy's SQLite DateTime reads 'YYYY-MM-DD HH:MM:SS'; PostgreSQL parses it too.
     return [s.replace("T", " ") for s in np.datetime_as_string(stamps, unit="s").tolist()]
 
@@ -113,10 +115,10 @@ class _Generator:
         self.spec = spec
         self.seed = seed
         rng = self._rng("pools")
-        self.notes = _paragraphs(rng, 1024, 40, 110)
-        self.descriptions = _paragraphs(rng, 1024, 80, 160)
-        self.bodies = _paragraphs(rng, 1024, 10, 60)
-        self.order_notes = _paragraphs(rng, 1024, 4, 16)
+        self.notes = paragraphs(rng, 1024, 40, 110)
+        self.descriptions = paragraphs(rng, 1024, 80, 160)
+        self.bodies = paragraphs(rng, 1024, 10, 60)
+        self.order_notes = paragraphs(rng, 1024, 4, 16)
         self.prices = np.round(self._rng("prices").gamma(2.0, 20.0, size=spec.products) + 1.0, 2)
 
     def _rng(self, table: str) -> np.random.Generator:
@@ -129,14 +131,14 @@ class _Generator:
         n = self.spec.customers
         rng = self._rng("customers")
         return _CustomerDraws(  # keyword arguments are evaluated in order: this is the order of the draws
-            first=rng.integers(0, len(_FIRST), n),
-            last=rng.integers(0, len(_LAST), n),
-            city=rng.integers(0, len(_CITIES), n),
+            first=rng.integers(0, len(FIRST_NAMES), n),
+            last=rng.integers(0, len(LAST_NAMES), n),
+            city=rng.integers(0, len(CITIES), n),
             street=rng.integers(0, len(_STREETS), n),
             number=rng.integers(1, 300, n),
             postcode=rng.integers(1000, 99999, n),
             note=rng.integers(0, len(self.notes), n),
-            created=_iso(_timestamps(rng, n, ordered=True)),
+            created=iso(timestamps(rng, n, ordered=True)),
         )
 
     @cached_property
@@ -144,7 +146,7 @@ class _Generator:
         """Each customer's address (customer id - 1 is the index); every order ships to its customer's."""
         d = self._customer_draws
         return [
-            f"{d.number[i]} {_STREETS[d.street[i]]} Street, {d.postcode[i]:05d} {_CITIES[d.city[i]]}"
+            f"{d.number[i]} {_STREETS[d.street[i]]} Street, {d.postcode[i]:05d} {CITIES[d.city[i]]}"
             for i in range(self.spec.customers)
         ]
 
@@ -152,18 +154,18 @@ class _Generator:
         n = self.spec.customers
         d = self._customer_draws
         first, last, city, note, created, addresses = d.first, d.last, d.city, d.note, d.created, self.addresses
-        for lo in range(0, n, _CHUNK):
+        for lo in range(0, n, CHUNK):
             yield [
                 (
                     i + 1,
-                    f"{_FIRST[first[i]]} {_LAST[last[i]]}",
-                    f"{_FIRST[first[i]].lower()}.{_LAST[last[i]].lower()}{i + 1}@example.com",
-                    _CITIES[city[i]],
+                    f"{FIRST_NAMES[first[i]]} {LAST_NAMES[last[i]]}",
+                    f"{FIRST_NAMES[first[i]].lower()}.{LAST_NAMES[last[i]].lower()}{i + 1}@example.com",
+                    CITIES[city[i]],
                     addresses[i],
                     self.notes[note[i]],
                     created[i],
                 )
-                for i in range(lo, min(lo + _CHUNK, n))
+                for i in range(lo, min(lo + CHUNK, n))
             ]
 
     def products(self) -> Iterator[list[Row]]:
@@ -191,16 +193,16 @@ class _Generator:
         n = spec.orders
         # Skewed customers: a few order much more than most. The popularity rank is shuffled over ids
         # so that customer 1 is an ordinary customer, not the busiest one.
-        rank = rng.choice(spec.customers, size=n, p=_zipf_weights(spec.customers, 0.5))
+        rank = rng.choice(spec.customers, size=n, p=zipf_weights(spec.customers, 0.5))
         customer = rng.permutation(spec.customers)[rank] + 1
         status = rng.choice(len(STATUSES), size=n, p=[0.6, 0.15, 0.1, 0.1, 0.05])
-        created = _iso(_timestamps(rng, n, ordered=True))
+        created = iso(timestamps(rng, n, ordered=True))
         has_note = rng.random(n) < 0.2
         note_idx = rng.integers(0, len(self.order_notes), n)
         line_counts = np.clip(rng.poisson(spec.lines_per_order - 1, n) + 1, 1, 12)
         order_of_line = np.repeat(np.arange(1, n + 1), line_counts)
         lrng = self._rng("order_lines")
-        product = lrng.choice(spec.products, size=len(order_of_line), p=_zipf_weights(spec.products)) + 1
+        product = lrng.choice(spec.products, size=len(order_of_line), p=zipf_weights(spec.products)) + 1
         quantity = lrng.integers(1, 6, size=len(order_of_line))
         unit_price = self.prices[product - 1]
         totals = np.round(np.bincount(order_of_line, weights=quantity * unit_price, minlength=n + 1)[1:], 2)
@@ -210,7 +212,7 @@ class _Generator:
             cust, stat, tot = customer.tolist(), status.tolist(), totals.tolist()
             noted, note = has_note.tolist(), note_idx.tolist()
             addresses, notes = self.addresses, self.order_notes
-            for lo in range(0, n, _CHUNK):
+            for lo in range(0, n, CHUNK):
                 yield [
                     (
                         i + 1,
@@ -221,15 +223,15 @@ class _Generator:
                         addresses[cust[i] - 1],
                         notes[note[i]] if noted[i] else None,
                     )
-                    for i in range(lo, min(lo + _CHUNK, n))
+                    for i in range(lo, min(lo + CHUNK, n))
                 ]
 
         def lines() -> Iterator[list[Row]]:
             m = len(order_of_line)
             ids, orders_, products_ = np.arange(1, m + 1).tolist(), order_of_line.tolist(), product.tolist()
             qty, price = quantity.tolist(), unit_price.tolist()
-            for lo in range(0, m, _CHUNK):
-                hi = min(lo + _CHUNK, m)
+            for lo in range(0, m, CHUNK):
+                hi = min(lo + CHUNK, m)
                 yield list(
                     zip(ids[lo:hi], orders_[lo:hi], products_[lo:hi], qty[lo:hi], price[lo:hi], strict=True)
                 )
@@ -240,16 +242,16 @@ class _Generator:
         spec = self.spec
         n = spec.reviews
         rng = self._rng("reviews")
-        product = rng.choice(spec.products, size=n, p=_zipf_weights(spec.products)) + 1
+        product = rng.choice(spec.products, size=n, p=zipf_weights(spec.products)) + 1
         customer = rng.integers(1, spec.customers + 1, n)
         rating = rng.choice(5, size=n, p=[0.05, 0.07, 0.13, 0.3, 0.45]) + 1
         body = rng.integers(0, len(self.bodies), n)
-        created = _iso(_timestamps(rng, n, ordered=True))
+        created = iso(timestamps(rng, n, ordered=True))
         prod, cust, stars, text_of = product.tolist(), customer.tolist(), rating.tolist(), body.tolist()
-        for lo in range(0, n, _CHUNK):
+        for lo in range(0, n, CHUNK):
             yield [
                 (i + 1, prod[i], cust[i], stars[i], self.bodies[text_of[i]], created[i])
-                for i in range(lo, min(lo + _CHUNK, n))
+                for i in range(lo, min(lo + CHUNK, n))
             ]
 
     def tables(self) -> Iterator[tuple[str, Iterator[list[Row]]]]:

@@ -54,18 +54,18 @@ class DatasetInfo:
         return sum(self.rows.values())
 
 
-def read_info(url: URL | str, *, size: str | None = None) -> DatasetInfo:
+def read_info(url: URL | str, *, size: str | None = None, tables: tuple[str, ...] = TABLE_ORDER) -> DatasetInfo:
     """The dataset's course_meta, or a CourseError saying why this is not a finished course dataset.
 
-    `size` is the size it should be, named in the advice to rebuild it.
+    `size` is the size it should be, named in the advice to rebuild it; `tables` are the dataset's (the shop's).
     """
     engine = make_engine(url)
     shown = engine.url.render_as_string(hide_password=True)
     call = f"build_dataset({size!r}, force=True)" if size else "build_dataset(size, force=True)"
     rebuild = f"rebuild it with `make reset SIZE={size or '<size>'}` or `{call}`"
     try:
-        tables = set(inspect(engine).get_table_names())
-        missing = {META_TABLE, *TABLE_ORDER} - tables
+        found = set(inspect(engine).get_table_names())
+        missing = {META_TABLE, *tables} - found
         if missing:
             raise CourseError(
                 f"{shown} is not a complete course dataset (missing {', '.join(sorted(missing))}): {rebuild}."
@@ -90,7 +90,7 @@ def read_info(url: URL | str, *, size: str | None = None) -> DatasetInfo:
         schema_version=SCHEMA_VERSION,
         built_at=meta["built_at"],
         build_seconds=float(meta["build_seconds"]),
-        rows={t: int(meta[f"rows.{t}"]) for t in TABLE_ORDER},
+        rows={t: int(meta[f"rows.{t}"]) for t in tables},
     )
 
 
@@ -107,10 +107,10 @@ def exists(url: URL) -> bool:
         engine.dispose()
 
 
-def is_dataset(url: URL) -> bool:
-    """Whether `url` holds a finished course dataset (of any size)."""
+def is_dataset(url: URL, tables: tuple[str, ...] = TABLE_ORDER) -> bool:
+    """Whether `url` holds a finished course dataset (of any size) with these tables."""
     try:
-        read_info(url)
+        read_info(url, tables=tables)
     except CourseError:
         return False
     return True
@@ -122,15 +122,15 @@ def row_counts(engine: Engine) -> dict[str, int]:
         return {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in TABLE_ORDER}
 
 
-def content_fingerprint(engine: Engine) -> dict[str, str]:
+def content_fingerprint(engine: Engine, tables: tuple[str, ...] = TABLE_ORDER) -> dict[str, str]:
     """A hash of every table's rows in id order, and of its indexes: equal fingerprints, equal datasets."""
 
     prints: dict[str, str] = {}
     metadata = MetaData()
-    metadata.reflect(engine, only=list(TABLE_ORDER))
+    metadata.reflect(engine, only=list(tables))
     insp = inspect(engine)
     with engine.connect() as conn:
-        for name in TABLE_ORDER:
+        for name in tables:
             digest = hashlib.sha256()
             for row in conn.execute(metadata.tables[name].select().order_by(text("id"))):
                 digest.update(repr(tuple(row)).encode())
