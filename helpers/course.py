@@ -25,6 +25,7 @@ from .measure.harness import Comparison, compare
 from .measure.plans import Plan, explain
 from .measure.recorder import QueryRecorder, record
 from .measure.units import in_ms
+from .renumbering import renumber_saved_work
 from .servers import LatencyProxy, check_redis, postgres_url, redis_url
 from .shop.app import create_app
 
@@ -159,6 +160,8 @@ def setup(lesson: str, *, size: str | None = None, backend: str | None = None, q
     show_course_errors_briefly()
     set_table_options()
     s = settings(size=size, backend=backend)
+    for moved in renumber_saved_work():  # once, after the lessons were renumbered
+        print(f"Renumbered what you saved: {moved}.")
     url = course_url(s)  # the course's PostgreSQL starts here when asked for
     check_reachable(url)  # quick checks first: a build of the dataset may take minutes
     if s.cache == "redis":
@@ -179,7 +182,7 @@ def cache_config(chosen: Settings) -> dict[str, Any]:
     """Flask-Caching settings for COURSE_CACHE: a per-process SimpleCache, or a shared Redis.
 
     Spelled out either way: with no CACHE_TYPE at all, Flask-Caching silently uses NullCache and caches
-    nothing (lesson 05 shows it).
+    nothing (lesson 06 shows it).
     """
     if chosen.cache == "redis":
         url = chosen.cache_redis_url or redis_url()

@@ -31,14 +31,14 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("02", "projection", "Projection: select only what you use"),
     Lesson("03", "joins_and_n_plus_one", "Joins and the N+1 problem", topics=("joins",)),
     Lesson("04", "indexing", "Indexing", topics=("indexing",)),
-    Lesson("05", "caching", "Caching with Flask-Caching", topics=("caching",)),
-    Lesson("06", "connection_pooling", "Connection pooling", topics=("pooling",)),
-    Lesson("07", "batch_operations", "Batch operations", topics=("batching",)),
+    Lesson("06", "caching", "Caching with Flask-Caching", topics=("caching",)),
+    Lesson("07", "connection_pooling", "Connection pooling", topics=("pooling",)),
+    Lesson("08", "batch_operations", "Batch operations", topics=("batching",)),
     Lesson(
-        "08", "profiling_and_monitoring", "Profiling and monitoring", topics=("profiling", "panel", "query_budget")
+        "09", "profiling_and_monitoring", "Profiling and monitoring", topics=("profiling", "panel", "query_budget")
     ),
     Lesson(
-        "09", "capstone", "Capstone: the finished app under load", exercises=False, topics=("loadtest", "capstone")
+        "10", "capstone", "Capstone: the finished app under load", exercises=False, topics=("loadtest", "capstone")
     ),
     Lesson("11", "on_call", "On call: an app you have never seen", exercises=False, topics=("oncall", "slo")),
 )

@@ -3,7 +3,7 @@
 The optimized views need the indexes lesson 04 teaches, so the app runs on its own copy of the dataset
 (`shop-<size>.app.sqlite`, or the `shop_<size>__app` database) with those indexes, never on the lessons' data.
 `--views baseline` serves the naive app, `--views mine` the endpoints you wrote in the lessons (saved under
-data/my_app/), `--views package.module:blueprint` any importable Blueprint (lesson 05 serves its demo views so);
+data/my_app/), `--views package.module:blueprint` any importable Blueprint (lesson 06 serves its demo views so);
 `--database-url` serves a given database as it is, with no copy and no indexes added.
 """
 
@@ -44,7 +44,7 @@ def _views(kind: str) -> Blueprint | list[Blueprint]:
     if kind == "mine":
         if not saved_files():
             raise CourseError(
-                "You have not saved any endpoint yet: pass an improve-the-app check in a lesson (02 to 08) first."
+                "You have not saved any endpoint yet: pass an improve-the-app check in a lesson (02 to 09) first."
             )
         return assemble(baseline)[0]  # your endpoints, and the baseline's for those you have not rewritten
 

@@ -290,7 +290,7 @@ def _try_widgets(page: Any, stem: str, shots: Path) -> list[str]:
         box.screenshot(path=str(shots / f"{stem}.slider.png"))
         done.append(f"slider {old_value}→{readout.text_content()}")
 
-    # The query panel (08): EXPLAIN the selected statement, see the plan appear.
+    # The query panel (09): EXPLAIN the selected statement, see the plan appear.
     panels = page.locator(".course-query-panel:has(.course-explain-button)")
     if panels.count():
         panel = panels.first

@@ -23,8 +23,8 @@ def test_the_summary_takes_the_latest_run_and_the_spread_over_reruns() -> None:
     frame = stored(
         ("a", "03", "N+1", [("lazy", 0.060), ("joinedload", 0.010), ("join", 0.002)]),
         ("b", "03", "N+1", [("lazy", 0.050), ("joinedload", 0.010), ("join", 0.005)]),
-        ("c", "05", "cache", [("uncached", 0.010)]),  # one variant: not a race
-        ("d", "09", "capstone: search", [("baseline", 0.020), ("finished", 0.001)]),  # the capstone's own
+        ("c", "06", "cache", [("uncached", 0.010)]),  # one variant: not a race
+        ("d", "10", "capstone: search", [("baseline", 0.020), ("finished", 0.001)]),  # the capstone's own
         ("e", "tests", "t", [("x", 0.020), ("y", 0.001)]),  # not a lesson
     )
     summary = course_summary(frame)
@@ -49,7 +49,7 @@ def test_the_summary_takes_the_latest_run_and_the_spread_over_reruns() -> None:
 def test_the_endpoint_chart_has_a_bar_per_app_and_endpoint() -> None:
     def race(title: str, medians: dict[str, float]) -> Comparison:
         return Comparison(
-            "09", "sqlite", "tiny", [Measurement(app, [median], 1, 1) for app, median in medians.items()], title
+            "10", "sqlite", "tiny", [Measurement(app, [median], 1, 1) for app, median in medians.items()], title
         )
 
     races = {

@@ -164,7 +164,7 @@ def test_post_routes_refuse_hostile_bodies_with_a_reason(apps: dict[str, Flask],
     app = apps[which]
     client = app.test_client()
     rules = _post_rules(app)
-    assert rules  # the shop has a write endpoint (lesson 07's POST /orders)
+    assert rules  # the shop has a write endpoint (lesson 08's POST /orders)
     failures = []
     for url in rules:
         for body in HOSTILE_BODIES:

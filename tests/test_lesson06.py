@@ -1,502 +1,646 @@
-"""Lesson 06 · Connection pooling: pools read back, exhaustion as a quick 503, leaks, restarts, the checks."""
+"""Lesson 06 · Caching: the blog's key and its three fixes, query strings, per-customer keys, invalidation, expiry,
+per-process and shared caches, and the exercises, pinned by keys and bodies on both backends and both stores."""
 
 from __future__ import annotations
 
-import gc
-import json
+import dataclasses
+import functools
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
-import matplotlib.pyplot as plt
-import pandas as pd
 import pytest
-from flask import Blueprint, abort
-from sqlalchemy import func, select
-from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
+from flask import Blueprint, Flask, request
+from flask_caching import Cache
+from sqlalchemy import func, select, update
+from sqlalchemy.orm.exc import DetachedInstanceError
 
 from helpers.course import Course
-from helpers.db import make_engine
 from helpers.errors import CourseError
-from helpers.exercises.lesson06 import (
-    Q1,
-    Q2,
-    Q3,
-    THREADS,
-    counts,
-    exercises,
-    pool_for_six_threads,
-    requirement_problem,
-    shipping,
-    shipping_quote,
-)
-from helpers.exercises.saved_views import save_engine_options, saved_engine_options
-from helpers.measure.plots import bars_side_by_side, concurrency_chart, timeline_chart
-from helpers.measure.widgets import rerun_button
-from helpers.servers import restart_postgres
-from helpers.servers.wsgi import served
-from helpers.shop import optimized
-from helpers.shop.db import get_engine
+from helpers.exercises.core import contains_blank
+from helpers.exercises.lesson06 import Q1, Q2, Q3, Q4, exercises, hit_ratio
+from helpers.measure.display import show_source
+from helpers.servers import redis_url
+from helpers.serving import build_app
+from helpers.shop import baseline, optimized
+from helpers.shop.caching import cache
+from helpers.shop.db import get_session
 from helpers.shop.models import Customer, Order
-from helpers.topics.pooling import (
-    ConnectionEvents,
-    checked_out,
-    gc_paused,
-    pool_settings,
-    watched_load,
+from helpers.shop.params import str_arg
+from helpers.topics.caching import (
+    close_apps,
+    current_customer_id,
+    fresh_app,
+    own_prefix,
+    popularity,
+    rename_through_a,
+    stored_keys,
+    temporary_app,
+    traffic,
+    visit,
 )
-from tests.cells import notebook_code_cells, run_cell
+from tests.cells import notebook_code_cells, private_copy, run_cell
 
-leaky = Blueprint("leaky", __name__)
-
-
-@leaky.get("/customers/<int:customer_id>/name")
-def leaky_name(customer_id: int) -> dict[str, Any]:
-    session = Session(get_engine())  # never closed: the connection stays checked out until gc
-    return {"id": customer_id, "name": session.scalar(select(Customer.name).where(Customer.id == customer_id))}
+STORES = ["simple", pytest.param("redis", marks=pytest.mark.redis)]
 
 
-def dispose(*apps: Any) -> None:
-    gc.collect()
-    for app in apps:
-        app.extensions["engine"].dispose()
+@pytest.fixture(params=STORES)
+def shop(course: Course, request: pytest.FixtureRequest) -> Iterator[Course]:
+    """The tiny dataset (SQLite or PostgreSQL) with apps caching in a SimpleCache or in the course's Redis."""
+    yield dataclasses.replace(course, settings=dataclasses.replace(course.settings, cache=request.param))
+    close_apps()
 
 
-# ---------------------------------------------------------------------- the pool, read back
-def test_default_pool_is_a_queue_pool_of_five_plus_ten(course: Course) -> None:
-    app = course.app()
-    try:
-        assert pool_settings(app.extensions["engine"]) == {
-            "pool": "QueuePool",
-            "pool_size": 5,
-            "max_overflow": 10,
-            "pool_timeout": 30,
-            "pool_recycle": -1,
-            "pool_pre_ping": False,
-        }
-    finally:
-        dispose(app)
-
-
-def test_the_blogs_setting_is_ignored_and_engine_options_are_not(course: Course) -> None:
-    blog, today = course.app(SQLALCHEMY_POOL_SIZE=10), course.app(ENGINE_OPTIONS={"pool_size": 10})
-    try:
-        assert blog.config["SQLALCHEMY_POOL_SIZE"] == 10
-        assert blog.extensions["engine"].pool.size() == 5
-        assert today.extensions["engine"].pool.size() == 10
-    finally:
-        dispose(blog, today)
-
-
-def test_null_pool_connects_per_request_queue_pool_once(course: Course) -> None:
-    for options, connects in (({"poolclass": NullPool}, 5), ({}, 1)):
-        engine = make_engine(course.url, **options)
-        try:
-            with ConnectionEvents(engine) as seen:
-                for _ in range(5):
-                    with engine.connect() as conn:
-                        conn.execute(select(Customer.name).where(Customer.id == 1)).scalar_one()
-            assert (seen.connects, seen.checkouts, seen.most_at_once) == (connects, 5, 1)
-        finally:
-            engine.dispose()
-
-
-# ---------------------------------------------------------------------- exhaustion, leaks, restarts
-def test_exhausted_pool_raises_the_queue_pool_limit_error_after_pool_timeout(course: Course) -> None:
-    engine = make_engine(course.url, pool_size=1, max_overflow=1, pool_timeout=0.3)
-    held = [engine.connect() for _ in range(2)]
-    try:
-        started = time.perf_counter()
-        with pytest.raises(PoolTimeout, match=r"QueuePool limit of size 1 overflow 1 reached.*timeout 0\.30"):
-            engine.connect()
-        assert 0.25 <= time.perf_counter() - started < 0.3 + 2
-    finally:
-        for conn in held:
-            conn.close()
-        engine.dispose()
-
-
-def test_app_answers_503_within_pool_timeout_when_every_connection_is_busy(course: Course) -> None:
-    app = course.app(ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.3})
-    engine = app.extensions["engine"]
-    try:
-        with served(app, threads=2) as server:
-            held = engine.connect()
-            started = time.perf_counter()
-            status, headers, body = server.get("/customers/1", timeout_s=10)
-            elapsed = time.perf_counter() - started
-            held.close()
-            assert status == 503 and headers["Retry-After"] == "1"
-            assert "no free connection within the pool timeout" in json.loads(body)["message"]
-            assert 0.25 <= elapsed < 0.3 + 2  # the answer came once pool_timeout ran out, not 30 s later
-            assert server.get("/customers/1")[0] == 200
-    finally:
-        dispose(app)
-
-
-def test_a_leaked_session_exhausts_the_pool_until_the_collector_runs(course: Course) -> None:
-    app = course.app(views=leaky, ENGINE_OPTIONS={"pool_size": 2, "max_overflow": 0, "pool_timeout": 0.2})
-    engine, client = app.extensions["engine"], app.test_client()
-    try:
-        with gc_paused():
-            statuses = [client.get(f"/customers/{i}/name").status_code for i in (1, 2, 3)]
-            assert statuses == [200, 200, 503] and checked_out(engine) == 2
-        gc.collect()
-        assert checked_out(engine) == 0
-        assert client.get("/customers/1/name").status_code == 200
-    finally:
-        dispose(app)
-
-
-def test_pool_watch_sees_every_request_and_the_pool_it_used(course: Course) -> None:
-    app = course.app(views=optimized.bp, ENGINE_OPTIONS={"pool_size": 2, "max_overflow": 1, "pool_timeout": 5})
-    try:
-        result, watch = watched_load(app, ["/customers/1", "/customers/2"], threads=4, concurrency=3, requests=21)
-        summary = watch.summary()
-        assert result.requests == summary["requests"] == 21 and summary["statuses"] == {200: 21}
-        assert 1 <= summary["peak_checked_out"] <= 3 and summary["peak_overflow"] <= 1
-        assert summary["new_connections"] >= 1  # overflow connections are closed on return, then reopened
-        timeline = watch.timeline
-        assert timeline["checked_out"].iloc[-1] == 0 and timeline["waiting"].iloc[-1] == 0
-        assert (watch.requests["wait_ms"] >= 0).all()
-    finally:
-        dispose(app)
-
-
-def test_loads_are_bounded_and_need_a_client(course: Course) -> None:
-    app = course.app()
-    try:
-        with pytest.raises(CourseError, match="at least 1"):
-            watched_load(app, ["/"], threads=2, concurrency=0, requests=1)
-    finally:
-        dispose(app)
-
-
-@pytest.mark.postgres
-def test_pre_ping_survives_a_restart_without_it_the_first_request_fails(course: Course) -> None:
-    if course.backend != "postgresql":
-        pytest.skip("a restart needs the course's PostgreSQL")
-    plain, pinging = course.app(), course.app(ENGINE_OPTIONS={"pool_pre_ping": True})
-    try:
-        for app in (plain, pinging):
-            assert app.test_client().get("/customers/1").status_code == 200
-        restart_postgres()
-        course.engine.dispose()  # the shared fixture's pooled connections died with the restart too
-        first = plain.test_client().get("/customers/1")
-        assert first.status_code == 503 and "unavailable" in first.get_json()["message"]
-        assert plain.test_client().get("/customers/1").status_code == 200  # the pool was invalidated
-        assert pinging.test_client().get("/customers/1").status_code == 200
-    finally:
-        dispose(plain, pinging)
-
-
-def test_pool_recycle_replaces_an_old_connection_at_checkout(course: Course) -> None:
-    for recycle, connects in ((1, 2), (-1, 1)):
-        engine = make_engine(course.url, pool_recycle=recycle)
-        try:
-            with ConnectionEvents(engine) as seen:
-                for _ in range(2):
-                    with engine.connect() as conn:
-                        conn.execute(select(1))
-                    time.sleep(1.1)
-            assert seen.connects == connects
-        finally:
-            engine.dispose()
-
-
-# ---------------------------------------------------------------------- the exercises
 @pytest.fixture
-def ex(course: Course) -> Any:
-    return exercises(course)
+def lab(shop: Course) -> Iterator[Course]:
+    with private_copy(shop, "test05") as copy:
+        yield copy
 
 
-def said(capsys: pytest.CaptureFixture[str]) -> str:
-    return capsys.readouterr().out
+def user_row(user_id: int) -> dict[str, Any]:
+    statement = select(Customer.id, Customer.name, Customer.email).where(Customer.id == user_id)
+    return get_session().execute(statement).one()._asdict()
 
 
-def test_q1_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert ex.q1.check(pool_for_six_threads())
-    out = said(capsys)
-    assert "6 connections checked out at once" in out and "closed the 2 overflow connections and kept 4" in out
+def users(name: str, decorate: Callable[[Any], Any]) -> Blueprint:
+    """/users/<id> serving user_row, wrapped by `decorate`."""
+
+    def get_user(user_id: int) -> dict[str, Any]:
+        return user_row(user_id)
+
+    views = Blueprint(name, __name__)
+    views.add_url_rule("/users/<int:user_id>", view_func=decorate(get_user))
+    return views
+
+
+@cache.memoize(timeout=300)
+def cached_user_row(user_id: int) -> dict[str, Any]:
+    return user_row(user_id)
+
+
+def memoized_user(user_id: int) -> dict[str, Any]:
+    return cached_user_row(user_id)
+
+
+def test_blog_key_prefix_is_the_whole_key_and_serves_user_1_to_user_2(shop: Course) -> None:
+    app = fresh_app(shop, users("blog", cache.cached(timeout=300, key_prefix="user")))
+    table = visit(app, ["/users/1", "/users/2"], fields=["id", "email"])
+    assert stored_keys(app) == ["user"]
+    assert table["id"].tolist() == [1, 1]  # user 2 got user 1's page
+    assert table["statements"].tolist() == [1, 0]
+    with shop.session() as session:
+        assert table["email"].iloc[1] == session.scalar(select(Customer.email).where(Customer.id == 1))
+
+
+@pytest.mark.parametrize(
+    ("views", "keys"),
+    [
+        (users("fix_default", cache.cached(timeout=300)), ["view//users/1", "view//users/2"]),
+        (users("fix_prefix", cache.cached(timeout=300, key_prefix="user/%s")), ["user//users/1", "user//users/2"]),
+        (users("fix_memoize", lambda view: memoized_user), None),
+    ],
+    ids=["default-key", "user-prefix", "memoize"],
+)
+def test_each_fix_gives_each_user_their_own_entry(shop: Course, views: Blueprint, keys: list[str] | None) -> None:
+    app = fresh_app(shop, views)
+    table = visit(app, ["/users/1", "/users/2", "/users/1"], fields=["id"])
+    assert table["id"].tolist() == [1, 2, 1]
+    assert table["statements"].tolist() == [1, 1, 0]
+    stored = stored_keys(app)
+    if keys is not None:
+        assert stored == keys
+    else:  # two entries (a hash of the function and its argument, plus the version) and the version key
+        assert len(stored) == 3 and sum(key.endswith("cached_user_row_memver") for key in stored) == 1
+        entries = [key for key in stored if not key.endswith("_memver")]
+        assert len({key[-6:] for key in entries}) == 1  # both entries end with the same version
+
+
+def city_count() -> dict[str, Any]:
+    city = str_arg("city")
+    return {"city": city, "customers": get_session().scalar(select(func.count()).where(Customer.city == city))}
+
+
+def counted(name: str, decorate: Callable[[Any], Any]) -> Blueprint:
+    views = Blueprint(name, __name__)
+    views.add_url_rule("/customers/count", view_func=decorate(city_count))
+    return views
+
+
+CITY_REQUESTS = [
+    "/customers/count?city=Lisbon",
+    "/customers/count?city=Porto",
+    "/customers/count?city=Porto&utm_source=mail",
+    "/customers/count?utm_source=mail&city=Porto",
+]
+
+
+def test_query_string_is_ignored_by_default(shop: Course) -> None:
+    app = fresh_app(shop, counted("by_path", cache.cached(timeout=300)))
+    table = visit(app, CITY_REQUESTS, fields=["city"])
+    assert table["city"].tolist() == ["Lisbon"] * 4 and table["statements"].tolist() == [1, 0, 0, 0]
+    assert stored_keys(app) == ["view//customers/count"]
+
+
+def test_query_string_true_keys_on_the_sorted_query(shop: Course) -> None:
+    app = fresh_app(shop, counted("by_query", cache.cached(timeout=300, query_string=True)))
+    table = visit(app, CITY_REQUESTS, fields=["city"])
+    assert table["city"].tolist() == ["Lisbon", "Porto", "Porto", "Porto"]
+    assert table["statements"].tolist() == [1, 1, 1, 0]  # the reordered query shares an entry
+    keys = stored_keys(app)
+    assert len(keys) == 3 and all(key.startswith("view//customers/count") for key in keys)
+
+
+def test_make_cache_key_keeps_only_what_matters(shop: Course) -> None:
+    def city_key() -> str:
+        return f"customers-in/{str_arg('city')}"
+
+    app = fresh_app(shop, counted("by_city", cache.cached(timeout=300, make_cache_key=city_key)))
+    table = visit(app, CITY_REQUESTS, fields=["city"])
+    assert table["city"].tolist() == ["Lisbon", "Porto", "Porto", "Porto"]
+    assert table["statements"].tolist() == [1, 1, 0, 0]
+    assert stored_keys(app) == ["customers-in/Lisbon", "customers-in/Porto"]
+
+
+def my_account() -> dict[str, Any]:
+    customer_id = current_customer_id()
+    return {
+        "customer": customer_id,
+        "name": get_session().scalar(select(Customer.name).where(Customer.id == customer_id)),
+    }
+
+
+@pytest.mark.parametrize(
+    ("decorate", "customers", "keys"),
+    [
+        (cache.cached(timeout=300), [1, 1, 1], ["view//account"]),
+        (
+            cache.cached(timeout=300, key_prefix=lambda: f"account/{current_customer_id()}"),
+            [1, 2, 1],
+            ["account/1", "account/2"],
+        ),
+    ],
+    ids=["path-key-leaks", "callable-key-prefix"],
+)
+def test_a_page_that_depends_on_who_asks(
+    shop: Course, decorate: Callable[[Any], Any], customers: list[int], keys: list[str]
+) -> None:
+    views = Blueprint(f"account_{len(keys)}", __name__)
+    views.add_url_rule("/account", view_func=decorate(my_account))
+    app = fresh_app(shop, views)
+    signed_in = [("/account", {"X-Customer-Id": str(c)}) for c in (1, 2, 1)]
+    assert visit(app, signed_in, fields=["customer"])["customer"].tolist() == customers
+    assert stored_keys(app) == keys
+
+
+def test_a_request_without_a_login_is_refused(shop: Course) -> None:
+    views = Blueprint("account_plain", __name__)
+    views.add_url_rule("/account", view_func=my_account)
+    assert fresh_app(shop, views).test_client().get("/account").status_code == 401
+
+
+def name_of(lab: Course, customer_id: int) -> str:
+    with lab.session() as session:
+        return str(session.scalar(select(Customer.name).where(Customer.id == customer_id)))
+
+
+def test_stale_after_a_write_then_delete_and_delete_cached_make_it_fresh(lab: Course) -> None:
+    from helpers.topics.caching import profile_views
+
+    app = fresh_app(lab, profile_views)
+    client = app.test_client()
+    page = "/customers/7/profile"
+    original = client.get(page).get_json()["name"]
+    with lab.engine.begin() as conn:
+        conn.execute(update(Customer).where(Customer.id == 7).values(name="Written Elsewhere"))
+    stale = client.get(page)
+    assert stale.get_json()["name"] == original and stale.headers["X-Statements"] == "0"
+    assert stored_keys(app) == ["view//customers/7/profile"]
+    with app.app_context():
+        assert cache.delete(f"view/{page}")
+    assert client.get(page).get_json()["name"] == "Written Elsewhere"
+    renamed = client.post("/customers/7/name", json={"name": "Through The App"})
+    assert renamed.status_code == 200
+    fresh = client.get(page)
+    assert fresh.get_json()["name"] == "Through The App" == name_of(lab, 7)
+    assert fresh.headers["X-Statements"] == "1"  # the rename deleted the entry: a miss
+    assert client.post("/customers/7/name", json={"name": ""}).status_code == 400
+    assert client.post("/customers/99999999/name", json={"name": "Nobody"}).status_code == 404
+
+
+@cache.memoize(timeout=300)
+def card(customer_id: int) -> dict[str, Any]:
+    return {
+        "id": customer_id,
+        "name": get_session().scalar(select(Customer.name).where(Customer.id == customer_id)),
+    }
+
+
+def test_delete_memoized_drops_one_entry_or_swaps_the_version(lab: Course) -> None:
+    views = Blueprint("cards", __name__)
+    views.add_url_rule("/cards/<int:customer_id>", view_func=card)
+    app = fresh_app(lab, views)
+    client = app.test_client()
+    for customer_id in (7, 8, 9):
+        client.get(f"/cards/{customer_id}")
+    assert len(stored_keys(app)) == 4  # three entries and the version
+    with app.app_context():
+        cache.delete_memoized(card, 8)
+    assert len(stored_keys(app)) == 3
+    assert [client.get(f"/cards/{c}").headers["X-Statements"] for c in (7, 8)] == ["0", "1"]
+    with app.app_context():
+        cache.delete_memoized(card)
+    assert len(stored_keys(app)) == 4  # nothing deleted: the old entries wait for their timeout
+    assert [client.get(f"/cards/{c}").headers["X-Statements"] for c in (7, 8, 9)] == ["1", "1", "1"]
+    assert len(stored_keys(app)) == 7
+
+
+def test_a_timeout_expires_the_entry(lab: Course) -> None:
+    views = Blueprint("short", __name__)
+
+    @views.get("/customers/<int:customer_id>/greeting")
+    @cache.cached(timeout=1)
+    def greeting(customer_id: int) -> dict[str, Any]:
+        return {"greeting": f"Hello, {name_of_in_request(customer_id)}!"}
+
+    client = fresh_app(lab, views).test_client()
+    first = client.get("/customers/7/greeting").get_json()
+    stored_at = time.monotonic()
+    with lab.engine.begin() as conn:
+        conn.execute(update(Customer).where(Customer.id == 7).values(name="Expired"))
+    while client.get("/customers/7/greeting").get_json() == first:
+        assert time.monotonic() - stored_at < 2.5
+        time.sleep(0.05)
+    assert client.get("/customers/7/greeting").get_json() == {"greeting": "Hello, Expired!"}
+
+
+def name_of_in_request(customer_id: int) -> str:
+    return str(get_session().scalar(select(Customer.name).where(Customer.id == customer_id)))
+
+
+def test_no_cache_type_means_nullcache_with_a_warning() -> None:
+    app = Flask("forgetful")
+    with pytest.warns(UserWarning, match="NullCache, caching is effectively disabled"):
+        forgetful = Cache(app)
+    calls: list[int] = []
+
+    @app.get("/users/<int:user_id>")
+    @forgetful.cached(timeout=300)
+    def user_page(user_id: int) -> dict[str, int]:
+        calls.append(user_id)
+        return {"id": user_id}
+
+    for _ in range(3):
+        assert app.test_client().get("/users/1").get_json() == {"id": 1}
+    assert calls == [1, 1, 1] and stored_keys(app, forgetful) == []
+
+
+def test_lowercase_cache_type_names_are_gone() -> None:
+    with pytest.raises(ImportError, match=r"flask_caching\.backends\.simple"):
+        Cache(Flask("old"), config={"CACHE_TYPE": "simple"})
+
+
+def test_a_cached_orm_object_comes_back_detached(shop: Course) -> None:
+    @cache.memoize(timeout=300)
+    def load_customer(customer_id: int) -> Customer | None:
+        return get_session().get(Customer, customer_id)
+
+    views = Blueprint("orm", __name__)
+
+    @views.get("/customers/<int:customer_id>/order-count")
+    def order_count(customer_id: int) -> dict[str, Any]:
+        customer = load_customer(customer_id)
+        assert customer is not None
+        return {"name": customer.name, "orders": len(customer.orders)}
+
+    client = fresh_app(shop, views, TESTING=True).test_client()
+    assert client.get("/customers/3/order-count").status_code == 200
+    with pytest.raises(DetachedInstanceError) as caught:
+        client.get("/customers/3/order-count")
+    assert caught.value.code == "bhk3"
+
+
+def test_simplecache_keeps_threshold_plus_one_and_drops_the_oldest() -> None:
+    app = Flask("limit")
+    limited = Cache(app, config={"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": 5})
+    with app.app_context():
+        for n in range(1, 9):
+            limited.set(f"page/{n}", n)
+        assert limited.get("page/1") is None
+    assert stored_keys(app, limited) == [f"page/{n}" for n in range(3, 9)]
+
+
+def test_stored_keys_leaves_out_expired_entries_and_the_redis_prefix(shop: Course) -> None:
+    views = Blueprint("nothing", __name__)
+    app = fresh_app(shop, views)
+    with app.app_context():
+        cache.set("lasting", 1, timeout=60)
+        cache.set("brief", 1, timeout=1)
+    assert stored_keys(app) == ["brief", "lasting"]
+    time.sleep(1.1)
+    assert stored_keys(app) == ["lasting"]
+
+
+def test_fresh_apps_do_not_share_a_redis_store(shop: Course) -> None:
+    views = Blueprint("shared_or_not", __name__)
+    first, second = fresh_app(shop, views), fresh_app(shop, views)
+    with first.app_context():
+        cache.set("mine", 1)
+    assert stored_keys(first) == ["mine"] and stored_keys(second) == []
+    close_apps()
+    if shop.settings.cache == "redis":
+        import redis
+
+        assert not redis.Redis.from_url(redis_url()).keys(f"{own_prefix()[:8]}*mine")
+
+
+def test_temporary_app_closes_its_engine(shop: Course) -> None:
+    with temporary_app(shop, Blueprint("brief_app", __name__)) as app:
+        engine = app.extensions["engine"]
+        with engine.connect():
+            pass
+        assert engine.pool.checkedin() == 1
+    assert engine.pool.checkedin() == 0
+
+
+# ---------------------------------------------------------------------- real server processes
+def test_two_simplecache_processes_disagree_after_a_write(course: Course) -> None:
+    with private_copy(course, "test05-simple") as lab:
+        old = name_of(lab, 12)
+        table = rename_through_a(lab, {"COURSE_CACHE": "simple"}, 12, "New Name")
+    before, after = table.xs("before"), table.xs("after renaming through A")
+    assert before["name"].tolist() == [old, old] and (after["in the database"] == "New Name").all()
+    assert after.loc["A", "name"] == "New Name" and after.loc["B", "name"] == old
+    assert after.loc["B", "statements"] == 0 and after.loc["A", "pid"] != after.loc["B", "pid"]
+
+
+@pytest.mark.redis
+def test_two_processes_on_redis_share_the_invalidation(course: Course) -> None:
+    import redis
+
+    url = redis_url()
+    redis.Redis.from_url(url).delete("flask_cache_view//customers/12/profile")
+    try:
+        with private_copy(course, "test05-redis") as lab:
+            table = rename_through_a(lab, {"COURSE_CACHE": "redis", "CACHE_REDIS_URL": url}, 12, "Shared")
+        after = table.xs("after renaming through A")
+        assert after["name"].tolist() == ["Shared", "Shared"]
+        assert table.xs("before").loc["B", "statements"] == 0  # A's miss filled the entry B read
+    finally:
+        redis.Redis.from_url(url).delete("flask_cache_view//customers/12/profile")
+
+
+def test_a_server_refusing_the_rename_is_an_error(course: Course) -> None:
+    with private_copy(course, "test05-refused") as lab, pytest.raises(CourseError, match="answered 400"):
+        rename_through_a(lab, {"COURSE_CACHE": "simple"}, 12, "")
+
+
+def test_serve_imports_views_by_name_and_says_when_it_cannot() -> None:
+    with pytest.raises(CourseError, match=r"Cannot import views 'helpers\.nowhere:bp'"):
+        build_app("helpers.nowhere:bp", database_url="sqlite://")
+    with pytest.raises(CourseError, match="not a Flask Blueprint"):
+        build_app("helpers.topics.caching:current_customer_id", database_url="sqlite://")
+    with pytest.raises(CourseError, match="module:blueprint"):
+        build_app("nonsense")
+
+
+# ---------------------------------------------------------------------- exercises
+def say_what(capsys: pytest.CaptureFixture[str]) -> str:
+    return capsys.readouterr().out.strip()
+
+
+def filled(starter: str, blank: str, name: str) -> Blueprint:
+    """The starter cell with `____` replaced by `blank`, run as a cell: its Blueprint."""
+    namespace = run_cell(starter.replace("____", blank), name, current_customer_id=current_customer_id)
+    return next(value for value in namespace.values() if isinstance(value, Blueprint))
+
+
+def solution(source: str, name: str) -> Any:
+    """What a solution cell defines: its Blueprint, or for q4 its function."""
+    namespace = run_cell(source, name, current_customer_id=current_customer_id)
+    return namespace.get("q1_views") or namespace.get("q2_views") or namespace["q3_views"]
+
+
+def test_the_starters_are_the_notebooks_cells() -> None:
+    cells = notebook_code_cells("06_caching.ipynb")
+    for question in (Q1, Q2, Q3, Q4):
+        assert question.starter in cells, question.title
+
+
+def test_q1_to_q4_pass_their_solutions(shop: Course, lab: Course, capsys: pytest.CaptureFixture[str]) -> None:
+    ex = exercises(shop, lab)
+    assert ex.q1.check(solution(str(Q1.solution), "q1_solution"))
+    assert ex.q2.check(solution(str(Q2.solution), "q2_solution"))
+    assert ex.q3.check(solution(str(Q3.solution), "q3_solution"))
+    assert ex.q4.check(hit_ratio)
+    out = say_what(capsys)
+    assert out.count("Correct!") == 4 and "3 keys" in out
+
+
+def test_q1_q2_q4_accept_other_right_answers(shop: Course) -> None:
+    ex = exercises(shop, shop)
+    assert ex.q1.check(filled(Q1.starter, "timeout=60, key_prefix=lambda: request.full_path", "q1_other"))
+    per_customer = "lambda: f\"{current_customer_id()}:{request.args.get('limit')}\""
+    assert ex.q2.check(filled(Q2.starter, per_customer, "q2_other"))
+
+    def statement_free_share(client: Any, urls: list[str]) -> float:
+        return sum(not int(client.get(url).headers["X-Statements"]) for url in urls) / len(urls)
+
+    assert ex.q4.check(statement_free_share)
+
+
+def uncached(starter: str) -> str:
+    """The starter without its @cache.cached(...) line: a view that is not cached at all."""
+    return "\n".join(line for line in starter.splitlines() if not line.startswith("@cache.cached("))
+
+
+@pytest.mark.parametrize(
+    ("blank", "reason"),
+    [
+        ('timeout=300, key_prefix="reviews"', "got the answer cached for GET /products/"),
+        ("timeout=300", "page=2 got the answer cached for GET"),
+        ('timeout=300, key_prefix="product/%s"', "page=2 got the answer cached for GET"),
+        (None, "it was not answered from the cache"),
+    ],
+    ids=["blog-key", "path-only", "path-prefix", "not-cached"],
+)
+def test_q1_rejects_keys_without_product_and_page(
+    shop: Course, blank: str | None, reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answer = filled(Q1.starter, blank, "q1_wrong") if blank else filled(uncached(Q1.starter), "", "q1_wrong")
+    assert not Q1.bind(shop).check(answer)
+    assert reason in say_what(capsys)
+
+
+@pytest.mark.parametrize(
+    ("blank", "reason"),
+    [
+        ('"view/%s"', "as customer"),
+        ('lambda: f"me/{current_customer_id()}"', "limit=10 as customer"),
+        (None, "it was not answered from the cache"),
+    ],
+    ids=["path-key", "customer-only", "not-cached"],
+)
+def test_q2_rejects_keys_without_customer_and_limit(
+    shop: Course, blank: str | None, reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answer = filled(Q2.starter, blank, "q2_wrong") if blank else filled(uncached(Q2.starter), "", "q2_wrong")
+    assert not Q2.bind(shop).check(answer)
+    out = say_what(capsys)
+    assert reason in out and ("got the answer cached for" in out or "not answered" in out)
+
+
+@pytest.mark.parametrize(
+    ("blank", "reason"),
+    [
+        ("pass", "still showed the old email"),
+        ("cache.clear()", "cache.clear() empties the whole cache"),
+        ('cache.delete(f"/customers/{customer_id}/contact")', "still showed the old email"),
+        ("cache.delete_memoized(customer_contact)", "still showed the old email"),
+        ("cache.delete_cached(customer_contact)", "your answer raised BuildError"),
+    ],
+    ids=["no-invalidation", "clear-everything", "wrong-key", "delete-memoized", "delete-cached-without-path"],
+)
+def test_q3_rejects_stale_or_overbroad_invalidation(
+    lab: Course, blank: str, reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with lab.session() as session:
+        before = session.scalar(select(Customer.email).where(Customer.id == 1))
+    assert not Q3.bind(lab).check(filled(Q3.starter, blank, "q3_wrong"))
+    assert reason in say_what(capsys)
+    with lab.session() as session:  # the check put the email back
+        assert session.scalar(select(Customer.email).where(Customer.id == 1)) == before
+
+
+def test_q3_accepts_deleting_the_key_by_hand(lab: Course) -> None:
+    by_hand = 'cache.delete(f"view//customers/{customer_id}/contact")'
+    assert Q3.bind(lab).check(filled(Q3.starter, by_hand, "q3_by_hand"))
 
 
 @pytest.mark.parametrize(
     ("answer", "reason"),
     [
-        ({"SQLALCHEMY_POOL_SIZE": 4}, "create_engine refused it: Invalid argument(s) 'SQLALCHEMY_POOL_SIZE'"),
-        ({"pool_size": 6, "max_overflow": 0, "pool_timeout": 2}, "6 connections stay open"),
-        ({"pool_size": 4, "max_overflow": 0, "pool_timeout": 2}, "2 requests would wait"),
-        ({"pool_size": 4, "max_overflow": 10, "pool_timeout": 2}, "up to 14 connections at once"),
-        ({"pool_size": 4, "max_overflow": 2}, "pool_timeout = 30 s"),
-        ({"poolclass": NullPool}, "builds a NullPool"),
+        (lambda client, urls: 1 - len(set(urls)) / len(urls), "a cache that never evicts"),
+        (lambda client, urls: sum(client.get(u).status_code == 200 for u in urls) / len(urls), "every request"),
+        (lambda client, urls: sum(client.get(u).headers["X-Statements"] == "0" for u in urls), "between 0 and 1"),
+        ("0.5", "pass your function"),
     ],
-    ids=["blog-setting", "all-kept", "too-few", "too-many", "default-timeout", "null-pool"],
+    ids=["unlimited-cache", "status-200", "count-not-share", "not-a-function"],
 )
-def test_q1_rejects_with_the_reason(ex: Any, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
-    assert not ex.q1.check(answer)
-    out = said(capsys)
-    assert out.startswith("Not yet") and reason in out
+def test_q4_rejects_hit_ratios_not_read_from_the_responses(
+    shop: Course, answer: Any, reason: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert not Q4.bind(shop).check(answer)
+    assert reason in say_what(capsys)
 
 
-def test_the_starters_are_the_notebooks_cells() -> None:
-    cells = notebook_code_cells("06_connection_pooling.ipynb")
-    for question in (Q1, Q2, Q3):
-        assert question.starter in cells, question.title
+def test_q4_traffic_is_drawn_from_the_orders(shop: Course) -> None:
+    urls = traffic(popularity(shop)["customers"], "/customers/{}/name", requests=300)
+    assert len(urls) == 300 and urls == traffic(popularity(shop)["customers"], "/customers/{}/name", requests=300)
+    assert len(set(urls)) < 300  # skewed: the busiest customers come back
 
 
-def test_q2_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert ex.q2.check(counts)
-    assert "each gave its connection back; 1 new connection opened" in said(capsys)
+def test_starters_with_blanks_are_not_answered(shop: Course, capsys: pytest.CaptureFixture[str]) -> None:
+    ex = exercises(shop, shop)
+    q1 = run_cell(Q1.starter, "q1_blank")["q1_views"]
+    q4 = run_cell(Q4.starter, "q4_blank")["hit_ratio_of"]
+    assert not ex.q1.check(q1) and not ex.q4.check(q4)
+    assert say_what(capsys).count("Not answered yet") == 2
 
 
-def _count_cell(session: str, closing: str = "") -> Blueprint:
-    """Q2's starter with `session = <session>`, and `closing` run just before the view's last line."""
-    source = Q2.starter.replace("____", session)
-    source = source.replace("    return {", f"    {closing}\n    return {{") if closing else source
-    return run_cell(source, "q2_cell", Session=Session)["fixed_count"]
+def test_contains_blank_reads_decorators() -> None:
+    assert contains_blank(run_cell(Q2.starter, "q2_blank", current_customer_id=current_customer_id)["q2_views"])
+    assert not contains_blank(solution(str(Q1.solution), "q1_solution"))
 
 
-def test_q2_accepts_the_starter_filled_as_the_hint_says(ex: Any) -> None:
-    assert ex.q2.check(_count_cell("get_session()"))
+def test_hints_and_solutions_are_shown(shop: Course, capsys: pytest.CaptureFixture[str]) -> None:
+    ex = exercises(shop, shop)
+    ex.q1.hint()
+    assert say_what(capsys).startswith("Hint: The page number is in the query string")
+    assert "def my_orders_key():" in str(Q2.solution) and "key_prefix=my_orders_key" in str(Q2.solution)
+    assert "cache.delete_cached(customer_contact" in str(Q3.solution) and "____" not in str(Q3.solution)
 
 
-def _leaky_count() -> Blueprint:
-    return _count_cell("Session(get_engine())")
+def test_show_source_names_the_file_a_decorated_view_is_written_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    from helpers.measure import display
+    from helpers.topics import caching as cachelab
 
-
-def _closes_on_success_only() -> Blueprint:
-    return _count_cell("Session(get_engine())", "session.close()")
-
-
-def _engine_per_request() -> Blueprint:
-    views = Blueprint("engine_per_request", __name__)
-
-    @views.get("/customers/<int:customer_id>/orders/count")
-    def order_count(customer_id: int) -> dict[str, Any]:
-        engine = make_engine(get_engine().url)  # a new engine, so a new pool and a new connection, per request
-        try:
-            with Session(engine) as session:
-                customer = session.get(Customer, customer_id)
-                if customer is None:
-                    abort(404, description=f"no customer with id {customer_id}")
-                orders = session.scalar(select(func.count(Order.id)).where(Order.customer_id == customer_id))
-                return {"id": customer_id, "name": customer.name, "orders": orders}
-        finally:
-            engine.dispose()
-
-    return views
-
-
-@pytest.mark.parametrize(
-    ("make", "reason"),
-    [
-        (_leaky_count, "after GET /customers/1/orders/count (200), 1 connection was still checked out"),
-        (_closes_on_success_only, "/orders/count (404), 1 connection was still checked out"),
-        (_engine_per_request, "new database connections for 4 requests"),
-    ],
-    ids=["leak", "leak-on-404", "engine-per-request"],
-)
-def test_q2_rejects_with_the_reason(ex: Any, capsys: pytest.CaptureFixture[str], make: Any, reason: str) -> None:
-    assert not ex.q2.check(make())
-    out = said(capsys)
-    assert out.startswith("Not yet") and reason in out
-
-
-def test_q3_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert ex.q3.check(shipping)
-    assert "it held no connection" in said(capsys)
-
-
-def _shipping(release: str) -> Blueprint:
-    """Q3's starter with `release` where the blank is."""
-    namespace = run_cell(Q3.starter.replace("____", release), "q3_cell", shipping_quote=shipping_quote)
-    return namespace["quick_shipping"]
-
-
-@pytest.mark.parametrize("release", ["session.close()", "session.commit()"])
-def test_q3_accepts_closing_or_committing(ex: Any, release: str) -> None:
-    assert ex.q3.check(_shipping(release))
-
-
-@pytest.mark.parametrize("release", ["pass", "session.flush()"])
-def test_q3_rejects_holding_the_connection(ex: Any, capsys: pytest.CaptureFixture[str], release: str) -> None:
-    assert not ex.q3.check(_shipping(release))
-    out = said(capsys)
-    assert out.startswith("Not yet") and "held 1 connection while it waited for the carrier" in out
-
-
-def test_q3_rejects_a_wrong_answer(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    views = Blueprint("shipping_wrong", __name__)
-
-    @views.get("/customers/<int:customer_id>/shipping")
-    def shipping_page(customer_id: int) -> dict[str, Any]:
-        with Session(get_engine()) as session:
-            city = session.scalar(select(Customer.city).where(Customer.id == customer_id)) or "nowhere"
-        return {"id": customer_id, "city": city, "quote": shipping_quote(city)}
-
-    assert not ex.q3.check(views)
-    assert "answered 200, expected 404" in said(capsys)
+    shown: list[Any] = []
+    monkeypatch.setattr(display, "display", shown.append)
+    show_source(cachelab.customer_profile)
+    assert shown[0].data.startswith("`helpers/topics/caching.py`")
+    assert "@cache.cached(timeout=300)" in shown[0].data
 
 
 # ---------------------------------------------------------------------- improve the app
-def requirement(**overrides: Any) -> str | None:
-    settings = {"pool": "QueuePool", "pool_size": 8, "max_overflow": 0, "pool_timeout": 2, "pool_pre_ping": True}
-    return requirement_problem(settings | overrides)
-
-
-def test_requirements_say_what_is_wrong() -> None:
-    assert requirement() is None and requirement(pool_size=5, max_overflow=3) is None
-    assert "3 requests at a time would wait" in (requirement(pool_size=5) or "")
-    assert "idle connections" in (requirement(pool_size=10) or "")
-    assert "pool_timeout = 30 s" in (requirement(pool_timeout=30) or "")
-    assert "pool_pre_ping" in (requirement(pool_pre_ping=False) or "")
-    assert THREADS == 8
-
-
-IMPROVE_CELL = next(c for c in notebook_code_cells("06_connection_pooling.ipynb") if "ex.improve.check(" in c)
-LEAKY = (
-    IMPROVE_CELL.replace('"pool_size": ____', '"pool_size": 8')
-    .replace('"max_overflow": ____', '"max_overflow": 0')
-    .replace('"pool_timeout": ____', '"pool_timeout": 2')
-    .replace('"pool_pre_ping": ____', '"pool_pre_ping": True')
-)
-RIGHT = LEAKY.replace("session = orm.Session(get_engine())  # never closed: fix this", "session = get_session()")
-
-
-def cell(source: str, number: int) -> dict[str, Any]:
-    return run_cell(source, f"cell6{number}")
-
-
 @pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def kept(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
-    yield tmp_path
+    return tmp_path
 
 
-def test_improve_passes_the_reference_and_keeps_the_pool(ex: Any, data_dir: Path) -> None:
-    assert saved_engine_options() is None
-    assert ex.improve.check(optimized.bp, optimized.ENGINE_OPTIONS)
-    assert saved_engine_options() == optimized.ENGINE_OPTIONS
+def report_views(name: str, view: Callable[[], Any]) -> Blueprint:
+    views = Blueprint(name, __name__)
+    views.add_url_rule("/reports/sales", view_func=view)
+    return views
 
 
-def test_improve_passes_a_learners_cell_and_saves_it(
-    ex: Any, data_dir: Path, capsys: pytest.CaptureFixture[str]
+def test_improve_passes_the_reference_and_saves_it(
+    lab: Course, kept: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    namespace = cell(RIGHT, 1)
-    assert ex.improve.check(namespace["my_views"], namespace["ENGINE_OPTIONS"])
-    out = said(capsys)
-    assert "leaks nothing" in out and "answered 40 requests with no error" in out
-    saved = (data_dir / "my_app" / "06_customer_page.py").read_text()
-    assert "ENGINE_OPTIONS = {" in saved and "from sqlalchemy import orm" in saved
-    assert saved_engine_options() == namespace["ENGINE_OPTIONS"]
+    ex = exercises(lab, lab)
+    assert ex.improve.check(optimized.bp)
+    out = capsys.readouterr().out
+    assert "a repeated request ran no statement" in out and "a new order showed" in out
+    assert (kept / "my_app" / "06_sales_report.py").exists()
+    with lab.session() as session:  # the order the check added is gone again
+        assert session.scalar(select(func.count()).select_from(Order)) == lab.info.rows["orders"]
 
 
-@pytest.mark.parametrize(
-    ("source", "options", "reason"),
-    [
-        (LEAKY, None, "connection was still checked out"),
-        (RIGHT, {"pool_size": 4, "max_overflow": 0, "pool_timeout": 2, "pool_pre_ping": True}, "4 requests at"),
-        (RIGHT, {"pool_size": 8, "max_overflow": 0, "pool_timeout": 2}, "pool_pre_ping"),
-        (RIGHT, {"SQLALCHEMY_POOL_SIZE": 8}, "create_engine refused ENGINE_OPTIONS"),
-    ],
-    ids=["leak", "too-small", "no-pre-ping", "blog-setting"],
-)
-def test_improve_rejects_with_the_reason(
-    ex: Any, data_dir: Path, capsys: pytest.CaptureFixture[str], source: str, options: Any, reason: str
-) -> None:
-    namespace = cell(source, 2)
-    assert not ex.improve.check(namespace["my_views"], options or namespace["ENGINE_OPTIONS"])
-    out = said(capsys)
-    assert out.startswith("Not yet") and reason in out
-    assert saved_engine_options() is None and not (data_dir / "my_app" / "06_customer_page.py").exists()
+def test_improve_rejects_wrong_caches(lab: Course, kept: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    ex = exercises(lab, lab)
+    compute = optimized.sales_report.uncached
+    own: dict[bytes, Any] = {}
 
+    def in_a_dict() -> Any:
+        if request.query_string not in own:
+            own[request.query_string] = compute()
+        return own[request.query_string]
 
-def test_improve_with_blanks_is_not_answered(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    namespace = cell(IMPROVE_CELL, 3)
-    assert not ex.improve.check(namespace["my_views"], namespace["ENGINE_OPTIONS"])
-    assert said(capsys).startswith("Not answered yet")
+    @functools.lru_cache
+    def remembered(query: bytes) -> Any:
+        return compute()
 
-
-# ---------------------------------------------------------------------- the helpers behind the lesson
-def test_both_backends_are_at_hand_whatever_the_course_runs_on(course: Course) -> None:
-    pg, lite = course.on_postgres(), course.on_sqlite()
-    try:
-        assert (pg.backend, lite.backend) == ("postgresql", "sqlite")
-        assert (pg is course) == (course.backend == "postgresql") and (lite is course) == (
-            course.backend == "sqlite"
-        )
-        assert pg.info.rows == lite.info.rows == course.info.rows
-    finally:
-        for other in (pg, lite):
-            if other is not course:
-                other.engine.dispose()
-
-
-def test_compare_without_interleaving_times_each_variant_apart_and_stores_them_in_order(course: Course) -> None:
-    from helpers.measure import results
-
-    calls: list[str] = []
-
-    def variant(label: str) -> Any:
-        def run() -> int:
-            calls.append(label)
-            with course.engine.connect() as conn:
-                return int(conn.execute(select(func.count()).select_from(Customer)).scalar_one())
-
-        return run
-
-    comparison = course.compare(
-        {"first": variant("first"), "second": variant("second")}, engine=course.engine, repeat=3,
-        title="blocks test", interleave=False,
-    )  # fmt: skip
-    assert [m.variant for m in comparison.measurements] == ["first", "second"]
-    assert calls == ["second"] * 4 + ["first"] * 4  # a block each (warm-up + 3), the last variant first
-    assert [m.statements for m in comparison.measurements] == [1, 1]
-    stored = results.history("tests")
-    assert set(stored[stored["comparison"] == "blocks test"]["variant"]) == {"first", "second"}
-    plt.close(bars_side_by_side({"one": comparison, "two": comparison}))
-
-
-def test_charts_draw_a_watched_load(course: Course) -> None:
-    app = course.app(views=optimized.bp, ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.2})
-    engine = app.extensions["engine"]
-    try:
-        held = engine.connect()  # the only connection: every request answers 503 after pool_timeout
-        try:
-            result, watch = watched_load(app, ["/customers/1"], threads=3, concurrency=2, requests=4)
-        finally:
-            held.close()
-        assert result.statuses == {503: 4} and watch.summary()["errors_5xx"] == 4
-        assert watch.summary()["waited"] == 4 and watch.requests["wait_ms"].isna().all()
-        figure = timeline_chart(watch, title="exhausted")
-        labels = figure.axes[0].get_legend_handles_labels()[1]
-        assert "answered 503 (4)" in labels and "connections checked out" in labels
-        plt.close(figure)
-        frame = pd.DataFrame([{**result.row(), **watch.summary()}]).set_index("concurrency")
-        plt.close(concurrency_chart(frame, limit=1, title="one row"))
-    finally:
-        dispose(app)
-
-
-def test_the_rerun_widget_runs_with_the_chosen_values() -> None:
-    seen: list[dict[str, Any]] = []
-    rerun_button(
-        lambda **chosen: seen.append(chosen),
-        controls={"pool_size": [1, 2], "concurrency": [4, 8]},
-        values={"pool_size": 2, "concurrency": 4},
-    )
-    assert seen == [{"pool_size": 2, "concurrency": 4}]
-
-
-def test_saved_engine_options_survive_only_as_json(data_dir: Path) -> None:
-    assert saved_engine_options() is None
-    path = save_engine_options({"pool_size": 8, "pool_pre_ping": True})
-    assert path.name == "06_engine_options.json" and saved_engine_options() == {
-        "pool_size": 8,
-        "pool_pre_ping": True,
+    wrong = {
+        "not cached": (compute, "it was not answered from the cache"),
+        "query string ignored": (cache.cached(timeout=60)(compute), "GET /reports/sales?days=30: your JSON"),
+        "the naive view cached": (
+            cache.cached(timeout=60, query_string=True)(baseline.sales_report),
+            "the budget is 2",
+        ),
+        "a dict of its own": (in_a_dict, "the app's cache holds no entry"),
+        "lru_cache under cached": (
+            cache.cached(timeout=60, query_string=True)(lambda: remembered(request.query_string)),
+            "still showed the old totals",
+        ),
     }
-    path.write_text("not json")
-    assert saved_engine_options() is None
+    for i, (name, (view, reason)) in enumerate(wrong.items()):
+        assert not ex.improve.check(report_views(f"wrong_report_{i}", view)), name
+        assert reason in say_what(capsys), name
+    assert not (kept / "my_app" / "06_sales_report.py").exists()
+    with lab.session() as session:
+        assert session.scalar(select(func.count()).select_from(Order)) == lab.info.rows["orders"]
+
+
+def test_hit_ratio_chart_draws_a_line_per_column_and_marks_the_pages() -> None:
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from helpers.measure.plots import hit_ratio_chart
+
+    frame = pd.DataFrame({"a": [0.1, 0.5], "b": [0.2, 0.9]}, index=pd.Index([10, 100], name="threshold"))
+    fig = hit_ratio_chart(frame, pages={"a": 50})
+    ax = fig.axes[0]
+    assert len(ax.get_lines()) == 3  # two lines and the dotted mark at 50 pages
+    assert ax.get_xscale() == "log" and ax.get_ylim() == (0, 1)
+    assert [text.get_text() for text in ax.get_legend().get_texts()] == ["a", "b"]
+    plt.close(fig)

@@ -1,625 +1,502 @@
-"""Lesson 07 · Batch operations: the write harness, the exercises and the improve-the-app task, on both backends.
-
-Every check runs on a private copy; the shared tiny dataset is never written.
-"""
+"""Lesson 07 · Connection pooling: pools read back, exhaustion as a quick 503, leaks, restarts, the checks."""
 
 from __future__ import annotations
 
+import gc
+import json
 import time
 from collections.abc import Iterator
-from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
-from proving import prove, verdict
-from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from flask import Blueprint, abort
+from sqlalchemy import func, select
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from helpers.course import Course
-from helpers.data import content_fingerprint
+from helpers.db import make_engine
 from helpers.errors import CourseError
-from helpers.exercises import ____, lesson07
 from helpers.exercises.lesson07 import (
     Q1,
     Q2,
     Q3,
-    Q4,
-    apply_price_list,
+    THREADS,
+    counts,
     exercises,
-    import_in_chunks,
-    import_reviews,
-    purge_low_ratings,
+    pool_for_six_threads,
+    requirement_problem,
+    shipping,
+    shipping_quote,
 )
-from helpers.measure.harness import ResultMismatch
-from helpers.measure.recorder import count_commits, objects_built, record
-from helpers.shop.models import Customer, Order, Product, Review
-from helpers.topics.batching import (
-    InsertedRows,
-    SavedRows,
-    SimulatedLatency,
-    chunk_sizes_said,
-    compare_writes,
-    durability_sweep,
-    merged,
-    round_trip_sweep,
-    round_trips_said,
+from helpers.exercises.saved_views import save_engine_options, saved_engine_options
+from helpers.measure.plots import bars_side_by_side, concurrency_chart, timeline_chart
+from helpers.measure.widgets import rerun_button
+from helpers.servers import restart_postgres
+from helpers.servers.wsgi import served
+from helpers.shop import optimized
+from helpers.shop.db import get_engine
+from helpers.shop.models import Customer, Order
+from helpers.topics.pooling import (
+    ConnectionEvents,
+    checked_out,
+    gc_paused,
+    pool_settings,
+    watched_load,
 )
-from tests.cells import notebook_code_cells, private_copy, run_cell
+from tests.cells import notebook_code_cells, run_cell
+
+leaky = Blueprint("leaky", __name__)
 
 
-@pytest.fixture(scope="module")
+@leaky.get("/customers/<int:customer_id>/name")
+def leaky_name(customer_id: int) -> dict[str, Any]:
+    session = Session(get_engine())  # never closed: the connection stays checked out until gc
+    return {"id": customer_id, "name": session.scalar(select(Customer.name).where(Customer.id == customer_id))}
+
+
+def dispose(*apps: Any) -> None:
+    gc.collect()
+    for app in apps:
+        app.extensions["engine"].dispose()
+
+
+# ---------------------------------------------------------------------- the pool, read back
+def test_default_pool_is_a_queue_pool_of_five_plus_ten(course: Course) -> None:
+    app = course.app()
+    try:
+        assert pool_settings(app.extensions["engine"]) == {
+            "pool": "QueuePool",
+            "pool_size": 5,
+            "max_overflow": 10,
+            "pool_timeout": 30,
+            "pool_recycle": -1,
+            "pool_pre_ping": False,
+        }
+    finally:
+        dispose(app)
+
+
+def test_the_blogs_setting_is_ignored_and_engine_options_are_not(course: Course) -> None:
+    blog, today = course.app(SQLALCHEMY_POOL_SIZE=10), course.app(ENGINE_OPTIONS={"pool_size": 10})
+    try:
+        assert blog.config["SQLALCHEMY_POOL_SIZE"] == 10
+        assert blog.extensions["engine"].pool.size() == 5
+        assert today.extensions["engine"].pool.size() == 10
+    finally:
+        dispose(blog, today)
+
+
+def test_null_pool_connects_per_request_queue_pool_once(course: Course) -> None:
+    for options, connects in (({"poolclass": NullPool}, 5), ({}, 1)):
+        engine = make_engine(course.url, **options)
+        try:
+            with ConnectionEvents(engine) as seen:
+                for _ in range(5):
+                    with engine.connect() as conn:
+                        conn.execute(select(Customer.name).where(Customer.id == 1)).scalar_one()
+            assert (seen.connects, seen.checkouts, seen.most_at_once) == (connects, 5, 1)
+        finally:
+            engine.dispose()
+
+
+# ---------------------------------------------------------------------- exhaustion, leaks, restarts
+def test_exhausted_pool_raises_the_queue_pool_limit_error_after_pool_timeout(course: Course) -> None:
+    engine = make_engine(course.url, pool_size=1, max_overflow=1, pool_timeout=0.3)
+    held = [engine.connect() for _ in range(2)]
+    try:
+        started = time.perf_counter()
+        with pytest.raises(PoolTimeout, match=r"QueuePool limit of size 1 overflow 1 reached.*timeout 0\.30"):
+            engine.connect()
+        assert 0.25 <= time.perf_counter() - started < 0.3 + 2
+    finally:
+        for conn in held:
+            conn.close()
+        engine.dispose()
+
+
+def test_app_answers_503_within_pool_timeout_when_every_connection_is_busy(course: Course) -> None:
+    app = course.app(ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.3})
+    engine = app.extensions["engine"]
+    try:
+        with served(app, threads=2) as server:
+            held = engine.connect()
+            started = time.perf_counter()
+            status, headers, body = server.get("/customers/1", timeout_s=10)
+            elapsed = time.perf_counter() - started
+            held.close()
+            assert status == 503 and headers["Retry-After"] == "1"
+            assert "no free connection within the pool timeout" in json.loads(body)["message"]
+            assert 0.25 <= elapsed < 0.3 + 2  # the answer came once pool_timeout ran out, not 30 s later
+            assert server.get("/customers/1")[0] == 200
+    finally:
+        dispose(app)
+
+
+def test_a_leaked_session_exhausts_the_pool_until_the_collector_runs(course: Course) -> None:
+    app = course.app(views=leaky, ENGINE_OPTIONS={"pool_size": 2, "max_overflow": 0, "pool_timeout": 0.2})
+    engine, client = app.extensions["engine"], app.test_client()
+    try:
+        with gc_paused():
+            statuses = [client.get(f"/customers/{i}/name").status_code for i in (1, 2, 3)]
+            assert statuses == [200, 200, 503] and checked_out(engine) == 2
+        gc.collect()
+        assert checked_out(engine) == 0
+        assert client.get("/customers/1/name").status_code == 200
+    finally:
+        dispose(app)
+
+
+def test_pool_watch_sees_every_request_and_the_pool_it_used(course: Course) -> None:
+    app = course.app(views=optimized.bp, ENGINE_OPTIONS={"pool_size": 2, "max_overflow": 1, "pool_timeout": 5})
+    try:
+        result, watch = watched_load(app, ["/customers/1", "/customers/2"], threads=4, concurrency=3, requests=21)
+        summary = watch.summary()
+        assert result.requests == summary["requests"] == 21 and summary["statuses"] == {200: 21}
+        assert 1 <= summary["peak_checked_out"] <= 3 and summary["peak_overflow"] <= 1
+        assert summary["new_connections"] >= 1  # overflow connections are closed on return, then reopened
+        timeline = watch.timeline
+        assert timeline["checked_out"].iloc[-1] == 0 and timeline["waiting"].iloc[-1] == 0
+        assert (watch.requests["wait_ms"] >= 0).all()
+    finally:
+        dispose(app)
+
+
+def test_loads_are_bounded_and_need_a_client(course: Course) -> None:
+    app = course.app()
+    try:
+        with pytest.raises(CourseError, match="at least 1"):
+            watched_load(app, ["/"], threads=2, concurrency=0, requests=1)
+    finally:
+        dispose(app)
+
+
+@pytest.mark.postgres
+def test_pre_ping_survives_a_restart_without_it_the_first_request_fails(course: Course) -> None:
+    if course.backend != "postgresql":
+        pytest.skip("a restart needs the course's PostgreSQL")
+    plain, pinging = course.app(), course.app(ENGINE_OPTIONS={"pool_pre_ping": True})
+    try:
+        for app in (plain, pinging):
+            assert app.test_client().get("/customers/1").status_code == 200
+        restart_postgres()
+        course.engine.dispose()  # the shared fixture's pooled connections died with the restart too
+        first = plain.test_client().get("/customers/1")
+        assert first.status_code == 503 and "unavailable" in first.get_json()["message"]
+        assert plain.test_client().get("/customers/1").status_code == 200  # the pool was invalidated
+        assert pinging.test_client().get("/customers/1").status_code == 200
+    finally:
+        dispose(plain, pinging)
+
+
+def test_pool_recycle_replaces_an_old_connection_at_checkout(course: Course) -> None:
+    for recycle, connects in ((1, 2), (-1, 1)):
+        engine = make_engine(course.url, pool_recycle=recycle)
+        try:
+            with ConnectionEvents(engine) as seen:
+                for _ in range(2):
+                    with engine.connect() as conn:
+                        conn.execute(select(1))
+                    time.sleep(1.1)
+            assert seen.connects == connects
+        finally:
+            engine.dispose()
+
+
+# ---------------------------------------------------------------------- the exercises
+@pytest.fixture
 def ex(course: Course) -> Any:
     return exercises(course)
 
 
-@pytest.fixture
-def lab(course: Course) -> Iterator[Course]:
-    with private_copy(course, "test07") as copy:
-        yield copy
-
-
 def said(capsys: pytest.CaptureFixture[str]) -> str:
-    return capsys.readouterr().out.strip()
+    return capsys.readouterr().out
 
 
-# ---------------------------------------------------------------------- the write harness
-def test_compare_writes_resets_reads_back_and_counts(lab: Course) -> None:
-    when = datetime(2026, 1, 1)
-    rows = [
-        {"name": f"n{i}", "email": f"e{i}@x", "city": "Oslo", "address": "-", "notes": "-", "created_at": when}
-        for i in range(20)
-    ]
-    with lab.engine.connect() as conn:
-        top = conn.execute(select(func.max(Customer.id))).scalar_one()
-    resets = []
-
-    def reset() -> None:
-        resets.append(1)
-        with lab.engine.begin() as conn:
-            conn.execute(delete(Customer).where(Customer.id > top))
-
-    def read() -> list[tuple[Any, ...]]:
-        with lab.engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(select(Customer.name).where(Customer.id > top).order_by("id"))]
-
-    def per_row() -> None:
-        with Session(lab.engine) as session:
-            for row in rows:
-                session.add(Customer(**row))
-                session.commit()
-
-    def bulk() -> None:
-        with Session(lab.engine) as session:
-            session.execute(insert(Customer), rows)
-            session.commit()
-
-    def raw() -> None:
-        connection = lab.engine.raw_connection()
-        try:
-            mark = "?" if lab.backend == "sqlite" else "%s"
-            connection.cursor().executemany(
-                f"INSERT INTO customers (name, email, city, address, notes, created_at) VALUES "
-                f"({', '.join([mark] * 6)})",
-                [tuple(r.values()) if lab.backend != "sqlite" else (*list(r.values())[:5], "2026-01-01 00:00:00")
-                 for r in rows],
-            )  # fmt: skip
-            connection.commit()
-        finally:
-            connection.close()
-
-    cmp = compare_writes(
-        lab,
-        {"per row": per_row, "bulk": bulk, "raw": raw},
-        reset=reset,
-        read=read,
-        title="t",
-        repeat=2,
-        store=False,
-    )
-    assert len(resets) == 3 * (1 + 2) + 1  # before every call, and once at the end
-    assert read() == []  # the database is as the variants found it
-    assert [m.rows for m in cmp.measurements] == [20, 20, 20]
-    assert cmp["per row"].statements == 20 and cmp.commits["per row"] == 20
-    assert cmp["bulk"].statements == 1 and cmp.commits["bulk"] == 1
-    assert cmp["raw"].statements is None and cmp.commits["raw"] is None  # SQLAlchemy never saw it
-    frame = cmp.frame
-    assert list(frame.columns[:5]) == ["median_ms", "iqr_ms", "runs", "statements", "commits"]
-    assert frame.loc["per row", "commits"] == 20 and all(frame["runs"] == 2)
-
-
-def test_comparisons_measured_apart_merge_into_one_table(lab: Course) -> None:
-    def read() -> int:
-        with lab.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(Review)).scalar_one())
-
-    def commit_nothing() -> None:
-        with lab.engine.begin():
-            pass
-
-    first = compare_writes(lab, {"a": commit_nothing}, read=read, title="one", repeat=1, store=False)
-    second = compare_writes(lab, {"b": commit_nothing}, read=read, title="two", repeat=1, store=False)
-    both = merged([first, second], title="both")
-    assert [m.variant for m in both.measurements] == ["a", "b"] and both.title == "both"
-    assert both.commits == {"a": 1, "b": 1} and list(both.frame["commits"]) == [1, 1]
-    assert both["a"].statements == 0  # a commit alone sends no statement, but SQLAlchemy saw it
-    with pytest.raises(CourseError):
-        merged([], title="none")
-
-
-def test_compare_writes_catches_a_variant_that_writes_something_else(lab: Course) -> None:
-    def read() -> int:
-        with lab.engine.connect() as conn:
-            return int(conn.execute(select(func.sum(Review.rating))).scalar_one())
-
-    def nothing() -> None:
-        pass
-
-    def another_rating() -> None:
-        with lab.engine.begin() as conn:
-            conn.execute(update(Review).where(Review.id == 1).values(rating=Review.rating % 5 + 1))
-
-    with pytest.raises(ResultMismatch, match="'changed' returned a different result"):
-        compare_writes(
-            lab, {"nothing": nothing, "changed": another_rating}, read=read, title="t", repeat=1, store=False
-        )
-    with pytest.raises(CourseError, match="warmup >= 1"):
-        compare_writes(lab, {"x": nothing}, read=read, title="t", warmup=0, store=False)
-
-
-def test_commits_and_objects_are_counted(lab: Course) -> None:
-    with count_commits(lab.engine) as commits, objects_built(Review) as built, Session(lab.engine) as session:
-        reviews = session.scalars(select(Review).order_by(Review.id).limit(3)).all()
-        session.commit()
-        session.add(Review(product_id=1, customer_id=1, rating=5, body="x", created_at=reviews[0].created_at))
-        session.rollback()
-        with lab.engine.begin() as conn:
-            conn.execute(text("SELECT 1"))
-    assert commits.count == 2 and built.count == 4  # 3 loaded + 1 constructed; the rollback is not a commit
-
-
-def test_simulated_latency_delays_each_statement_and_commit(lab: Course) -> None:
-    def three_statements_one_commit() -> None:
-        with lab.engine.begin() as conn:
-            for _ in range(3):
-                conn.execute(text("SELECT 1"))
-
-    three_statements_one_commit()  # a connection in the pool already
-    with SimulatedLatency(lab.engine, 20) as latency:
-        started = time.perf_counter()
-        three_statements_one_commit()
-        slow = time.perf_counter() - started
-        latency.delay_ms = 0
-        started = time.perf_counter()
-        three_statements_one_commit()
-        fast = time.perf_counter() - started
-    assert slow >= 4 * 0.020 and fast < 0.020
-    started = time.perf_counter()
-    three_statements_one_commit()
-    assert time.perf_counter() - started < 0.020  # closed: the listeners are gone
-
-
-def test_saved_rows_are_read_and_put_back_after_updates_and_deletes(lab: Course) -> None:
-    before = content_fingerprint(lab.engine)
-    reviews = SavedRows(lab.engine, Review, Review.rating == 1, Review.id <= 400)
-    orders = SavedRows(lab.engine, Order, Order.status == "shipped", Order.id <= 400, columns=["status"])
-    notes = SavedRows(lab.engine, Order, Order.id.in_(orders.ids), columns=["note"])
-    assert reviews.ids and orders.ids and reviews.gone() == []
-    assert [tuple(row) for row in orders.read()] == [(i, "shipped") for i in orders.ids]
-    with lab.engine.begin() as conn:
-        conn.execute(delete(Review).where(Review.id.in_(reviews.ids[1:])))
-        conn.execute(update(Order).where(Order.id.in_(orders.ids)).values(status="delivered", note="changed"))
-    assert reviews.gone() == reviews.ids[1:]
-    assert {row.status for row in orders.read()} == {"delivered"}
-    reviews.restore()
-    orders.restore()
-    assert reviews.gone() == [] and [tuple(row) for row in orders.read()] == [(i, "shipped") for i in orders.ids]
-    assert {row.note for row in notes.read()} == {"changed"}  # only the columns given are written back
-    notes.restore()
-    assert content_fingerprint(lab.engine) == before
-
-
-def test_inserted_rows_are_read_back_in_order_and_forgotten(lab: Course) -> None:
-    with lab.engine.connect() as conn:
-        top = conn.execute(select(func.max(Customer.id))).scalar_one()
-    new = InsertedRows(lab.engine, Customer, above_id=top, columns=["name", "city"])
-    when = datetime(2026, 1, 1)
-    with Session(lab.engine) as session:
-        customer = {"email": "e@x", "city": "Oslo", "address": "-", "notes": "-", "created_at": when}
-        session.execute(insert(Customer), [{**customer, "name": f"n{i}"} for i in range(3)])
-        session.commit()
-    assert [tuple(row) for row in new.read()] == [("n0", "Oslo"), ("n1", "Oslo"), ("n2", "Oslo")]
-    new.forget()
-    assert new.read() == []
-
-
-def test_a_durability_sweep_races_each_setting_and_leaves_wal(lab: Course) -> None:
-    with lab.engine.connect() as conn:
-        top = conn.execute(select(func.max(Review.id))).scalar_one()
-    new = InsertedRows(lab.engine, Review, above_id=top, columns=["body"])
-    rows = [{"product_id": 1, "customer_id": 1, "rating": 5, "body": f"r{i}", "created_at": datetime(2026, 1, 1)}
-            for i in range(3)]  # fmt: skip
-
-    def commit_each_on(engine: Any) -> Any:
-        def run() -> None:
-            with Session(engine) as session:
-                for row in rows:
-                    session.execute(insert(Review), [row])
-                    session.commit()
-
-        return run
-
-    sweep = durability_sweep(lab, commit_each_on, reset=new.forget, read=new.read, title="3 commits")
-    if lab.backend == "sqlite":
-        assert [c.title for c in sweep] == ["3 commits, journal_mode=wal", "3 commits, journal_mode=delete"]
-        assert list(sweep[1].commits) == ["DELETE + FULL", "DELETE + NORMAL", "DELETE + OFF"]
-        with lab.engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-    else:
-        assert list(sweep[0].commits) == ["synchronous_commit = on", "synchronous_commit = off"]
-    assert all(n == 3 for c in sweep for n in c.commits.values())
-    assert new.read() == []  # put back after the last call
-
-
-def test_a_round_trip_sweep_delays_each_statement(lab: Course) -> None:
-    def variants_on(engine: Any) -> dict[str, Any]:
-        def three_statements() -> None:
-            with engine.begin() as conn:
-                for _ in range(3):
-                    conn.execute(text("SELECT 1"))
-
-        return {"three statements": three_statements}
-
-    network, kind = round_trip_sweep(lab, variants_on, delays_ms=[0, 20])
-    assert kind.startswith("simulated" if lab.backend == "sqlite" else "added delay")
-    by_delay = network.set_index("n")["median_ms"]
-    assert by_delay[20] - by_delay[0] >= 3 * 20 and list(network["statements"]) == [3, 3]
-
-
-def test_the_round_trip_and_chunk_sentences() -> None:
-    network = pd.DataFrame(
-        {"n": [0, 5, 0, 5], "variant": ["per row", "per row", "bulk", "bulk"],
-         "median_ms": [1.0, 101.0, 0.5, 10.5], "statements": [20, 20, 1, 1]}
-    )  # fmt: skip
-    assert round_trips_said(network, 5) == (
-        "bulk: 0.5 ms with no delay, 10 ms at 5 ms: 10 ms more, the cost of about 2 round trips (1 statements).\n"
-        "per row: 1.0 ms with no delay, 101 ms at 5 ms: 100 ms more, the cost of about 20 round trips "
-        "(20 statements)."
-    )
-    each, once = "a commit per chunk", "one commit at the end"
-    chunks = pd.DataFrame(
-        {"n": [1, 1, 5, 5, 10, 10], "variant": [each, once] * 3,
-         "median_ms": [30.0, 12.0, 9.0, 4.0, 2.5, 2.5], "statements": [10, 10, 2, 2, 1, 1]}
-    )  # fmt: skip
-    assert chunk_sizes_said(chunks, rows=10) == (
-        "A commit per chunk: 30 ms in chunks of 1, 2.5 ms in chunks of 10. One commit at the end: 12.0 ms "
-        "(10 statements) against 2.5 ms (1).\n"
-        "What committing each chunk added: 18.0 ms for 9 more commits (chunks of 1), 5.0 ms for 1 more commit "
-        "(chunks of 5)."
-    )
-
-
-# ---------------------------------------------------------------------- what the lesson demonstrates
-def test_orm_flush_needs_ids_back_bulk_insert_does_not(lab: Course, ex: Any) -> None:
-    """On SQLite the unit of work sends an INSERT per object (it needs each new id, in order); bulk sends one."""
-    rows = ex.reviews[:25]
-    with Session(lab.engine) as session, record(lab.engine) as flushed:
-        session.add_all([Review(**row) for row in rows])
-        session.commit()
-    with Session(lab.engine) as session, record(lab.engine) as bulk:
-        session.execute(insert(Review), rows)
-        session.commit()
-    assert flushed.count == (25 if lab.backend == "sqlite" else 1)
-    assert bulk.count == 1
-
-
-def test_update_where_and_by_primary_key_are_one_statement_each(lab: Course) -> None:
-    with Session(lab.engine) as session, record(lab.engine) as where:
-        changed = session.execute(
-            update(Order).where(Order.status == "shipped", Order.id <= 200).values(status="delivered")
-        ).rowcount
-        session.commit()
-    with Session(lab.engine) as session, record(lab.engine) as by_key:
-        session.execute(update(Order), [{"id": i, "note": f"n{i}"} for i in range(1, 51)])
-        session.commit()
-    assert where.count == 1 and changed > 0 and by_key.count == 1 and by_key.statements[0].executemany
-    with lab.session() as session:
-        assert session.scalar(select(func.count()).where(Order.note.like("n%"), Order.id <= 50)) == 50
-
-
-# ---------------------------------------------------------------------- exercises
-def per_row_reviews(session: Session, rows: list[dict[str, Any]]) -> None:
-    for row in rows:
-        session.add(Review(**row))
-        session.commit()
-
-
-def add_all_reviews(session: Session, rows: list[dict[str, Any]]) -> None:
-    session.add_all([Review(**row) for row in rows])
-    session.commit()
-
-
-def uncommitted_reviews(session: Session, rows: list[dict[str, Any]]) -> None:
-    session.execute(insert(Review), rows)
-
-
-def load_and_delete(session: Session, category: str) -> int:
-    doomed = session.scalars(
-        select(Review).join(Product).where(Product.category == category, Review.rating <= 2)
-    ).all()
-    for review in doomed:
-        session.delete(review)
-    session.commit()
-    return len(doomed)
-
-
-def every_low_rating(session: Session, category: str) -> int:
-    result = session.execute(delete(Review).where(Review.rating <= 2))
-    session.commit()
-    return result.rowcount  # type: ignore[attr-defined, no-any-return]
-
-
-def forgets_the_count(session: Session, category: str) -> None:
-    purge_low_ratings(session, category)
-
-
-def get_and_set(session: Session, prices: dict[int, Decimal]) -> None:
-    for product_id, price in prices.items():
-        product = session.get(Product, product_id)
-        assert product is not None
-        product.price = price
-    session.commit()
-
-
-def an_update_each(session: Session, prices: dict[int, Decimal]) -> None:
-    for product_id, price in prices.items():
-        session.execute(update(Product).where(Product.id == product_id).values(price=price))
-    session.commit()
-
-
-def one_price_for_all(session: Session, prices: dict[int, Decimal]) -> None:
-    session.execute(update(Product).where(Product.id.in_(list(prices))).values(price=max(prices.values())))
-    session.commit()
-
-
-def all_at_once(session: Session, rows: list[dict[str, Any]], size: int) -> None:
-    session.execute(insert(Customer), rows)
-    session.commit()
-
-
-def chunks_one_commit(session: Session, rows: list[dict[str, Any]], size: int) -> None:
-    for start in range(0, len(rows), size):
-        session.execute(insert(Customer), rows[start : start + size])
-    session.commit()
-
-
-def loses_the_last_chunk(session: Session, rows: list[dict[str, Any]], size: int) -> None:
-    for start in range(0, len(rows) - size, size):
-        session.execute(insert(Customer), rows[start : start + size])
-        session.commit()
-
-
-def chunks_with_add_all(session: Session, rows: list[dict[str, Any]], size: int) -> None:
-    """Right chunks and commits, but through ORM objects."""
-    for start in range(0, len(rows), size):
-        session.add_all([Customer(**row) for row in rows[start : start + size]])
-        session.commit()
-
-
-def reviews_in_one_values_clause(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Another right answer: one INSERT with a VALUES row per review."""
-    session.execute(insert(Review).values(rows))
-    session.commit()
-
-
-def purge_with_exists(session: Session, category: str) -> int:
-    """Another right answer: a correlated EXISTS instead of IN, and ratings below 3."""
-    of_category = select(Product.id).where(Product.id == Review.product_id, Product.category == category)
-    deleted = session.execute(delete(Review).where(of_category.exists(), Review.rating < 3)).rowcount  # type: ignore[attr-defined]
-    session.commit()
-    return int(deleted)
-
-
-def prices_through_core(session: Session, prices: dict[int, Decimal]) -> None:
-    """Another right answer: Core's UPDATE … WHERE id = :pid, executed with a list of parameters."""
-    products = Product.__table__
-    by_id = update(products).where(products.c.id == bindparam("pid")).values(price=bindparam("new_price"))
-    session.execute(by_id, [{"pid": pid, "new_price": price} for pid, price in prices.items()])
-    session.commit()
-
-
-def chunks_by_slicing(session: Session, rows: list[dict[str, Any]], size: int) -> None:
-    """Another right answer: take chunks off the front until none is left."""
-    while rows:
-        chunk, rows = rows[:size], rows[size:]
-        session.execute(insert(Customer), chunk)
-        session.commit()
-
-
-def test_q1_is_proven(course: Course) -> None:
-    prove(
-        Q1.bind(course).check,
-        right=[import_reviews, reviews_in_one_values_clause],
-        wrong=[
-            (per_row_reviews, "it committed 300 times"),
-            (add_all_reviews, "it built 300 Review objects"),
-            (uncommitted_reviews, "no review was kept: the insert needs a session.commit()"),
-        ],
-    )
-    assert verdict(Q1.bind(course).check, import_reviews)[1].startswith(
-        "Correct! 300 reviews in 1 statement and one commit"
-    )
-
-
-def test_q2_is_proven(course: Course) -> None:
-    prove(
-        Q2.bind(course).check,
-        right=[purge_low_ratings, purge_with_exists],
-        wrong=[
-            (load_and_delete, "Review objects: one DELETE … WHERE removes them without loading any"),
-            (every_low_rating, "that should stay"),
-            (forgets_the_count, "it returned None: return how many were deleted"),
-        ],
-    )
-    assert "reviews deleted by one DELETE … WHERE" in verdict(Q2.bind(course).check, purge_low_ratings)[1]
-
-
-def test_q3_is_proven(course: Course) -> None:
-    prove(
-        Q3.bind(course).check,
-        right=[apply_price_list, prices_through_core],
-        wrong=[
-            (get_and_set, "Product objects"),
-            (an_update_each, "statements; the budget is 1"),
-            (one_price_for_all, "have the wrong price"),
-        ],
-    )
-    assert "prices set by primary key in 1 statement" in verdict(Q3.bind(course).check, apply_price_list)[1]
-
-
-def test_q4_is_proven(course: Course) -> None:
-    prove(
-        Q4.bind(course).check,
-        right=[import_in_chunks, chunks_by_slicing],
-        wrong=[
-            (all_at_once, "it committed 1 time(s)"),
-            (chunks_one_commit, "commit after each chunk"),
-            (loses_the_last_chunk, "1,000 of the 1,200 customers were kept"),
-            (chunks_with_add_all, "Customer objects: pass each chunk of dicts"),
-        ],
-    )
-    said_so = verdict(Q4.bind(course).check, import_in_chunks)[1]
-    assert said_so == "Correct! 1,200 customers in 3 chunks: 3 statements, 3 commits."
-
-
-@pytest.mark.parametrize("name", ["q1", "q2", "q3", "q4"])
-def test_the_notebooks_starter_is_declared_and_not_answered_yet(
-    ex: Any, capsys: pytest.CaptureFixture[str], name: str
-) -> None:
-    starter = getattr(lesson07, name.upper()).starter
-    assert starter in notebook_code_cells("07_batch_operations.ipynb")
-    exec(starter, {"ex": ex, "____": ____})
-    assert said(capsys).startswith("Not answered yet")
-
-
-def test_hints_and_solutions(course: Course, capsys: pytest.CaptureFixture[str]) -> None:
-    q2 = Q2.bind(course)
-    q2.hint()
-    assert said(capsys).startswith("Hint: delete(Review).where(...)")
-    q2.solution()
-    assert "def purge_low_ratings(session: Session, category: str) -> int:" in said(capsys)
-
-
-# ---------------------------------------------------------------------- improve the app: POST /orders
-RIGHT = """
-my_views = Blueprint("my_views", __name__)
-
-
-@my_views.post("/orders")
-def place_order():
-    wanted = order_request()
-    session = get_session()
-    address = session.scalar(select(Customer.address).where(Customer.id == wanted.customer_id))
-    if address is None:
-        unknown_customer(wanted.customer_id)
-    in_order = select(Product.id, Product.price).where(Product.id.in_(wanted.product_ids))
-    prices = dict(session.execute(in_order).all())
-    for line in wanted.lines:
-        if line.product_id not in prices:
-            unknown_product(line.product_id)
-    created_at = placed_at()
-    total = sum((line.quantity * prices[line.product_id] for line in wanted.lines), Decimal(0))
-    order_id = session.execute(
-        insert(Order).values(customer_id=wanted.customer_id, status="pending", created_at=created_at, total=total,
-                             shipping_address=address, note=None).returning(Order.id)
-    ).scalar_one()
-    session.execute(insert(OrderLine), [
-        {"order_id": order_id, "product_id": line.product_id, "quantity": line.quantity,
-         "unit_price": prices[line.product_id]}
-        for line in wanted.lines
-    ])
-    session.commit()
-    return order_json(order_id, wanted, prices, created_at=created_at, total=total), 201
-
-
-ex.improve.check(my_views)
-"""
-SELECT_PER_PRODUCT = RIGHT.replace(
-    "prices = dict(session.execute(in_order).all())",
-    "prices = {p: session.get(Product, p).price for p in wanted.product_ids if session.get(Product, p)}",
-)
-TWO_COMMITS = RIGHT.replace(").scalar_one()\n", ").scalar_one()\n    session.commit()\n")
-FIRST_PRICE = RIGHT.replace(
-    '"unit_price": prices[line.product_id]}', '"unit_price": prices[wanted.lines[0].product_id]}'
-)
-WRONG_TOTAL = RIGHT.replace("line.quantity * prices[line.product_id] for", "prices[line.product_id] for")
-WRONG_METHOD = RIGHT.replace('@my_views.post("/orders")', '@my_views.get("/orders")')
-
-
-@pytest.fixture
-def improve(ex: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))  # answers are saved here, not in data/my_app/
-    return ex.improve
-
-
-def test_improve_reference_passes_is_saved_and_leaves_the_dataset(
-    course: Course, improve: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    before = content_fingerprint(course.engine)
-    assert improve.check(run_cell(RIGHT, "cell07_1")["my_views"])
+def test_q1_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert ex.q1.check(pool_for_six_threads())
     out = said(capsys)
-    assert (
-        "Correct! Your endpoint stores the same order and lines as the baseline with 4 statements and 1 commit"
-        in out
-    )
-    assert "baseline (lesson 01)" in out  # the race ran, baseline and yours side by side
-    saved = (tmp_path / "my_app" / "07_place_order.py").read_text()
-    assert "(POST /orders), written in lesson 07" in saved and "ex.improve" not in saved
-    assert content_fingerprint(course.engine) == before  # everything happened on private copies
+    assert "6 connections checked out at once" in out and "closed the 2 overflow connections and kept 4" in out
 
 
 @pytest.mark.parametrize(
-    ("source", "reason"),
+    ("answer", "reason"),
     [
-        (SELECT_PER_PRODUCT, "the budget is 4"),
-        (TWO_COMMITS, "committed 2 times"),
-        (FIRST_PRICE, "item 1 of your order as stored['lines'] is"),
-        (WRONG_TOTAL, "your JSON['total']"),
-        (WRONG_METHOD, "not POST /orders"),
+        ({"SQLALCHEMY_POOL_SIZE": 4}, "create_engine refused it: Invalid argument(s) 'SQLALCHEMY_POOL_SIZE'"),
+        ({"pool_size": 6, "max_overflow": 0, "pool_timeout": 2}, "6 connections stay open"),
+        ({"pool_size": 4, "max_overflow": 0, "pool_timeout": 2}, "2 requests would wait"),
+        ({"pool_size": 4, "max_overflow": 10, "pool_timeout": 2}, "up to 14 connections at once"),
+        ({"pool_size": 4, "max_overflow": 2}, "pool_timeout = 30 s"),
+        ({"poolclass": NullPool}, "builds a NullPool"),
     ],
-    ids=["select-per-product", "two-commits", "first-price", "wrong-total", "get-not-post"],
+    ids=["blog-setting", "all-kept", "too-few", "too-many", "default-timeout", "null-pool"],
 )
-def test_improve_rejects(
-    improve: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str, reason: str
-) -> None:
-    assert not improve.check(run_cell(source, "cell07_2")["my_views"])
+def test_q1_rejects_with_the_reason(ex: Any, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
+    assert not ex.q1.check(answer)
     out = said(capsys)
     assert out.startswith("Not yet") and reason in out
-    assert not (tmp_path / "my_app" / "07_place_order.py").exists()
 
 
-def test_improve_race_beside_the_reference(improve: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    race = improve.race(run_cell(RIGHT, "cell07_3")["my_views"], reference=True, repeat=2)
-    assert [m.variant for m in race.measurements] == ["baseline (lesson 01)", "yours", "the course's version"]
-    assert race["yours"].statements == race["the course's version"].statements == 4
-    assert race["baseline (lesson 01)"].statements > 4
+def test_the_starters_are_the_notebooks_cells() -> None:
+    cells = notebook_code_cells("07_connection_pooling.ipynb")
+    for question in (Q1, Q2, Q3):
+        assert question.starter in cells, question.title
 
 
-def test_improve_starter_is_not_answered(improve: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    starter = RIGHT.replace("order_id = session.execute(", "order_id = ____ or session.execute(")
-    assert not improve.check(run_cell(starter, "cell07_4")["my_views"])
-    assert "Not answered yet" in said(capsys)
+def test_q2_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert ex.q2.check(counts)
+    assert "each gave its connection back; 1 new connection opened" in said(capsys)
 
 
-def test_reference_solution_is_the_course_version(improve: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    improve.solution()
+def _count_cell(session: str, closing: str = "") -> Blueprint:
+    """Q2's starter with `session = <session>`, and `closing` run just before the view's last line."""
+    source = Q2.starter.replace("____", session)
+    source = source.replace("    return {", f"    {closing}\n    return {{") if closing else source
+    return run_cell(source, "q2_cell", Session=Session)["fixed_count"]
+
+
+def test_q2_accepts_the_starter_filled_as_the_hint_says(ex: Any) -> None:
+    assert ex.q2.check(_count_cell("get_session()"))
+
+
+def _leaky_count() -> Blueprint:
+    return _count_cell("Session(get_engine())")
+
+
+def _closes_on_success_only() -> Blueprint:
+    return _count_cell("Session(get_engine())", "session.close()")
+
+
+def _engine_per_request() -> Blueprint:
+    views = Blueprint("engine_per_request", __name__)
+
+    @views.get("/customers/<int:customer_id>/orders/count")
+    def order_count(customer_id: int) -> dict[str, Any]:
+        engine = make_engine(get_engine().url)  # a new engine, so a new pool and a new connection, per request
+        try:
+            with Session(engine) as session:
+                customer = session.get(Customer, customer_id)
+                if customer is None:
+                    abort(404, description=f"no customer with id {customer_id}")
+                orders = session.scalar(select(func.count(Order.id)).where(Order.customer_id == customer_id))
+                return {"id": customer_id, "name": customer.name, "orders": orders}
+        finally:
+            engine.dispose()
+
+    return views
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (_leaky_count, "after GET /customers/1/orders/count (200), 1 connection was still checked out"),
+        (_closes_on_success_only, "/orders/count (404), 1 connection was still checked out"),
+        (_engine_per_request, "new database connections for 4 requests"),
+    ],
+    ids=["leak", "leak-on-404", "engine-per-request"],
+)
+def test_q2_rejects_with_the_reason(ex: Any, capsys: pytest.CaptureFixture[str], make: Any, reason: str) -> None:
+    assert not ex.q2.check(make())
     out = said(capsys)
-    assert '@bp.post("/orders")' in out and "insert(OrderLine)" in out
+    assert out.startswith("Not yet") and reason in out
 
 
-def test_exercise_data_is_deterministic(course: Course, ex: Any) -> None:
-    again = lesson07.exercises(course)
-    assert again.reviews == ex.reviews and again.prices == ex.prices and again.category == ex.category
-    assert len(ex.customers) == 1200 and all(isinstance(p, Decimal) for p in ex.prices.values())
+def test_q3_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert ex.q3.check(shipping)
+    assert "it held no connection" in said(capsys)
+
+
+def _shipping(release: str) -> Blueprint:
+    """Q3's starter with `release` where the blank is."""
+    namespace = run_cell(Q3.starter.replace("____", release), "q3_cell", shipping_quote=shipping_quote)
+    return namespace["quick_shipping"]
+
+
+@pytest.mark.parametrize("release", ["session.close()", "session.commit()"])
+def test_q3_accepts_closing_or_committing(ex: Any, release: str) -> None:
+    assert ex.q3.check(_shipping(release))
+
+
+@pytest.mark.parametrize("release", ["pass", "session.flush()"])
+def test_q3_rejects_holding_the_connection(ex: Any, capsys: pytest.CaptureFixture[str], release: str) -> None:
+    assert not ex.q3.check(_shipping(release))
+    out = said(capsys)
+    assert out.startswith("Not yet") and "held 1 connection while it waited for the carrier" in out
+
+
+def test_q3_rejects_a_wrong_answer(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    views = Blueprint("shipping_wrong", __name__)
+
+    @views.get("/customers/<int:customer_id>/shipping")
+    def shipping_page(customer_id: int) -> dict[str, Any]:
+        with Session(get_engine()) as session:
+            city = session.scalar(select(Customer.city).where(Customer.id == customer_id)) or "nowhere"
+        return {"id": customer_id, "city": city, "quote": shipping_quote(city)}
+
+    assert not ex.q3.check(views)
+    assert "answered 200, expected 404" in said(capsys)
+
+
+# ---------------------------------------------------------------------- improve the app
+def requirement(**overrides: Any) -> str | None:
+    settings = {"pool": "QueuePool", "pool_size": 8, "max_overflow": 0, "pool_timeout": 2, "pool_pre_ping": True}
+    return requirement_problem(settings | overrides)
+
+
+def test_requirements_say_what_is_wrong() -> None:
+    assert requirement() is None and requirement(pool_size=5, max_overflow=3) is None
+    assert "3 requests at a time would wait" in (requirement(pool_size=5) or "")
+    assert "idle connections" in (requirement(pool_size=10) or "")
+    assert "pool_timeout = 30 s" in (requirement(pool_timeout=30) or "")
+    assert "pool_pre_ping" in (requirement(pool_pre_ping=False) or "")
+    assert THREADS == 8
+
+
+IMPROVE_CELL = next(c for c in notebook_code_cells("07_connection_pooling.ipynb") if "ex.improve.check(" in c)
+LEAKY = (
+    IMPROVE_CELL.replace('"pool_size": ____', '"pool_size": 8')
+    .replace('"max_overflow": ____', '"max_overflow": 0')
+    .replace('"pool_timeout": ____', '"pool_timeout": 2')
+    .replace('"pool_pre_ping": ____', '"pool_pre_ping": True')
+)
+RIGHT = LEAKY.replace("session = orm.Session(get_engine())  # never closed: fix this", "session = get_session()")
+
+
+def cell(source: str, number: int) -> dict[str, Any]:
+    return run_cell(source, f"cell6{number}")
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    yield tmp_path
+
+
+def test_improve_passes_the_reference_and_keeps_the_pool(ex: Any, data_dir: Path) -> None:
+    assert saved_engine_options() is None
+    assert ex.improve.check(optimized.bp, optimized.ENGINE_OPTIONS)
+    assert saved_engine_options() == optimized.ENGINE_OPTIONS
+
+
+def test_improve_passes_a_learners_cell_and_saves_it(
+    ex: Any, data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    namespace = cell(RIGHT, 1)
+    assert ex.improve.check(namespace["my_views"], namespace["ENGINE_OPTIONS"])
+    out = said(capsys)
+    assert "leaks nothing" in out and "answered 40 requests with no error" in out
+    saved = (data_dir / "my_app" / "07_customer_page.py").read_text()
+    assert "ENGINE_OPTIONS = {" in saved and "from sqlalchemy import orm" in saved
+    assert saved_engine_options() == namespace["ENGINE_OPTIONS"]
+
+
+@pytest.mark.parametrize(
+    ("source", "options", "reason"),
+    [
+        (LEAKY, None, "connection was still checked out"),
+        (RIGHT, {"pool_size": 4, "max_overflow": 0, "pool_timeout": 2, "pool_pre_ping": True}, "4 requests at"),
+        (RIGHT, {"pool_size": 8, "max_overflow": 0, "pool_timeout": 2}, "pool_pre_ping"),
+        (RIGHT, {"SQLALCHEMY_POOL_SIZE": 8}, "create_engine refused ENGINE_OPTIONS"),
+    ],
+    ids=["leak", "too-small", "no-pre-ping", "blog-setting"],
+)
+def test_improve_rejects_with_the_reason(
+    ex: Any, data_dir: Path, capsys: pytest.CaptureFixture[str], source: str, options: Any, reason: str
+) -> None:
+    namespace = cell(source, 2)
+    assert not ex.improve.check(namespace["my_views"], options or namespace["ENGINE_OPTIONS"])
+    out = said(capsys)
+    assert out.startswith("Not yet") and reason in out
+    assert saved_engine_options() is None and not (data_dir / "my_app" / "07_customer_page.py").exists()
+
+
+def test_improve_with_blanks_is_not_answered(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    namespace = cell(IMPROVE_CELL, 3)
+    assert not ex.improve.check(namespace["my_views"], namespace["ENGINE_OPTIONS"])
+    assert said(capsys).startswith("Not answered yet")
+
+
+# ---------------------------------------------------------------------- the helpers behind the lesson
+def test_both_backends_are_at_hand_whatever_the_course_runs_on(course: Course) -> None:
+    pg, lite = course.on_postgres(), course.on_sqlite()
+    try:
+        assert (pg.backend, lite.backend) == ("postgresql", "sqlite")
+        assert (pg is course) == (course.backend == "postgresql") and (lite is course) == (
+            course.backend == "sqlite"
+        )
+        assert pg.info.rows == lite.info.rows == course.info.rows
+    finally:
+        for other in (pg, lite):
+            if other is not course:
+                other.engine.dispose()
+
+
+def test_compare_without_interleaving_times_each_variant_apart_and_stores_them_in_order(course: Course) -> None:
+    from helpers.measure import results
+
+    calls: list[str] = []
+
+    def variant(label: str) -> Any:
+        def run() -> int:
+            calls.append(label)
+            with course.engine.connect() as conn:
+                return int(conn.execute(select(func.count()).select_from(Customer)).scalar_one())
+
+        return run
+
+    comparison = course.compare(
+        {"first": variant("first"), "second": variant("second")}, engine=course.engine, repeat=3,
+        title="blocks test", interleave=False,
+    )  # fmt: skip
+    assert [m.variant for m in comparison.measurements] == ["first", "second"]
+    assert calls == ["second"] * 4 + ["first"] * 4  # a block each (warm-up + 3), the last variant first
+    assert [m.statements for m in comparison.measurements] == [1, 1]
+    stored = results.history("tests")
+    assert set(stored[stored["comparison"] == "blocks test"]["variant"]) == {"first", "second"}
+    plt.close(bars_side_by_side({"one": comparison, "two": comparison}))
+
+
+def test_charts_draw_a_watched_load(course: Course) -> None:
+    app = course.app(views=optimized.bp, ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.2})
+    engine = app.extensions["engine"]
+    try:
+        held = engine.connect()  # the only connection: every request answers 503 after pool_timeout
+        try:
+            result, watch = watched_load(app, ["/customers/1"], threads=3, concurrency=2, requests=4)
+        finally:
+            held.close()
+        assert result.statuses == {503: 4} and watch.summary()["errors_5xx"] == 4
+        assert watch.summary()["waited"] == 4 and watch.requests["wait_ms"].isna().all()
+        figure = timeline_chart(watch, title="exhausted")
+        labels = figure.axes[0].get_legend_handles_labels()[1]
+        assert "answered 503 (4)" in labels and "connections checked out" in labels
+        plt.close(figure)
+        frame = pd.DataFrame([{**result.row(), **watch.summary()}]).set_index("concurrency")
+        plt.close(concurrency_chart(frame, limit=1, title="one row"))
+    finally:
+        dispose(app)
+
+
+def test_the_rerun_widget_runs_with_the_chosen_values() -> None:
+    seen: list[dict[str, Any]] = []
+    rerun_button(
+        lambda **chosen: seen.append(chosen),
+        controls={"pool_size": [1, 2], "concurrency": [4, 8]},
+        values={"pool_size": 2, "concurrency": 4},
+    )
+    assert seen == [{"pool_size": 2, "concurrency": 4}]
+
+
+def test_saved_engine_options_survive_only_as_json(data_dir: Path) -> None:
+    assert saved_engine_options() is None
+    path = save_engine_options({"pool_size": 8, "pool_pre_ping": True})
+    assert path.name == "07_engine_options.json" and saved_engine_options() == {
+        "pool_size": 8,
+        "pool_pre_ping": True,
+    }
+    path.write_text("not json")
+    assert saved_engine_options() is None

@@ -1,31 +1,53 @@
-"""Lesson 08 · Profiling and monitoring: each exercise check passes the reference and rejects plausible wrong
-answers with the right reason, on both backends; so does the improve-the-app task."""
+"""Lesson 08 · Batch operations: the write harness, the exercises and the improve-the-app task, on both backends.
+
+Every check runs on a private copy; the shared tiny dataset is never written.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
-from flask import g
 from proving import prove, verdict
-from sqlalchemy import event, func, select
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
+from sqlalchemy.orm import Session
 
 from helpers.course import Course
+from helpers.data import content_fingerprint
+from helpers.errors import CourseError
 from helpers.exercises import ____, lesson08
 from helpers.exercises.lesson08 import (
-    LIBRARY_DIRS,
     Q1,
     Q2,
     Q3,
-    add_slow_statement_header,
+    Q4,
+    apply_price_list,
     exercises,
-    issuing_frame,
+    import_in_chunks,
+    import_reviews,
+    purge_low_ratings,
 )
-from helpers.shop.models import Order
-from helpers.topics.query_budget import assert_max_queries
-from tests.cells import notebook_code_cells, run_cell
+from helpers.measure.harness import ResultMismatch
+from helpers.measure.recorder import count_commits, objects_built, record
+from helpers.shop.models import Customer, Order, Product, Review
+from helpers.topics.batching import (
+    InsertedRows,
+    SavedRows,
+    SimulatedLatency,
+    chunk_sizes_said,
+    compare_writes,
+    durability_sweep,
+    merged,
+    round_trip_sweep,
+    round_trips_said,
+)
+from tests.cells import notebook_code_cells, private_copy, run_cell
 
 
 @pytest.fixture(scope="module")
@@ -33,283 +55,571 @@ def ex(course: Course) -> Any:
     return exercises(course)
 
 
+@pytest.fixture
+def lab(course: Course) -> Iterator[Course]:
+    with private_copy(course, "test07") as copy:
+        yield copy
+
+
 def said(capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out.strip()
 
 
-@pytest.mark.parametrize("name", ["q1", "q2", "q3"])
-def test_the_notebooks_starter_is_declared_and_not_answered_yet(
-    ex: Any, capsys: pytest.CaptureFixture[str], name: str
-) -> None:
-    starter = getattr(lesson08, name.upper()).starter
-    assert starter in notebook_code_cells("08_profiling_and_monitoring.ipynb")
-    namespace = {"ex": ex, "____": ____, "event": event, "LIBRARY_DIRS": LIBRARY_DIRS}
-    exec(starter, namespace | {"assert_max_queries": assert_max_queries})
-    assert "Not answered yet" in said(capsys)
+# ---------------------------------------------------------------------- the write harness
+def test_compare_writes_resets_reads_back_and_counts(lab: Course) -> None:
+    when = datetime(2026, 1, 1)
+    rows = [
+        {"name": f"n{i}", "email": f"e{i}@x", "city": "Oslo", "address": "-", "notes": "-", "created_at": when}
+        for i in range(20)
+    ]
+    with lab.engine.connect() as conn:
+        top = conn.execute(select(func.max(Customer.id))).scalar_one()
+    resets = []
+
+    def reset() -> None:
+        resets.append(1)
+        with lab.engine.begin() as conn:
+            conn.execute(delete(Customer).where(Customer.id > top))
+
+    def read() -> list[tuple[Any, ...]]:
+        with lab.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(select(Customer.name).where(Customer.id > top).order_by("id"))]
+
+    def per_row() -> None:
+        with Session(lab.engine) as session:
+            for row in rows:
+                session.add(Customer(**row))
+                session.commit()
+
+    def bulk() -> None:
+        with Session(lab.engine) as session:
+            session.execute(insert(Customer), rows)
+            session.commit()
+
+    def raw() -> None:
+        connection = lab.engine.raw_connection()
+        try:
+            mark = "?" if lab.backend == "sqlite" else "%s"
+            connection.cursor().executemany(
+                f"INSERT INTO customers (name, email, city, address, notes, created_at) VALUES "
+                f"({', '.join([mark] * 6)})",
+                [tuple(r.values()) if lab.backend != "sqlite" else (*list(r.values())[:5], "2026-01-01 00:00:00")
+                 for r in rows],
+            )  # fmt: skip
+            connection.commit()
+        finally:
+            connection.close()
+
+    cmp = compare_writes(
+        lab,
+        {"per row": per_row, "bulk": bulk, "raw": raw},
+        reset=reset,
+        read=read,
+        title="t",
+        repeat=2,
+        store=False,
+    )
+    assert len(resets) == 3 * (1 + 2) + 1  # before every call, and once at the end
+    assert read() == []  # the database is as the variants found it
+    assert [m.rows for m in cmp.measurements] == [20, 20, 20]
+    assert cmp["per row"].statements == 20 and cmp.commits["per row"] == 20
+    assert cmp["bulk"].statements == 1 and cmp.commits["bulk"] == 1
+    assert cmp["raw"].statements is None and cmp.commits["raw"] is None  # SQLAlchemy never saw it
+    frame = cmp.frame
+    assert list(frame.columns[:5]) == ["median_ms", "iqr_ms", "runs", "statements", "commits"]
+    assert frame.loc["per row", "commits"] == 20 and all(frame["runs"] == 2)
 
 
-# ---------------------------------------------------------------------------------------- q1
-def hooks(is_slow: Any, add_one: Any, header: Any) -> Any:
-    """A q1 answer made of its three parts: what is slow, how it is counted, what the header says."""
+def test_comparisons_measured_apart_merge_into_one_table(lab: Course) -> None:
+    def read() -> int:
+        with lab.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(Review)).scalar_one())
 
-    def answer(app: Any, threshold_ms: float) -> None:
-        engine = app.extensions["engine"]
+    def commit_nothing() -> None:
+        with lab.engine.begin():
+            pass
 
-        @event.listens_for(engine, "before_cursor_execute")
-        def start(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-            conn.info["t"] = time.perf_counter()
-
-        @event.listens_for(engine, "after_cursor_execute")
-        def stop(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-            if is_slow(time.perf_counter() - conn.info["t"], threshold_ms):
-                add_one()
-
-        @app.after_request
-        def add_header(response):  # type: ignore[no-untyped-def]
-            response.headers["X-Slow-Statements"] = header()
-            return response
-
-    return answer
+    first = compare_writes(lab, {"a": commit_nothing}, read=read, title="one", repeat=1, store=False)
+    second = compare_writes(lab, {"b": commit_nothing}, read=read, title="two", repeat=1, store=False)
+    both = merged([first, second], title="both")
+    assert [m.variant for m in both.measurements] == ["a", "b"] and both.title == "both"
+    assert both.commits == {"a": 1, "b": 1} and list(both.frame["commits"]) == [1, 1]
+    assert both["a"].statements == 0  # a commit alone sends no statement, but SQLAlchemy saw it
+    with pytest.raises(CourseError):
+        merged([], title="none")
 
 
-def in_g() -> None:
-    g.slow = g.get("slow", 0) + 1
+def test_compare_writes_catches_a_variant_that_writes_something_else(lab: Course) -> None:
+    def read() -> int:
+        with lab.engine.connect() as conn:
+            return int(conn.execute(select(func.sum(Review.rating))).scalar_one())
+
+    def nothing() -> None:
+        pass
+
+    def another_rating() -> None:
+        with lab.engine.begin() as conn:
+            conn.execute(update(Review).where(Review.id == 1).values(rating=Review.rating % 5 + 1))
+
+    with pytest.raises(ResultMismatch, match="'changed' returned a different result"):
+        compare_writes(
+            lab, {"nothing": nothing, "changed": another_rating}, read=read, title="t", repeat=1, store=False
+        )
+    with pytest.raises(CourseError, match="warmup >= 1"):
+        compare_writes(lab, {"x": nothing}, read=read, title="t", warmup=0, store=False)
 
 
-def said_from_g() -> str:
-    return str(g.get("slow", 0))
+def test_commits_and_objects_are_counted(lab: Course) -> None:
+    with count_commits(lab.engine) as commits, objects_built(Review) as built, Session(lab.engine) as session:
+        reviews = session.scalars(select(Review).order_by(Review.id).limit(3)).all()
+        session.commit()
+        session.add(Review(product_id=1, customer_id=1, rating=5, body="x", created_at=reviews[0].created_at))
+        session.rollback()
+        with lab.engine.begin() as conn:
+            conn.execute(text("SELECT 1"))
+    assert commits.count == 2 and built.count == 4  # 3 loaded + 1 constructed; the rollback is not a commit
 
 
-seconds_not_ms = hooks(lambda s, threshold_ms: s >= threshold_ms, in_g, said_from_g)
-counts_everything = hooks(lambda s, threshold_ms: True, in_g, said_from_g)
-no_default = hooks(lambda s, threshold_ms: s * 1000 >= threshold_ms, in_g, lambda: str(g.slow))  # none: no g.slow
+def test_simulated_latency_delays_each_statement_and_commit(lab: Course) -> None:
+    def three_statements_one_commit() -> None:
+        with lab.engine.begin() as conn:
+            for _ in range(3):
+                conn.execute(text("SELECT 1"))
+
+    three_statements_one_commit()  # a connection in the pool already
+    with SimulatedLatency(lab.engine, 20) as latency:
+        started = time.perf_counter()
+        three_statements_one_commit()
+        slow = time.perf_counter() - started
+        latency.delay_ms = 0
+        started = time.perf_counter()
+        three_statements_one_commit()
+        fast = time.perf_counter() - started
+    assert slow >= 4 * 0.020 and fast < 0.020
+    started = time.perf_counter()
+    three_statements_one_commit()
+    assert time.perf_counter() - started < 0.020  # closed: the listeners are gone
 
 
-def global_counter(app: Any, threshold_ms: float) -> None:
-    slow = {"count": 0}  # lives as long as the app, not one request
+def test_saved_rows_are_read_and_put_back_after_updates_and_deletes(lab: Course) -> None:
+    before = content_fingerprint(lab.engine)
+    reviews = SavedRows(lab.engine, Review, Review.rating == 1, Review.id <= 400)
+    orders = SavedRows(lab.engine, Order, Order.status == "shipped", Order.id <= 400, columns=["status"])
+    notes = SavedRows(lab.engine, Order, Order.id.in_(orders.ids), columns=["note"])
+    assert reviews.ids and orders.ids and reviews.gone() == []
+    assert [tuple(row) for row in orders.read()] == [(i, "shipped") for i in orders.ids]
+    with lab.engine.begin() as conn:
+        conn.execute(delete(Review).where(Review.id.in_(reviews.ids[1:])))
+        conn.execute(update(Order).where(Order.id.in_(orders.ids)).values(status="delivered", note="changed"))
+    assert reviews.gone() == reviews.ids[1:]
+    assert {row.status for row in orders.read()} == {"delivered"}
+    reviews.restore()
+    orders.restore()
+    assert reviews.gone() == [] and [tuple(row) for row in orders.read()] == [(i, "shipped") for i in orders.ids]
+    assert {row.note for row in notes.read()} == {"changed"}  # only the columns given are written back
+    notes.restore()
+    assert content_fingerprint(lab.engine) == before
 
-    def add_one() -> None:
-        slow["count"] += 1
 
-    hooks(lambda s, limit: s * 1000 >= limit, add_one, lambda: str(slow["count"]))(app, threshold_ms)
+def test_inserted_rows_are_read_back_in_order_and_forgotten(lab: Course) -> None:
+    with lab.engine.connect() as conn:
+        top = conn.execute(select(func.max(Customer.id))).scalar_one()
+    new = InsertedRows(lab.engine, Customer, above_id=top, columns=["name", "city"])
+    when = datetime(2026, 1, 1)
+    with Session(lab.engine) as session:
+        customer = {"email": "e@x", "city": "Oslo", "address": "-", "notes": "-", "created_at": when}
+        session.execute(insert(Customer), [{**customer, "name": f"n{i}"} for i in range(3)])
+        session.commit()
+    assert [tuple(row) for row in new.read()] == [("n0", "Oslo"), ("n1", "Oslo"), ("n2", "Oslo")]
+    new.forget()
+    assert new.read() == []
 
 
-def no_header(app: Any, threshold_ms: float) -> None:
-    """Counts right, but never says so."""
+def test_a_durability_sweep_races_each_setting_and_leaves_wal(lab: Course) -> None:
+    with lab.engine.connect() as conn:
+        top = conn.execute(select(func.max(Review.id))).scalar_one()
+    new = InsertedRows(lab.engine, Review, above_id=top, columns=["body"])
+    rows = [{"product_id": 1, "customer_id": 1, "rating": 5, "body": f"r{i}", "created_at": datetime(2026, 1, 1)}
+            for i in range(3)]  # fmt: skip
+
+    def commit_each_on(engine: Any) -> Any:
+        def run() -> None:
+            with Session(engine) as session:
+                for row in rows:
+                    session.execute(insert(Review), [row])
+                    session.commit()
+
+        return run
+
+    sweep = durability_sweep(lab, commit_each_on, reset=new.forget, read=new.read, title="3 commits")
+    if lab.backend == "sqlite":
+        assert [c.title for c in sweep] == ["3 commits, journal_mode=wal", "3 commits, journal_mode=delete"]
+        assert list(sweep[1].commits) == ["DELETE + FULL", "DELETE + NORMAL", "DELETE + OFF"]
+        with lab.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    else:
+        assert list(sweep[0].commits) == ["synchronous_commit = on", "synchronous_commit = off"]
+    assert all(n == 3 for c in sweep for n in c.commits.values())
+    assert new.read() == []  # put back after the last call
+
+
+def test_a_round_trip_sweep_delays_each_statement(lab: Course) -> None:
+    def variants_on(engine: Any) -> dict[str, Any]:
+        def three_statements() -> None:
+            with engine.begin() as conn:
+                for _ in range(3):
+                    conn.execute(text("SELECT 1"))
+
+        return {"three statements": three_statements}
+
+    network, kind = round_trip_sweep(lab, variants_on, delays_ms=[0, 20])
+    assert kind.startswith("simulated" if lab.backend == "sqlite" else "added delay")
+    by_delay = network.set_index("n")["median_ms"]
+    assert by_delay[20] - by_delay[0] >= 3 * 20 and list(network["statements"]) == [3, 3]
+
+
+def test_the_round_trip_and_chunk_sentences() -> None:
+    network = pd.DataFrame(
+        {"n": [0, 5, 0, 5], "variant": ["per row", "per row", "bulk", "bulk"],
+         "median_ms": [1.0, 101.0, 0.5, 10.5], "statements": [20, 20, 1, 1]}
+    )  # fmt: skip
+    assert round_trips_said(network, 5) == (
+        "bulk: 0.5 ms with no delay, 10 ms at 5 ms: 10 ms more, the cost of about 2 round trips (1 statements).\n"
+        "per row: 1.0 ms with no delay, 101 ms at 5 ms: 100 ms more, the cost of about 20 round trips "
+        "(20 statements)."
+    )
+    each, once = "a commit per chunk", "one commit at the end"
+    chunks = pd.DataFrame(
+        {"n": [1, 1, 5, 5, 10, 10], "variant": [each, once] * 3,
+         "median_ms": [30.0, 12.0, 9.0, 4.0, 2.5, 2.5], "statements": [10, 10, 2, 2, 1, 1]}
+    )  # fmt: skip
+    assert chunk_sizes_said(chunks, rows=10) == (
+        "A commit per chunk: 30 ms in chunks of 1, 2.5 ms in chunks of 10. One commit at the end: 12.0 ms "
+        "(10 statements) against 2.5 ms (1).\n"
+        "What committing each chunk added: 18.0 ms for 9 more commits (chunks of 1), 5.0 ms for 1 more commit "
+        "(chunks of 5)."
+    )
+
+
+# ---------------------------------------------------------------------- what the lesson demonstrates
+def test_orm_flush_needs_ids_back_bulk_insert_does_not(lab: Course, ex: Any) -> None:
+    """On SQLite the unit of work sends an INSERT per object (it needs each new id, in order); bulk sends one."""
+    rows = ex.reviews[:25]
+    with Session(lab.engine) as session, record(lab.engine) as flushed:
+        session.add_all([Review(**row) for row in rows])
+        session.commit()
+    with Session(lab.engine) as session, record(lab.engine) as bulk:
+        session.execute(insert(Review), rows)
+        session.commit()
+    assert flushed.count == (25 if lab.backend == "sqlite" else 1)
+    assert bulk.count == 1
+
+
+def test_update_where_and_by_primary_key_are_one_statement_each(lab: Course) -> None:
+    with Session(lab.engine) as session, record(lab.engine) as where:
+        changed = session.execute(
+            update(Order).where(Order.status == "shipped", Order.id <= 200).values(status="delivered")
+        ).rowcount
+        session.commit()
+    with Session(lab.engine) as session, record(lab.engine) as by_key:
+        session.execute(update(Order), [{"id": i, "note": f"n{i}"} for i in range(1, 51)])
+        session.commit()
+    assert where.count == 1 and changed > 0 and by_key.count == 1 and by_key.statements[0].executemany
+    with lab.session() as session:
+        assert session.scalar(select(func.count()).where(Order.note.like("n%"), Order.id <= 50)) == 50
+
+
+# ---------------------------------------------------------------------- exercises
+def per_row_reviews(session: Session, rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        session.add(Review(**row))
+        session.commit()
+
+
+def add_all_reviews(session: Session, rows: list[dict[str, Any]]) -> None:
+    session.add_all([Review(**row) for row in rows])
+    session.commit()
+
+
+def uncommitted_reviews(session: Session, rows: list[dict[str, Any]]) -> None:
+    session.execute(insert(Review), rows)
+
+
+def load_and_delete(session: Session, category: str) -> int:
+    doomed = session.scalars(
+        select(Review).join(Product).where(Product.category == category, Review.rating <= 2)
+    ).all()
+    for review in doomed:
+        session.delete(review)
+    session.commit()
+    return len(doomed)
+
+
+def every_low_rating(session: Session, category: str) -> int:
+    result = session.execute(delete(Review).where(Review.rating <= 2))
+    session.commit()
+    return result.rowcount  # type: ignore[attr-defined, no-any-return]
+
+
+def forgets_the_count(session: Session, category: str) -> None:
+    purge_low_ratings(session, category)
+
+
+def get_and_set(session: Session, prices: dict[int, Decimal]) -> None:
+    for product_id, price in prices.items():
+        product = session.get(Product, product_id)
+        assert product is not None
+        product.price = price
+    session.commit()
+
+
+def an_update_each(session: Session, prices: dict[int, Decimal]) -> None:
+    for product_id, price in prices.items():
+        session.execute(update(Product).where(Product.id == product_id).values(price=price))
+    session.commit()
+
+
+def one_price_for_all(session: Session, prices: dict[int, Decimal]) -> None:
+    session.execute(update(Product).where(Product.id.in_(list(prices))).values(price=max(prices.values())))
+    session.commit()
+
+
+def all_at_once(session: Session, rows: list[dict[str, Any]], size: int) -> None:
+    session.execute(insert(Customer), rows)
+    session.commit()
+
+
+def chunks_one_commit(session: Session, rows: list[dict[str, Any]], size: int) -> None:
+    for start in range(0, len(rows), size):
+        session.execute(insert(Customer), rows[start : start + size])
+    session.commit()
+
+
+def loses_the_last_chunk(session: Session, rows: list[dict[str, Any]], size: int) -> None:
+    for start in range(0, len(rows) - size, size):
+        session.execute(insert(Customer), rows[start : start + size])
+        session.commit()
+
+
+def chunks_with_add_all(session: Session, rows: list[dict[str, Any]], size: int) -> None:
+    """Right chunks and commits, but through ORM objects."""
+    for start in range(0, len(rows), size):
+        session.add_all([Customer(**row) for row in rows[start : start + size]])
+        session.commit()
+
+
+def reviews_in_one_values_clause(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Another right answer: one INSERT with a VALUES row per review."""
+    session.execute(insert(Review).values(rows))
+    session.commit()
+
+
+def purge_with_exists(session: Session, category: str) -> int:
+    """Another right answer: a correlated EXISTS instead of IN, and ratings below 3."""
+    of_category = select(Product.id).where(Product.id == Review.product_id, Product.category == category)
+    deleted = session.execute(delete(Review).where(of_category.exists(), Review.rating < 3)).rowcount  # type: ignore[attr-defined]
+    session.commit()
+    return int(deleted)
+
+
+def prices_through_core(session: Session, prices: dict[int, Decimal]) -> None:
+    """Another right answer: Core's UPDATE … WHERE id = :pid, executed with a list of parameters."""
+    products = Product.__table__
+    by_id = update(products).where(products.c.id == bindparam("pid")).values(price=bindparam("new_price"))
+    session.execute(by_id, [{"pid": pid, "new_price": price} for pid, price in prices.items()])
+    session.commit()
+
+
+def chunks_by_slicing(session: Session, rows: list[dict[str, Any]], size: int) -> None:
+    """Another right answer: take chunks off the front until none is left."""
+    while rows:
+        chunk, rows = rows[:size], rows[size:]
+        session.execute(insert(Customer), chunk)
+        session.commit()
 
 
 def test_q1_is_proven(course: Course) -> None:
     prove(
         Q1.bind(course).check,
-        right=[
-            add_slow_statement_header,
-            hooks(lambda s, threshold_ms: s * 1000 >= threshold_ms, in_g, said_from_g),
-        ],
+        right=[import_reviews, reviews_in_one_values_clause],
         wrong=[
-            (seconds_not_ms, "said 0: is the elapsed time in milliseconds"),
-            (global_counter, "carried over from the previous requests"),
-            (counts_everything, "counted every statement"),
-            (no_default, "raised AttributeError in your hooks"),
-            (no_header, "no X-Slow-Statements header"),
+            (per_row_reviews, "it committed 300 times"),
+            (add_all_reviews, "it built 300 Review objects"),
+            (uncommitted_reviews, "no review was kept: the insert needs a session.commit()"),
         ],
     )
-    assert verdict(Q1.bind(course).check, add_slow_statement_header)[1].startswith(
-        "Correct! X-Slow-Statements said 2, 1, 0"
+    assert verdict(Q1.bind(course).check, import_reviews)[1].startswith(
+        "Correct! 300 reviews in 1 statement and one commit"
     )
-    assert "\n" not in verdict(Q1.bind(course).check, global_counter)[1]
-
-
-# ---------------------------------------------------------------------------------------- q2
-def innermost(stack: list[Any]) -> Any:
-    return stack[-1]
-
-
-def outermost(stack: list[Any]) -> Any:
-    return stack[0]
-
-
-def forwards(stack: list[Any]) -> Any:
-    """The library test, but walking from the start of the program."""
-    for frame in stack:
-        if not frame.filename.startswith(LIBRARY_DIRS):
-            return frame
-    return None
-
-
-def _line_of(text: str) -> int:
-    """The line of helpers/shop/baseline.py holding `text`, wherever edits to the file move it."""
-    lines = (Path(__file__).resolve().parent.parent / "helpers" / "shop" / "baseline.py").read_text().splitlines()
-    return next(number for number, line in enumerate(lines, 1) if text in line)
-
-
-PAGE_QUERY = f"helpers/shop/baseline.py:{_line_of('orders = session.scalars(')}"
-
-
-def walks_back_by_index(stack: list[Any]) -> Any:
-    """Another right answer: an index from the end."""
-    i = len(stack) - 1
-    while i > 0 and stack[i].filename.startswith(LIBRARY_DIRS):
-        i -= 1
-    return stack[i]
 
 
 def test_q2_is_proven(course: Course) -> None:
     prove(
         Q2.bind(course).check,
-        right=[issuing_frame, walks_back_by_index],
+        right=[purge_low_ratings, purge_with_exists],
         wrong=[
-            (innermost, f"issued at {PAGE_QUERY}, your function points at sqlalchemy/"),
-            (outermost, f"issued at {PAGE_QUERY}, your function points at"),
-            (forwards, "(that frame started the request; the statement was issued further in)"),
-            (lambda stack: "baseline.py", "return one frame of the stack"),
-            (lambda stack: None, "returned None"),
+            (load_and_delete, "Review objects: one DELETE … WHERE removes them without loading any"),
+            (every_low_rating, "that should stay"),
+            (forgets_the_count, "it returned None: return how many were deleted"),
         ],
     )
-    said_so = verdict(Q2.bind(course).check, issuing_frame)[1]
-    assert said_so.startswith("Correct!") and "helpers/shop/baseline.py:" in said_so
-    assert "order.customer.name" in said_so
+    assert "reviews deleted by one DELETE … WHERE" in verdict(Q2.bind(course).check, purge_low_ratings)[1]
 
 
-# ---------------------------------------------------------------------------------------- q3
-def budget_test(customer: int, budget: int, path: str | None = None, status: int = 200) -> Any:
-    def test_customer_page(client: Any) -> None:
-        with assert_max_queries(budget):
-            response = client.get(path or f"/customers/{customer}")
-        assert response.status_code == status
-
-    return test_customer_page
-
-
-def test_q3_is_proven(ex: Any, course: Course) -> None:
-    assert 2 <= ex.customer_orders <= 8
+def test_q3_is_proven(course: Course) -> None:
     prove(
         Q3.bind(course).check,
-        right=[budget_test(ex.customer, 2), budget_test(ex.customer, 3)],
+        right=[apply_price_list, prices_through_core],
         wrong=[
-            (budget_test(ex.customer, 10_000), "your test passed on the baseline app, which ran"),
-            (
-                budget_test(ex.customer, 1),
-                "your test fails on the optimized app too (2 statements ran, the budget is 1.)",
-            ),
-            (
-                budget_test(ex.customer, 2, "/customers/0"),
-                "failed on the baseline, but not because of the statement budget",
-            ),
-            (budget_test(ex.customer, 2, status=201), "your test fails on the optimized app: assert 200 == 201"),
+            (get_and_set, "Product objects"),
+            (an_update_each, "statements; the budget is 1"),
+            (one_price_for_all, "have the wrong price"),
         ],
     )
-    said_so = verdict(Q3.bind(course).check, budget_test(ex.customer, 2))[1]
-    assert (
-        said_so.startswith("Correct! it fails on the baseline (") and "statements ran, the budget is 2." in said_so
+    assert "prices set by primary key in 1 statement" in verdict(Q3.bind(course).check, apply_price_list)[1]
+
+
+def test_q4_is_proven(course: Course) -> None:
+    prove(
+        Q4.bind(course).check,
+        right=[import_in_chunks, chunks_by_slicing],
+        wrong=[
+            (all_at_once, "it committed 1 time(s)"),
+            (chunks_one_commit, "commit after each chunk"),
+            (loses_the_last_chunk, "1,000 of the 1,200 customers were kept"),
+            (chunks_with_add_all, "Customer objects: pass each chunk of dicts"),
+        ],
     )
-    assert f"{ex.customer_orders} × SELECT order_lines.id, … FROM order_lines" in said_so  # the repeated shape
+    said_so = verdict(Q4.bind(course).check, import_in_chunks)[1]
+    assert said_so == "Correct! 1,200 customers in 3 chunks: 3 statements, 3 commits."
 
 
-def test_q3_solution_names_the_customer_through_ex(course: Course, capsys: pytest.CaptureFixture[str]) -> None:
-    Q3.bind(course).solution()
-    assert 'client.get(f"/customers/{ex.customer}")' in said(capsys)
+@pytest.mark.parametrize("name", ["q1", "q2", "q3", "q4"])
+def test_the_notebooks_starter_is_declared_and_not_answered_yet(
+    ex: Any, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    starter = getattr(lesson08, name.upper()).starter
+    assert starter in notebook_code_cells("08_batch_operations.ipynb")
+    exec(starter, {"ex": ex, "____": ____})
+    assert said(capsys).startswith("Not answered yet")
 
 
-def test_q3_wants_the_given_customers_page(ex: Any, course: Course, capsys: pytest.CaptureFixture[str]) -> None:
-    with course.session() as session:
-        other = session.scalar(
-            select(Order.customer_id)
-            .where(Order.customer_id != ex.customer)
-            .group_by(Order.customer_id)
-            .having(func.count() >= 2)
-            .limit(1)
-        )
-    assert not Q3.bind(course).check(budget_test(ex.customer, 2, f"/customers/{other}"))
-    assert f"should request /customers/{ex.customer}" in said(capsys)
+def test_hints_and_solutions(course: Course, capsys: pytest.CaptureFixture[str]) -> None:
+    q2 = Q2.bind(course)
+    q2.hint()
+    assert said(capsys).startswith("Hint: delete(Review).where(...)")
+    q2.solution()
+    assert "def purge_low_ratings(session: Session, category: str) -> int:" in said(capsys)
 
 
-# ---------------------------------------------------------------------------------------- improve the app
-GIVEN = """
+# ---------------------------------------------------------------------- improve the app: POST /orders
+RIGHT = """
 my_views = Blueprint("my_views", __name__)
-CENT = Decimal("0.01")
 
 
-@my_views.get("/reports/sales")
-def sales_report():
+@my_views.post("/orders")
+def place_order():
+    wanted = order_request()
     session = get_session()
-    days, conditions = report_window(session)
-    if conditions is None:
-        return {"days": days, "categories": []}
-"""  # what every answer starts with: the notebook's starter, and a constant
-JOINED = (
-    GIVEN
-    + """    revenue = {}
-    units = {}
-    lines = select(OrderLine).join(OrderLine.order).where(*conditions).options(joinedload(OrderLine.product))
-    for line in session.scalars(lines):
-        category = line.product.category
-        revenue[category] = revenue.get(category, 0) + line.quantity * line.unit_price
-        units[category] = units.get(category, 0) + line.quantity
-    ranked = sorted(revenue, key=lambda c: (-revenue[c], c))
-    return {"days": days, "categories": [
-        {"category": c, "revenue": revenue[c], "units": units[c]} for c in ranked
-    ]}
+    address = session.scalar(select(Customer.address).where(Customer.id == wanted.customer_id))
+    if address is None:
+        unknown_customer(wanted.customer_id)
+    in_order = select(Product.id, Product.price).where(Product.id.in_(wanted.product_ids))
+    prices = dict(session.execute(in_order).all())
+    for line in wanted.lines:
+        if line.product_id not in prices:
+            unknown_product(line.product_id)
+    created_at = placed_at()
+    total = sum((line.quantity * prices[line.product_id] for line in wanted.lines), Decimal(0))
+    order_id = session.execute(
+        insert(Order).values(customer_id=wanted.customer_id, status="pending", created_at=created_at, total=total,
+                             shipping_address=address, note=None).returning(Order.id)
+    ).scalar_one()
+    session.execute(insert(OrderLine), [
+        {"order_id": order_id, "product_id": line.product_id, "quantity": line.quantity,
+         "unit_price": prices[line.product_id]}
+        for line in wanted.lines
+    ])
+    session.commit()
+    return order_json(order_id, wanted, prices, created_at=created_at, total=total), 201
+
+
+ex.improve.check(my_views)
 """
+SELECT_PER_PRODUCT = RIGHT.replace(
+    "prices = dict(session.execute(in_order).all())",
+    "prices = {p: session.get(Product, p).price for p in wanted.product_ids if session.get(Product, p)}",
 )
-SELECTIN = JOINED.replace("joinedload(OrderLine.product)", "selectinload(OrderLine.product)")
-ASCENDING = JOINED.replace("key=lambda c: (-revenue[c], c)", "key=lambda c: (revenue[c], c)")
-NO_FILTERS = JOINED.replace(  # its own date window, without the status and minimum-total filters
-    "    days, conditions = report_window(session)\n",
-    "    days = int_arg('days', 7, high=3650)\n"
-    "    newest = session.scalar(select(func.max(Order.created_at)))\n"
-    "    conditions = [Order.created_at >= newest - timedelta(days=days)]\n",
-).replace("my_views = Blueprint", "from datetime import timedelta\n\nmy_views = Blueprint")
-AGGREGATED = (
-    GIVEN
-    + """    query = (
-        select(Product.category, func.sum(OrderLine.quantity * OrderLine.unit_price), func.sum(OrderLine.quantity))
-        .join(OrderLine.order)
-        .join(OrderLine.product)
-        .where(*conditions)
-        .group_by(Product.category)
-    )
-    rows = [(c, Decimal(r).quantize(CENT), int(u)) for c, r, u in session.execute(query)]
-    rows.sort(key=lambda row: (-row[1], row[0]))
-    return {"days": days, "categories": [{"category": c, "revenue": r, "units": u} for c, r, u in rows]}
-"""
+TWO_COMMITS = RIGHT.replace(").scalar_one()\n", ").scalar_one()\n    session.commit()\n")
+FIRST_PRICE = RIGHT.replace(
+    '"unit_price": prices[line.product_id]}', '"unit_price": prices[wanted.lines[0].product_id]}'
 )
+WRONG_TOTAL = RIGHT.replace("line.quantity * prices[line.product_id] for", "prices[line.product_id] for")
+WRONG_METHOD = RIGHT.replace('@my_views.post("/orders")', '@my_views.get("/orders")')
 
 
 @pytest.fixture
-def private_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
-    return tmp_path
+def improve(ex: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))  # answers are saved here, not in data/my_app/
+    return ex.improve
 
 
-@pytest.mark.parametrize("source", [JOINED, AGGREGATED], ids=["joinedload", "aggregate-in-sql"])
-def test_improve_accepts_a_join_or_an_aggregate(
-    ex: Any, private_data: Path, capsys: pytest.CaptureFixture[str], source: str
+def test_improve_reference_passes_is_saved_and_leaves_the_dataset(
+    course: Course, improve: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert ex.improve.check(run_cell(source, "cell08_1")["my_views"])
-    assert "Correct! Your sales report gives the baseline's answers to 5 requests" in said(capsys)
-    assert (private_data / "my_app" / "08_sales_report.py").exists()
+    before = content_fingerprint(course.engine)
+    assert improve.check(run_cell(RIGHT, "cell07_1")["my_views"])
+    out = said(capsys)
+    assert (
+        "Correct! Your endpoint stores the same order and lines as the baseline with 4 statements and 1 commit"
+        in out
+    )
+    assert "baseline (lesson 01)" in out  # the race ran, baseline and yours side by side
+    saved = (tmp_path / "my_app" / "08_place_order.py").read_text()
+    assert "(POST /orders), written in lesson 08" in saved and "ex.improve" not in saved
+    assert content_fingerprint(course.engine) == before  # everything happened on private copies
 
 
 @pytest.mark.parametrize(
     ("source", "reason"),
     [
-        (SELECTIN, "statements; the budget is 2"),
-        (ASCENDING, "GET /reports/sales?days={days}: your JSON['categories'][0]['category'] is"),
-        (NO_FILTERS, "GET /reports/sales?days={twice}&status=delivered: "),
+        (SELECT_PER_PRODUCT, "the budget is 4"),
+        (TWO_COMMITS, "committed 2 times"),
+        (FIRST_PRICE, "item 1 of your order as stored['lines'] is"),
+        (WRONG_TOTAL, "your JSON['total']"),
+        (WRONG_METHOD, "not POST /orders"),
     ],
-    ids=["selectinload", "ascending", "filters-ignored"],
+    ids=["select-per-product", "two-commits", "first-price", "wrong-total", "get-not-post"],
 )
 def test_improve_rejects(
-    ex: Any, private_data: Path, capsys: pytest.CaptureFixture[str], source: str, reason: str
+    improve: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str, reason: str
 ) -> None:
-    assert not ex.improve.check(run_cell(source, "cell08_2")["my_views"])
+    assert not improve.check(run_cell(source, "cell07_2")["my_views"])
     out = said(capsys)
-    assert out.startswith("Not yet") and reason.format(days=ex.days, twice=2 * ex.days) in out
-    assert not (private_data / "my_app" / "08_sales_report.py").exists()
+    assert out.startswith("Not yet") and reason in out
+    assert not (tmp_path / "my_app" / "08_place_order.py").exists()
 
 
-def test_improve_races_the_uncached_reference(ex: Any, private_data: Path) -> None:
-    comparison = ex.improve.race(run_cell(JOINED, "cell08_3")["my_views"], reference=True, repeat=2)
-    statements = comparison.frame["statements"]
-    assert statements["yours"] == 2 and statements["the course's version"] == 2  # not 0: no cache in the race
-    assert statements["baseline (lesson 01)"] > 2
+def test_improve_race_beside_the_reference(improve: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    race = improve.race(run_cell(RIGHT, "cell07_3")["my_views"], reference=True, repeat=2)
+    assert [m.variant for m in race.measurements] == ["baseline (lesson 01)", "yours", "the course's version"]
+    assert race["yours"].statements == race["the course's version"].statements == 4
+    assert race["baseline (lesson 01)"].statements > 4
+
+
+def test_improve_starter_is_not_answered(improve: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    starter = RIGHT.replace("order_id = session.execute(", "order_id = ____ or session.execute(")
+    assert not improve.check(run_cell(starter, "cell07_4")["my_views"])
+    assert "Not answered yet" in said(capsys)
+
+
+def test_reference_solution_is_the_course_version(improve: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    improve.solution()
+    out = said(capsys)
+    assert '@bp.post("/orders")' in out and "insert(OrderLine)" in out
+
+
+def test_exercise_data_is_deterministic(course: Course, ex: Any) -> None:
+    again = lesson08.exercises(course)
+    assert again.reviews == ex.reviews and again.prices == ex.prices and again.category == ex.category
+    assert len(ex.customers) == 1200 and all(isinstance(p, Decimal) for p in ex.prices.values())

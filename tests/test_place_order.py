@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from helpers.course import Course
 from helpers.data import drop_copy
-from helpers.exercises.lesson07 import order_counts, stored_order
+from helpers.exercises.lesson08 import order_counts, stored_order
 from helpers.measure.recorder import count_commits
 from helpers.shop import baseline, optimized
 from helpers.shop.orders import EXAMPLE_BODY, MAX_LINES, MAX_QUANTITY

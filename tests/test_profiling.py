@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
         (str(ROOT / "helpers/harness.py"), False),  # the course's infrastructure
         ("/tmp/ipykernel_123/2837465.py", True),  # a notebook cell
         ("<ipython-input-3-abc>", True),
-        (str(ROOT / "data/my_app/08_sales_report.py"), True),
+        (str(ROOT / "data/my_app/09_sales_report.py"), True),
     ],
 )
 def test_application_files(filename: str, application: bool) -> None:

@@ -3,8 +3,8 @@
     python -m helpers bench [--size small] [--backends sqlite,postgres] [--only projection,n_plus_one]
                             [--repeat 5] [--repeat-run] [--notebooks]
 
-One module per topic, as in SQLAlchemy's examples/performance: `reads` (02–04), `writes` (00, 07), `web`
-(05, 06, 09 and the endpoints), `notebooks` (execution times); `registry` declares, `runner` runs.
+One module per topic, as in SQLAlchemy's examples/performance: `reads` (02–04), `writes` (00, 08), `web`
+(06, 07, 10 and the endpoints), `notebooks` (execution times); `registry` declares, `runner` runs.
 Writes data/bench/latest.csv with the columns in `COLUMNS`.
 """
 

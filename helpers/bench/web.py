@@ -1,5 +1,5 @@
-"""The app: baseline against optimized endpoint by endpoint (01–04), the cached view (05), the pooled request
-(06) and both apps under concurrent load on a real server (09), each against its floor."""
+"""The app: baseline against optimized endpoint by endpoint (01–04), the cached view (06), the pooled request
+(07) and both apps under concurrent load on a real server (10), each against its floor."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def _register_endpoint(name: str) -> None:
 
     make.__name__ = "endpoint_" + name.replace(" ", "_")
     make.__doc__ = f"{ENDPOINTS[name]}: the baseline app vs the optimized app (uncached) vs a bare Flask view."
-    benchmark(lesson="09", repeat=5)(make)
+    benchmark(lesson="10", repeat=5)(make)
 
 
 for _name in ENDPOINTS:
@@ -104,7 +104,7 @@ def _report_apps(course: Course, name: str) -> tuple[Any, Any, Any, Callable[[],
 REPORT = "/reports/sales?days=30"
 
 
-@benchmark(lesson="05", repeat=15)
+@benchmark(lesson="06", repeat=15)
 def cached_view(course: Course) -> Race:
     """The sales report: uncached (the optimized SQL) vs cached (a SimpleCache hit)."""
     uncached, cached, _, dispose = _report_apps(course, "bench_cache")
@@ -115,7 +115,7 @@ def cached_view(course: Course) -> Race:
     )
 
 
-@benchmark(lesson="05", repeat=31)
+@benchmark(lesson="06", repeat=31)
 def cached_hit(course: Course) -> Race:
     """A cache hit on the sales report vs a bare Flask view returning the same JSON (the floor).
 
@@ -133,7 +133,7 @@ def cached_hit(course: Course) -> Race:
     )
 
 
-@benchmark(lesson="06", repeat=101)
+@benchmark(lesson="07", repeat=101)
 def pooled_request(course: Course) -> Race:
     """Connect and run SELECT 1: a new connection each time (NullPool) vs pooled vs SELECT 1 on an open one."""
     fresh, pooled = make_engine(course.url, poolclass=NullPool), make_engine(course.url)
@@ -163,7 +163,7 @@ def pooled_request(course: Course) -> Race:
     )
 
 
-@benchmark(lesson="09", repeat=1)
+@benchmark(lesson="10", repeat=1)
 def app_under_load(course: Course) -> Race:
     """Both apps on waitress in their own processes, 8 concurrent clients over the four endpoints."""
     from ..servers.wsgi import serve_in_process

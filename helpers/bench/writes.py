@@ -1,4 +1,4 @@
-"""Writes: the dataset build (00) and bulk inserts (07), against the raw driver's executemany and COPY."""
+"""Writes: the dataset build (00) and bulk inserts (08), against the raw driver's executemany and COPY."""
 
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ def _build_postgres(course: Course, rows: list[tuple[str, list[Any]]]) -> Race:
     )
 
 
-# ---------------------------------------------------------------------- bulk inserts (lesson 07)
+# ---------------------------------------------------------------------- bulk inserts (lesson 08)
 def _sqlite_values(row: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(str(v) if isinstance(v, Decimal) else v for v in row.values())
 
@@ -132,7 +132,7 @@ class _BenchLine(_Scratch):
     unit_price: Mapped[Decimal] = mapped_column(Numeric(10, 2))
 
 
-@benchmark(lesson="07", repeat=5)
+@benchmark(lesson="08", repeat=5)
 def bulk_insert(course: Course) -> Race:
     """500 order lines: a commit per row vs ORM bulk insert vs Core executemany vs the raw driver (and COPY)."""
     n = 500  # a commit per row syncs to disk each time: 500 of them take most of a second

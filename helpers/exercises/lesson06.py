@@ -1,572 +1,563 @@
-"""Exercises for lesson 06 · Connection pooling: size a pool, fix a leak, give a connection back early.
+"""Exercises for lesson 06 · Caching: a key per page, a key per customer, invalidation after a write, a hit ratio,
+and the sales report cached per query string (improve the app).
 
-The checks read the pool back from the engine the learner's settings built, and watch the pool while the
-learner's views answer requests: connections left checked out after a request (a leak, shown every time
-because the cycle collector is paused while the check runs), new connections opened, and connections held
-while a view waits for something that is not the database. The improve-the-app task serves the learner's
-customer page in a thread with the pool they configured and loads it with concurrent clients.
+Every check builds the learner's blueprint into an app whose cache starts empty (`caching.temporary_app`), asks
+it and an uncached truth the same requests, and reads what the cache did from the response headers
+(`X-Statements: 0` is a hit) and from the keys it stored.
 
-What the learner configured is kept for the capstone: the view cell (with its ENGINE_OPTIONS) as
-data/my_app/06_customer_page.py, and the options alone as data/my_app/06_engine_options.json
-(`helpers.exercises.saved_views.saved_engine_options()` reads them back).
+A question's solution is its starter cell with the blank filled in (the learner's cell, as it should end up); the
+truth the checks compare answers with is written here once more, uncached and in a form of its own.
 """
 
 from __future__ import annotations
 
 import functools
-import gc
-import inspect
-import json
-import time
-from collections.abc import Iterator, Mapping
+import secrets
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, Flask, abort, current_app
-from sqlalchemy import Engine, func, select
-from sqlalchemy.pool import QueuePool
+import numpy as np
+from flask import Blueprint, Flask
+from flask.testing import FlaskClient
+from sqlalchemy import delete, func, select, update
+from werkzeug.exceptions import HTTPException
 
 from ..course import Course
 from ..db import make_engine
-from ..measure.display import say, show_code
-from ..measure.harness import Comparison
-from ..servers.wsgi import wait_until
-from ..shop import optimized
-from ..shop.db import get_engine, get_session
-from ..shop.models import Customer, Order
-from ..topics.pooling import ConnectionEvents, checked_out, gc_paused, pool_settings, watched_load
+from ..measure.harness import first_difference
+from ..shop.caching import cache
+from ..shop.db import get_session
+from ..shop.models import Customer, Order, OrderLine, Product, Review
+from ..shop.params import int_arg
+from ..topics.caching import (
+    current_customer_id,
+    popularity,
+    stored_keys,
+    temporary_app,
+    traffic,
+    with_own_caches,
+)
 from .app_task import AppTask, Call
-from .core import CheckResult, Exercise, Incorrect, NotAnswered, Question, contains_blank, judge
-from .saved_views import save_engine_options
+from .core import Exercise, Incorrect, Question
 
 __all__ = [
     "Q1",
     "Q2",
     "Q3",
+    "Q4",
     "STARTER_Q1",
     "STARTER_Q2",
     "STARTER_Q3",
-    "THREADS",
-    "_CARRIER_DELAY_S",
-    "_MAX_TIMEOUT_S",
+    "STARTER_Q4",
+    "_Q4_REQUESTS",
+    "_Q4_THRESHOLD",
+    "_SOLUTION_Q1",
+    "_SOLUTION_Q2",
+    "_SOLUTION_Q3",
     "Lesson06Exercises",
-    "PoolTask",
-    "counts",
     "exercises",
-    "pool_for_six_threads",
-    "requirement_problem",
-    "shipping",
-    "shipping_quote",
+    "hit_ratio",
+    "improve_task",
 ]
 
-# q1: the server the pool is sized for.
-_Q1_THREADS = 6
-_Q1_IDLE = 4
-_Q1_TIMEOUT_S = 2.0
-# The improve-the-app task: the shop's server (waitress, as `make app` and the capstone run it).
-THREADS = 8
-_MAX_TIMEOUT_S = 2.0
-_CARRIER_DELAY_S = 0.02  # q3: what the carrier's API takes to answer
-_MISSING = 999_999_999  # a customer id no dataset has: the 404 path
-
+_Q4_THRESHOLD = 20  # entries in q4's SimpleCache: fewer than the customers its traffic visits
+_Q4_REQUESTS = 300
 
 # ---------------------------------------------------------------------- the starter cells, verbatim
 STARTER_Q1 = """\
-pool_for_six_threads = {
-    "pool_size": ____,
-    "max_overflow": ____,
-    "pool_timeout": ____,
-}
+q1_views = Blueprint("q1_views", __name__)
 
-ex.q1.check(pool_for_six_threads)"""
+
+@q1_views.get("/products/<int:product_id>/reviews")
+@cache.cached(____)
+def product_reviews(product_id):
+    page = int_arg("page", 1)
+    rows = get_session().execute(
+        select(Review.id, Review.rating)
+        .where(Review.product_id == product_id)
+        .order_by(Review.id)
+        .limit(5)
+        .offset((page - 1) * 5)
+    )
+    return {"product": product_id, "page": page, "reviews": [row._asdict() for row in rows]}
+
+
+ex.q1.check(q1_views)"""
 
 STARTER_Q2 = """\
-fixed_count = Blueprint("fixed_count", __name__)
+q2_views = Blueprint("q2_views", __name__)
 
 
-@fixed_count.get("/customers/<int:customer_id>/orders/count")
-def order_count(customer_id):
-    session = ____
-    customer = session.get(Customer, customer_id)
-    if customer is None:
-        abort(404, description=f"no customer with id {customer_id}")
-    orders = session.scalar(select(func.count(Order.id)).where(Order.customer_id == customer_id))
-    return {"id": customer_id, "name": customer.name, "orders": orders}
+@q2_views.get("/me/orders")
+@cache.cached(timeout=300, key_prefix=____)
+def my_orders():
+    customer_id = current_customer_id()
+    limit = int_arg("limit", 5, high=50)
+    rows = get_session().execute(
+        select(Order.id, Order.status, Order.total)
+        .where(Order.customer_id == customer_id)
+        .order_by(Order.id.desc())
+        .limit(limit)
+    )
+    return {"customer": customer_id, "orders": [row._asdict() for row in rows]}
 
 
-ex.q2.check(fixed_count)"""
+ex.q2.check(q2_views)"""
 
 STARTER_Q3 = """\
-quick_shipping = Blueprint("quick_shipping", __name__)
+q3_views = Blueprint("q3_views", __name__)
 
 
-@quick_shipping.get("/customers/<int:customer_id>/shipping")
-def shipping_page(customer_id):
+@q3_views.get("/customers/<int:customer_id>/contact")
+@cache.cached(timeout=300)
+def customer_contact(customer_id):
+    statement = select(Customer.id, Customer.name, Customer.email).where(Customer.id == customer_id)
+    return get_session().execute(statement).one()._asdict()
+
+
+@q3_views.post("/customers/<int:customer_id>/email")
+def change_email(customer_id):
     session = get_session()
-    city = session.scalar(select(Customer.city).where(Customer.id == customer_id))
-    if city is None:
-        abort(404, description=f"no customer with id {customer_id}")
-    ____
-    return {"id": customer_id, "city": city, "quote": shipping_quote(city)}
+    session.execute(update(Customer).where(Customer.id == customer_id).values(email=request.get_json()["email"]))
+    session.commit()
+    ____  # the next GET of this customer's contact page must show the new email
+    return {"id": customer_id}
 
 
-ex.q3.check(quick_shipping)"""
+ex.q3.check(q3_views)"""
+
+STARTER_Q4 = '''\
+def hit_ratio_of(client, urls):
+    """The share of the requests in `urls` that the app answered from its cache."""
+    return ____
 
 
-# ---------------------------------------------------------------------- reference answers
-def pool_for_six_threads() -> dict[str, Any]:
-    """Reference for q1: 4 connections kept, 2 more in a burst (6 threads), a 503 after 2 s at most."""
-    return {"pool_size": 4, "max_overflow": 2, "pool_timeout": 2}
+ex.q4.check(hit_ratio_of)'''
+
+# ---------------------------------------------------------------------- the solutions: the starters, filled in
+_SOLUTION_Q1 = STARTER_Q1.replace(
+    "@cache.cached(____)",
+    "@cache.cached(timeout=300, query_string=True)"
+    "  # the key: the path (which product) + the sorted query (which page)",
+)
+_SOLUTION_Q2 = '''\
+def my_orders_key():
+    """One entry per signed-in customer and page size (a callable key_prefix is the whole key)."""
+    return f"me/orders/{current_customer_id()}/{int_arg('limit', 5, high=50)}"
 
 
-def _q1_solution() -> str:
-    """The reference for q1 as the learner writes it: a dict, with why each number."""
-    why = {
-        "pool_size": "stay open when the shop is quiet",
-        "max_overflow": f"more in a burst: {_Q1_THREADS} at most, one per thread",
-        "pool_timeout": "seconds to wait for a free connection before TimeoutError (the shop's 503)",
-    }
-    lines = "".join(f'    "{key}": {value!r},  # {why[key]}\n' for key, value in pool_for_six_threads().items())
-    return f"pool_for_six_threads = {{\n{lines}}}\n"
+''' + STARTER_Q2.replace("key_prefix=____", "key_prefix=my_orders_key")
+_SOLUTION_Q3 = STARTER_Q3.replace(
+    "    ____  # the next GET of this customer's contact page must show the new email",
+    "    # Drop this customer's entry only: the key the GET view stored, rebuilt from its own path.\n"
+    '    cache.delete_cached(customer_contact, path=url_for(".customer_contact", customer_id=customer_id))',
+)
 
 
-counts = Blueprint("q2_reference", __name__)
+def hit_ratio(client: FlaskClient, urls: Sequence[str]) -> float:
+    """Reference for q4: the share of requests answered from the cache, i.e. that ran no SQL statement."""
+    hits = sum(client.get(url).headers["X-Statements"] == "0" for url in urls)
+    return hits / len(urls)
 
 
-@counts.get("/customers/<int:customer_id>/orders/count")
-def order_count(customer_id: int) -> dict[str, Any]:
-    # The request's session: closed at teardown whatever happens, on the 404 path too.
-    session = get_session()
-    customer = session.get(Customer, customer_id)
-    if customer is None:
-        abort(404, description=f"no customer with id {customer_id}")
-    orders = session.scalar(select(func.count(Order.id)).where(Order.customer_id == customer_id))
-    return {"id": customer_id, "name": customer.name, "orders": orders}
+# ---------------------------------------------------------------------- the truth the answers are compared with
+def _reviews_page(product_id: int) -> dict[str, Any]:
+    """q1's page, uncached: five reviews of a product, page `?page=`."""
+    page = int_arg("page", 1)
+    query = select(Review.id, Review.rating).where(Review.product_id == product_id).order_by(Review.id)
+    reviews = get_session().execute(query.limit(5).offset((page - 1) * 5))
+    return {"product": product_id, "page": page, "reviews": [review._asdict() for review in reviews]}
 
 
-def shipping_quote(city: str) -> float:
-    """The carrier's price for shipping to `city`: a slow call to another service (it takes 20 ms).
+def _newest_orders() -> dict[str, Any]:
+    """q2's page, uncached: the signed-in customer's newest orders, `?limit=` of them."""
+    customer_id, limit = current_customer_id(), int_arg("limit", 5, high=50)
+    query = select(Order.id, Order.status, Order.total).where(Order.customer_id == customer_id)
+    orders = get_session().execute(query.order_by(Order.id.desc()).limit(limit))
+    return {"customer": customer_id, "orders": [order._asdict() for order in orders]}
 
-    It notes how many connections the app's pool had checked out while it waited, for lesson 06's check.
+
+_q4_views = Blueprint("q4_views", __name__)
+
+
+@_q4_views.get("/customers/<int:customer_id>/name")
+@cache.cached(timeout=300)
+def _customer_name(customer_id: int) -> dict[str, Any]:
+    """The page q4's traffic visits: one primary-key lookup, cached per path."""
+    name = get_session().scalar(select(Customer.name).where(Customer.id == customer_id))
+    return {"id": customer_id, "name": name}
+
+
+# ---------------------------------------------------------------------- replaying requests
+@dataclass(frozen=True)
+class _Get:
+    """One GET a check sends, as a signed-in customer or not."""
+
+    path: str
+    customer: int | None = None
+
+    def send(self, client: FlaskClient) -> Any:
+        headers = {"X-Customer-Id": str(self.customer)} if self.customer is not None else {}
+        return client.get(self.path, headers=headers)
+
+    def __str__(self) -> str:
+        return f"GET {self.path}" + (f" as customer {self.customer}" if self.customer is not None else "")
+
+
+def _truth(view: Any, rule: str) -> Blueprint:
+    """An uncached view at `rule`: what every answer should be."""
+    truth = Blueprint(f"truth_{secrets.token_hex(4)}", __name__)
+    truth.add_url_rule(rule, view_func=view)
+    return truth
+
+
+def _require_route(app: Flask, path: str, method: str = "GET") -> None:
+    adapter = app.url_map.bind("localhost")
+    try:
+        adapter.match(path.split("?")[0], method=method)
+    except HTTPException:
+        raise Incorrect(
+            f"your blueprint does not serve {method} {path.split('?')[0]}: keep the route decorator of the starter"
+        ) from None
+
+
+def _statements(response: Any) -> int:
+    return int(response.headers.get("X-Statements", 0))
+
+
+def _replay(app: Flask, truth: Flask, gets: Sequence[_Get], keep_apart: str) -> list[int]:
+    """Send `gets` to the learner's app and to the uncached truth; answers must agree. Returns statements run.
+
+    An answer equal to an *earlier, different* request's answer is the cache-key mistake: say so.
     """
-    current_app.extensions.setdefault("shipping_quotes", []).append(checked_out(get_engine()))
-    time.sleep(_CARRIER_DELAY_S)
-    return round(4.9 + 0.1 * len(city), 2)
+    client, expected_client = app.test_client(), truth.test_client()
+    answered: list[tuple[_Get, Any]] = []
+    statements = []
+    for get in gets:
+        expected, got = get.send(expected_client), get.send(client)
+        if got.status_code != expected.status_code:
+            raise Incorrect(f"{get} answered {got.status_code}, expected {expected.status_code}")
+        body, want = got.get_json(silent=True), expected.get_json(silent=True)
+        if body != want:
+            earlier = next((g for g, answer in answered if answer == body and g != get), None)
+            if earlier is not None:
+                raise Incorrect(f"{get} got the answer cached for {earlier}: {keep_apart}")
+            raise Incorrect(f"{get}: {first_difference(want, body, 'answer')}")
+        answered.append((get, want))
+        statements.append(_statements(got))
+    return statements
 
 
-shipping = Blueprint("q3_reference", __name__)
+def _keys_after(course: Course, views: Any, truth: Blueprint, gets: Sequence[_Get], keep_apart: str) -> list[str]:
+    """Replay `gets` (the last repeats the first) on the learner's views and the truth; the keys stored after.
+
+    Answers must agree with the truth's, and the repeated request must have run no statement.
+    """
+    with temporary_app(course, views, TESTING=True) as app, temporary_app(course, truth) as truth_app:
+        _require_route(app, gets[0].path)
+        statements = _replay(app, truth_app, gets, keep_apart)
+        if statements[-1]:
+            raise Incorrect(
+                f"the repeated {gets[-1]} ran {statements[-1]} statement{'s' if statements[-1] > 1 else ''}: "
+                "it was not answered from the cache"
+            )
+        return stored_keys(app)
 
 
-@shipping.get("/customers/<int:customer_id>/shipping")
-def shipping_page(customer_id: int) -> dict[str, Any]:
-    session = get_session()
-    city = session.scalar(select(Customer.city).where(Customer.id == customer_id))
-    if city is None:
-        abort(404, description=f"no customer with id {customer_id}")
-    session.close()  # the connection goes back to the pool now: the carrier does not need it
-    return {"id": customer_id, "city": city, "quote": shipping_quote(city)}
+def _keys_text(keys: Sequence[str]) -> str:
+    return ", ".join(repr(k if len(k) <= 40 else k[:37] + "...") for k in keys)
 
 
-# ---------------------------------------------------------------------- the customers the checks ask for
+# ---------------------------------------------------------------------- rows the checks use
+@dataclass(frozen=True)
+class _Rows:
+    """The most reviewed products, the busiest customers and the first two customers (on any size)."""
+
+    products: list[int]
+    customers: list[int]
+    contacts: list[int]
+
+
+def _busiest(session: Any, column: Any) -> list[int]:
+    """The two values of `column` with the most rows (ties broken by the value)."""
+    return list(session.scalars(select(column).group_by(column).order_by(func.count().desc(), column).limit(2)))
+
+
 @functools.lru_cache(maxsize=16)
-def _busiest_customer(url: str) -> int:
+def _rows_at(url: str) -> _Rows:
     engine = make_engine(url)
     try:
-        with engine.connect() as conn:
-            busiest = conn.scalar(
-                select(Order.customer_id).group_by(Order.customer_id).order_by(func.count().desc()).limit(1)
-            )
+        with engine.connect() as session:
+            products, customers = _busiest(session, Review.product_id), _busiest(session, Order.customer_id)
+            contacts = list(session.scalars(select(Customer.id).order_by(Customer.id).limit(2)))
     finally:
         engine.dispose()
-    return int(busiest or 2)
+    return _Rows(products, customers, contacts)
 
 
-def _ids(course: Course) -> list[int]:
-    """Customer 1, the busiest customer, and one that does not exist."""
-    return [1, _busiest_customer(course.url.render_as_string(hide_password=False)), _MISSING]
+def _rows(course: Course) -> _Rows:
+    return _rows_at(course.url.render_as_string(hide_password=False))
 
 
-# ---------------------------------------------------------------------- checking views
-def _blueprint(answer: Any) -> Blueprint:
-    if not isinstance(answer, Blueprint):
-        raise Incorrect(
-            f"pass your Blueprint (the object whose .get(...) decorates your view), not {type(answer).__name__}"
-        )
-    return answer
+# ---------------------------------------------------------------------- q1 and q2: keys
+def _check_q1(course: Course, views: Any) -> str:
+    p1, p2 = _rows(course).products
+    pages = [(p1, 1), (p1, 2), (p2, 1), (p1, 1)]
+    gets = [_Get(f"/products/{product}/reviews?page={page}") for product, page in pages]
+    truth = _truth(_reviews_page, "/products/<int:product_id>/reviews")
+    keys = _keys_after(course, views, truth, gets, "the key must hold the product and the page")
+    return f"3 different pages, {len(keys)} keys ({_keys_text(keys)}); the repeated request ran no statement."
 
 
-@contextmanager
-def _apps(course: Course, views: Blueprint, reference: Blueprint, rule: str) -> Iterator[tuple[Flask, Flask]]:
-    """The learner's app and the reference app on one database; engines disposed on exit."""
-    mine, theirs = course.app(views=views), course.app(views=reference)
-    try:
-        if not any(r.rule == rule for r in mine.url_map.iter_rules()):
-            raise Incorrect(f"your blueprint does not serve GET {rule}: decorate your view with that rule")
-        yield mine, theirs
-    finally:
-        # Leaked sessions give their connections back when collected: collect first, so that dispose()
-        # closes them rather than leaving them to the interpreter's exit.
-        gc.collect()
-        for app in (mine, theirs):
-            app.extensions["engine"].dispose()
-
-
-def _answer(app: Flask, url: str) -> tuple[int, Any]:
-    response = app.test_client().get(url)
-    return response.status_code, response.get_json(silent=True)
-
-
-def _same_answer(url: str, got: tuple[int, Any], expected: tuple[int, Any]) -> None:
-    if got[0] != expected[0]:
-        message = (got[1] or {}).get("message", "") if isinstance(got[1], dict) else ""
-        raise Incorrect(
-            f"GET {url} answered {got[0]}, expected {expected[0]}" + (f" ({message})" if message else "")
-        )
-    if got[1] != expected[1]:
-        raise Incorrect(f"GET {url} answered {got[1]!r:.120}, expected {expected[1]!r:.120}")
-
-
-def _no_leak(engine: Engine, url: str, status: int) -> None:
-    left = checked_out(engine)
-    if left:
-        raise Incorrect(
-            f"after GET {url} ({status}), {left} connection{'s were' if left > 1 else ' was'} still checked out: "
-            "a session that is never closed keeps its connection (close it on every path, or use get_session())"
-        )
-
-
-# ---------------------------------------------------------------------- q1: size a pool
-def _q1_problem(settings: Mapping[str, Any]) -> str | None:
-    """Why a pool read back from an engine does not fit q1's six threads, or None if it does."""
-    if settings["pool"] != "QueuePool":
-        return f"that builds a {settings['pool']}: keep the default QueuePool, and size it"
-    size, overflow, timeout = settings["pool_size"], settings["max_overflow"], settings["pool_timeout"]
-    limit = size + overflow if overflow >= 0 else None
-    if size != _Q1_IDLE:
-        return f"{size} connections stay open when the shop is quiet (pool_size); it should keep {_Q1_IDLE}"
-    if limit is None or limit > _Q1_THREADS:
-        most = "any number of" if limit is None else str(limit)
-        return (
-            f"the pool opens up to {most} connections at once (pool_size + max_overflow), but "
-            f"{_Q1_THREADS} threads never need more than {_Q1_THREADS}"
-        )
-    if limit < _Q1_THREADS:
-        return (
-            f"pool_size + max_overflow = {limit}: with {_Q1_THREADS} threads, {_Q1_THREADS - limit} "
-            "requests would wait for a connection another thread holds"
-        )
-    if not 0 < timeout <= _Q1_TIMEOUT_S:
-        return (
-            f"a request that finds no free connection waits pool_timeout = {timeout:g} s before its 503; "
-            f"the shop wants its answer within {_Q1_TIMEOUT_S:g} s"
-        )
-    return None
-
-
-def _engine_from(course: Course, options: Mapping[str, Any], refused: str) -> Engine:
-    """The engine course.app() builds with these ENGINE_OPTIONS; Incorrect (after `refused`) if it cannot."""
-    try:
-        engine: Engine = course.app(ENGINE_OPTIONS=dict(options)).extensions["engine"]
-    except TypeError as exc:
-        raise Incorrect(f"{refused}: {str(exc).split(' sent to ')[0]}") from None
-    return engine
-
-
-def _check_q1(course: Course, answer: Any) -> str:
-    if isinstance(answer, Mapping) and contains_blank(list(answer.values())):
-        raise NotAnswered("replace each ____ with a number, then run this cell again")
-    if not isinstance(answer, Mapping):
-        raise Incorrect(
-            f"answer with a dict of create_engine options, like {{'pool_size': 3}}, not {type(answer).__name__}"
-        )
-    try:
-        engine = _engine_from(course, answer, "create_engine refused it")
-    except Incorrect as exc:
-        raise Incorrect(
-            f"{exc}. Engine options are create_engine's keywords (pool_size, max_overflow, pool_timeout, ...), "
-            "not Flask-SQLAlchemy config keys"
-        ) from None
-    try:
-        if problem := _q1_problem(pool_settings(engine)):
-            raise Incorrect(problem)
-        # Now the behaviour: a burst of six at once, none waiting; then back to four open connections.
-        with ConnectionEvents(engine) as seen:
-            burst = [engine.connect() for _ in range(_Q1_THREADS)]
-            for conn in burst:
-                conn.close()
-        kept = engine.pool.checkedin() if isinstance(engine.pool, QueuePool) else 0
-    finally:
-        engine.dispose()
-    return (
-        f"{seen.most_at_once} connections checked out at once without waiting; when they came back, the "
-        f"pool closed the {seen.connects - kept} overflow connections and kept {kept} open."
-    )
+def _check_q2(course: Course, views: Any) -> str:
+    a, b = _rows(course).customers
+    gets = [_Get(f"/me/orders?limit={limit}", customer) for customer, limit in ((a, 5), (b, 5), (a, 10), (a, 5))]
+    truth = _truth(_newest_orders, "/me/orders")
+    keys = _keys_after(course, views, truth, gets, "the key must hold who is signed in and the page size")
+    return f"each customer and page size has its own entry ({_keys_text(keys)})."
 
 
 Q1 = Question(
-    title="Size a pool for six threads",
+    title="A key per product and page",
     starter=STARTER_Q1,
     check=_check_q1,
     hints=(
-        "pool_size is what stays open when idle; pool_size + max_overflow is the most at once; pool_timeout "
-        "is how long a request waits for a free connection before TimeoutError (a 503 in the shop).",
+        "The page number is in the query string, which cached() leaves out of its key by default: "
+        "cache.cached(timeout=300, query_string=True) keys on the path and the sorted query string.",
     ),
-    solution=_q1_solution(),
+    solution=_SOLUTION_Q1,
 )
 
-
-# ---------------------------------------------------------------------- q2: fix a leak
-def _check_q2(course: Course, answer: Any) -> str:
-    views = _blueprint(answer)
-    urls = [f"/customers/{i}/orders/count" for i in (*_ids(course), 1)]
-    with _apps(course, views, counts, "/customers/<int:customer_id>/orders/count") as (mine, reference):
-        expected = {url: _answer(reference, url) for url in urls}
-        engine = mine.extensions["engine"]
-        with gc_paused(), ConnectionEvents() as seen:
-            for url in urls:
-                got = _answer(mine, url)
-                _same_answer(url, got, expected[url])
-                _no_leak(engine, url, got[0])
-        if seen.connects > 1:
-            raise Incorrect(
-                f"the right answers, but {seen.connects} new database connections for {len(urls)} requests: "
-                "a pool only helps if every request borrows from the same engine's pool (get_engine())"
-            )
-    return (
-        f"{len(urls)} requests, 404 included, each gave its connection back; "
-        f"{seen.connects} new connection{'s' if seen.connects != 1 else ''} opened in all."
-    )
-
-
 Q2 = Question(
-    title="Fix the leaking order count",
+    title="A key per signed-in customer",
     starter=STARTER_Q2,
     check=_check_q2,
     hints=(
-        "Every path out of the view must give the connection back, the 404 too. get_session() is closed at "
-        "teardown whatever happens; `with Session(get_engine()) as session:` closes on leaving the block.",
+        "The path /me/orders is the same for everyone. Give key_prefix a function (no arguments) returning a "
+        "string with current_customer_id() and the limit in it: a callable key_prefix is the whole key.",
     ),
-    solution=order_count,
+    solution=_SOLUTION_Q2,
 )
 
 
-# ---------------------------------------------------------------------- q3: give the connection back early
-def _quoted_without_a_connection(mine: Flask, url: str, expected: tuple[int, Any]) -> None:
-    """GET `url`: the reference's answer, nothing left checked out, the carrier asked once, with no connection
-    held while it answered."""
-    quotes: list[int] = mine.extensions.setdefault("shipping_quotes", [])
-    quotes.clear()
-    got = _answer(mine, url)
-    _same_answer(url, got, expected)
-    _no_leak(mine.extensions["engine"], url, got[0])
-    if got[0] == 200 and len(quotes) != 1:
-        raise Incorrect(f"GET {url} asked the carrier {len(quotes)} times: ask shipping_quote(city) once")
-    if quotes and quotes[0]:
+# ---------------------------------------------------------------------- q3: fresh after a write
+@contextmanager
+def _email_put_back(course: Course, customer_id: int) -> Iterator[None]:
+    """The customer's email as it was, whatever the block changed."""
+    with course.session() as session:
+        old_email = session.scalar(select(Customer.email).where(Customer.id == customer_id))
+    try:
+        yield
+    finally:
+        with course.session() as session:
+            session.execute(update(Customer).where(Customer.id == customer_id).values(email=old_email))
+            session.commit()
+
+
+def _change_and_look(client: FlaskClient, customer_id: int, other: int) -> None:
+    """POST a new email for the customer, then: their contact page shows it, the other's is still a hit."""
+    page, new_email = f"/customers/{customer_id}/contact", f"changed-{secrets.token_hex(3)}@example.com"
+    posted = client.post(f"/customers/{customer_id}/email", json={"email": new_email})
+    if posted.status_code != 200:
+        raise Incorrect(f"POST /customers/{customer_id}/email answered {posted.status_code}")
+    if (client.get(page).get_json(silent=True) or {}).get("email") != new_email:
         raise Incorrect(
-            f"GET {url} held {quotes[0]} connection while it waited for the carrier: give it back to the pool "
-            "first (session.close(), or commit), then call shipping_quote"
+            f"after the POST, GET {page} still showed the old email (the cached entry): delete that entry in the "
+            "POST view, with the key the GET view stored"
+        )
+    if _statements(client.get(f"/customers/{other}/contact")):
+        raise Incorrect(
+            f"customer {other}'s cached page was dropped too: delete only the entry of the customer who changed "
+            "(cache.clear() empties the whole cache)"
         )
 
 
-def _check_q3(course: Course, answer: Any) -> str:
-    views = _blueprint(answer)
-    urls = [f"/customers/{i}/shipping" for i in _ids(course)]
-    with _apps(course, views, shipping, "/customers/<int:customer_id>/shipping") as (mine, reference):
-        expected = {url: _answer(reference, url) for url in urls}
-        with gc_paused():
-            for url in urls:
-                _quoted_without_a_connection(mine, url, expected[url])
-    return (
-        f"{len(urls)} requests; while each waited {_CARRIER_DELAY_S * 1000:.0f} ms for the carrier, it held no "
-        "connection: another request could use it."
-    )
+def _check_q3(lab: Course, views: Any) -> str:
+    c1, c2 = _rows(lab).contacts
+    page1, page2 = f"/customers/{c1}/contact", f"/customers/{c2}/contact"
+    with temporary_app(lab, views, TESTING=True) as app, _email_put_back(lab, c1):
+        _require_route(app, page1)
+        _require_route(app, f"/customers/{c1}/email", "POST")
+        client = app.test_client()
+        client.get(page1)
+        client.get(page2)
+        if _statements(client.get(page2)):
+            raise Incorrect(f"a second GET {page2} ran statements: keep the GET view cached")
+        _change_and_look(client, c1, c2)
+        keys = stored_keys(app)
+    return f"the changed page is fresh and the other stays cached ({_keys_text(keys)})."
 
 
 Q3 = Question(
-    title="Give the connection back before a slow call",
+    title="Fresh after a write",
     starter=STARTER_Q3,
     check=_check_q3,
     hints=(
-        "Read what you need from the database, then end the session's use of its connection (session.close() "
-        "returns it to the pool; the session can still be used afterwards), then call shipping_quote.",
+        "In the POST view, after the commit: cache.delete_cached(customer_contact, "
+        "path=url_for('.customer_contact', customer_id=customer_id)), or cache.delete() of the key the GET "
+        "view stored ('view/' + its path).",
     ),
-    solution=shipping_page,
+    solution=_SOLUTION_Q3,
 )
 
 
-# ---------------------------------------------------------------------- improve the app: the pool under load
-_REQUIREMENTS = (
-    f"the shop runs on waitress with {THREADS} threads, one request per thread, one connection per request: "
-    f"pool_size + max_overflow ≥ {THREADS} (no request waits for a connection), pool_size ≤ {THREADS} (no idle "
-    f"connection no thread can use), 0 < pool_timeout ≤ {_MAX_TIMEOUT_S:g} (a 503 within {_MAX_TIMEOUT_S:g} s "
-    "when the pool is exhausted anyway), pool_pre_ping=True (survive a database restart)"
-)
-_HINT = (
-    "Two things. The view: take the request's session from get_session() (closed at teardown) instead of "
-    "opening Session(get_engine()) and never closing it. The pool: " + _REQUIREMENTS + "."
-)
+# ---------------------------------------------------------------------- q4: a hit ratio
+def _q4_traffic(course: Course) -> list[str]:
+    """_Q4_REQUESTS name pages of customers, drawn as often as each customer orders (seeded)."""
+    return traffic(popularity(course)["customers"], "/customers/{}/name", requests=_Q4_REQUESTS)
 
 
-def requirement_problem(settings: Mapping[str, Any]) -> str | None:
-    """Why a pool read back from an engine does not fit the improve task's server, or None if it does."""
-    if settings.get("pool") != "QueuePool":
-        return f"the app runs on a {settings.get('pool')}: keep the default QueuePool, and size it"
-    size, overflow, timeout = settings["pool_size"], settings["max_overflow"], settings["pool_timeout"]
-    if overflow >= 0 and size + overflow < THREADS:
+def _q4_mistake(got: float, expected: float, unlimited: float) -> str:
+    """What a wrong hit ratio most likely counted."""
+    if abs(got - unlimited) < 1e-9:
         return (
-            f"pool_size + max_overflow = {size + overflow}: with {THREADS} threads, {THREADS - size - overflow} "
-            "requests at a time would wait for a connection"
+            f"{got:.1%} is what a cache that never evicts would serve (1 − distinct/requests); this one holds "
+            f"{_Q4_THRESHOLD} entries: count the responses that ran no statement"
         )
-    if size > THREADS:
-        return f"pool_size = {size} keeps {size - THREADS} idle connections that none of {THREADS} threads can use"
-    if not 0 < timeout <= _MAX_TIMEOUT_S:
-        return (
-            f"pool_timeout = {timeout:g} s: a request would wait that long for its 503; "
-            f"allow {_MAX_TIMEOUT_S:g} s at most"
-        )
-    if not settings["pool_pre_ping"]:
-        return "without pool_pre_ping, the first requests after a database restart fail: set pool_pre_ping=True"
-    return None
+    if got == 1:
+        return "every request counted as a hit: a hit is a response that ran no statement"
+    return f"your function says {got:.1%} of requests were hits, the responses {expected:.1%}"
 
 
-def _engine_options(options: Any) -> dict[str, Any]:
-    """The learner's ENGINE_OPTIONS as a plain dict, or NotAnswered / Incorrect saying what is wrong with it."""
-    if contains_blank(list(options.values()) if isinstance(options, Mapping) else options):
-        raise NotAnswered("replace ____ in ENGINE_OPTIONS with your settings, then run this cell again")
-    if not isinstance(options, Mapping):
-        raise Incorrect(f"pass your ENGINE_OPTIONS dict as the second argument, not {type(options).__name__}")
-    try:
-        json.dumps(dict(options))
-    except (TypeError, ValueError):
-        raise Incorrect("keep ENGINE_OPTIONS to pool_* settings with numbers and True/False") from None
-    return dict(options)
-
-
-def _usable(course: Course, options: Any) -> None:
-    """Raise if `create_engine` cannot build a pool from the learner's options."""
-    _engine_from(course, _engine_options(options), "create_engine refused ENGINE_OPTIONS").dispose()
-
-
-def _pool_as_asked(settings: Mapping[str, Any], options: Mapping[str, Any]) -> None:
-    if problem := requirement_problem(settings):
-        raise Incorrect(problem)
-    if settings["pool_size"] != options.get("pool_size", settings["pool_size"]):
-        raise Incorrect(f"you asked for pool_size {options['pool_size']}, the engine has {settings['pool_size']}")
-
-
-def _loaded_without_leaks(app: Flask, ids: list[int]) -> tuple[Any, dict[str, Any]]:
-    """Each customer page once with the collector paused (nothing left checked out), then THREADS concurrent
-    clients on a real server (no failure, every connection back after): the load's result and the watch's
-    summary."""
-    engine = app.extensions["engine"]
-    gc.collect()  # what the answers' check left to the collector goes back first
-    with gc_paused():
-        for i in ids:
-            status, _ = _answer(app, f"/customers/{i}")
-            _no_leak(engine, f"/customers/{i}", status)
-    paths = [f"/customers/{i}" for i in ids[:2]]
-    result, watch = watched_load(app, paths, threads=THREADS, concurrency=THREADS, requests=5 * THREADS)
-    if result.failed:
-        raise Incorrect(
-            f"under {THREADS} concurrent clients, {result.failed} of {result.requests} requests failed "
-            f"(statuses {dict(result.statuses)})"
-        )
-    if not wait_until(lambda: checked_out(engine) == 0, timeout_s=2):
-        raise Incorrect(f"after the load, {checked_out(engine)} connections were still checked out")
-    return result, watch.summary()
-
-
-def _under_load(ids: list[int], options: Mapping[str, Any], app: Flask) -> str:
-    """The improve task's pool metric: the pool read back as asked and fit for the server, no leak, no failure."""
-    settings = pool_settings(app.extensions["engine"])
-    try:
-        _pool_as_asked(settings, options)
-        result, summary = _loaded_without_leaks(app, ids)
-    finally:
-        gc.collect()  # leaked sessions give their connections back before the engine is disposed
-    saved = save_engine_options(options)
+def _check_q4(course: Course, answer: Any) -> str:
+    if not callable(answer):
+        raise Incorrect("pass your function: ex.q4.check(hit_ratio)")
+    urls = _q4_traffic(course)
+    config = {"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": _Q4_THRESHOLD}
+    with temporary_app(course, _q4_views, **config) as app:
+        expected = hit_ratio(app.test_client(), urls)
+    with temporary_app(course, _q4_views, **config) as app:
+        got = answer(app.test_client(), urls)
+    if isinstance(got, bool) or not isinstance(got, int | float | np.floating) or not 0 <= got <= 1:
+        raise Incorrect(f"return the share of hits, between 0 and 1 (hits / requests), not {got!r:.40}")
+    unlimited = 1 - len(set(urls)) / len(urls)
+    if abs(float(got) - expected) > 1e-9:
+        raise Incorrect(_q4_mistake(float(got), expected, unlimited))
     return (
-        f"Your customer page gives the baseline's answers with at most 2 statements, leaks nothing, and under "
-        f"{THREADS} concurrent clients answered {result.requests} requests with no error; at most "
-        f"{summary['peak_checked_out']} connections were checked out at once, {summary['waited']} requests "
-        f"waited more than 1 ms for one. Pool read back: pool_size {settings['pool_size']}, max_overflow "
-        f"{settings['max_overflow']}, pool_timeout {settings['pool_timeout']:g} s, pre-ping on "
-        f"(kept in data/my_app/{saved.name})."
+        f"{expected:.1%} of {len(urls)} requests were hits with {_Q4_THRESHOLD} entries; a cache that never "
+        f"evicted would have served {unlimited:.1%}."
     )
 
 
-@dataclass(repr=False)
-class _PooledCourse(Course):
-    """The course, with its apps built on the learner's ENGINE_OPTIONS (what AppTask serves and races)."""
+Q4 = Question(
+    title="A hit ratio from the responses",
+    starter=STARTER_Q4,
+    check=_check_q4,
+    hints=(
+        "Send each URL once with client.get(url); a response that ran no SQL statement "
+        "(response.headers['X-Statements'] == '0') came from the cache. Return hits / len(urls).",
+    ),
+    solution=hit_ratio,
+)
 
-    engine_options: dict[str, Any] = field(default_factory=dict)
 
-    def app(self, *, views: Any = None, **config: Any) -> Flask:
-        config.setdefault("ENGINE_OPTIONS", self.engine_options)
-        return super().app(views=views, **config)
+# ---------------------------------------------------------------------- improve the app: the cached report
+@contextmanager
+def _new_order(course: Course) -> Iterator[int]:
+    """An order with one line, placed at the newest order's time (inside every report window); removed after."""
+    with course.session() as session:
+        newest = session.scalar(select(func.max(Order.created_at)))
+        price = session.scalar(select(Product.price).where(Product.id == 1)) or Decimal("1.00")
+        order = Order(customer_id=1, status="paid", created_at=newest, total=3 * price, shipping_address="-")
+        session.add(order)
+        session.flush()
+        session.add(OrderLine(order_id=order.id, product_id=1, quantity=3, unit_price=price))
+        session.commit()
+        order_id = order.id
+    try:
+        yield order_id
+    finally:
+        with course.session() as session:
+            session.execute(delete(OrderLine).where(OrderLine.order_id == order_id))
+            session.execute(delete(Order).where(Order.id == order_id))
+            session.commit()
 
 
-@dataclass
-class PoolTask:
-    """Improve the app: the customer page, without a leak, on a pool sized for the shop's server.
+def _fresh_after_clear(lab: Course, app: Flask, path: str) -> None:
+    """After a new order and cache.clear(), the learner's report must agree with the baseline's again."""
+    baseline = lab.app()
+    try:
+        with _new_order(lab):
+            with app.app_context():
+                cache.clear()  # the invalidation a write would do
+            expected = baseline.test_client().get(path).get_json()
+            if app.test_client().get(path).get_json() != expected:
+                raise Incorrect(
+                    "after a new order and cache.clear(), your report still showed the old totals: keep it in the "
+                    "app's cache (cache.cached), not in a dict or functools.lru_cache of your own"
+                )
+    finally:
+        baseline.extensions["engine"].dispose()
+        with app.app_context():
+            cache.clear()  # it holds the report with the order that was just removed
 
-    Like an `AppTask`, with the learner's ENGINE_OPTIONS as a second argument: `check(views, options)`,
-    `race(views, options)`, `hint()`, `solution()`.
-    """
 
-    course: Course
-
-    def check(self, views: Any, engine_options: Any = None) -> CheckResult:
-        """Check the view and the pool; if both are right, keep them for the capstone and race the view."""
-        if not judge(engine_options, functools.partial(_usable, self.course))[0]:
-            return CheckResult(False)
-        return self._task(_engine_options(engine_options)).check(views)
-
-    def hint(self) -> None:
-        say(f"Hint: {_HINT}", "#3a6fb0")
-
-    def solution(self) -> None:
-        """The course's reference: its pool settings and its customer page."""
-        options = "".join(f'    "{key}": {value!r},\n' for key, value in optimized.ENGINE_OPTIONS.items())
-        show_code(f"ENGINE_OPTIONS = {{\n{options}}}\n\n\n" + inspect.getsource(optimized.customer_page))
-
-    def race(self, views: Blueprint, engine_options: Any = None, *, reference: bool = False) -> Comparison:
-        """Lesson 01's baseline against your customer page on your pool (and the reference), side by side."""
-        answered = engine_options is not None and not contains_blank(list(dict(engine_options).values()))
-        # Until the task is answered the race shows the baseline and the course's version, on its pool.
-        options = _engine_options(engine_options if answered else optimized.ENGINE_OPTIONS)
-        return self._task(options).race(views, reference=reference)
-
-    def _task(self, options: Mapping[str, Any]) -> AppTask:
-        """The AppTask that checks and races the customer page on a course whose apps use `options`."""
-        c = self.course
-        ids = _ids(c)
-        return AppTask(
-            lesson="06",
-            endpoint="customer_page",
-            rule="/customers/<int(max=2147483647):customer_id>",
-            calls=[Call(f"/customers/{i}") for i in ids],
-            timed=Call(f"/customers/{ids[1]}"),
-            budget=2,
-            hint_text=_HINT,
-            course=_PooledCourse(c.lesson, c.settings, c.url, c.engine, c.info, engine_options=dict(options)),
-            baseline_course=c,
-            extra=functools.partial(_under_load, ids, options),
+def _check_cache(lab: Course, app: Flask) -> str:
+    """The improve-the-app task's cache metric: hits, a key per query string, fresh after an invalidation."""
+    client = app.test_client()
+    path = "/reports/sales?days=14"
+    first, second = client.get(path), client.get(path)
+    if _statements(second):
+        raise Incorrect(
+            f"a second identical GET {path} ran {_statements(second)} statements: it was not answered from "
+            "the cache"
         )
+    before = stored_keys(app)
+    if not before:
+        raise Incorrect("the app's cache holds no entry: cache the view with cache.cached(...) from the kit")
+    client.get("/reports/sales?days=21")
+    if len(stored_keys(app)) <= len(before):
+        raise Incorrect("?days=21 added no entry to the cache: each query string needs a key of its own")
+    _fresh_after_clear(lab, app, path)
+    return (
+        f"Your cached report gives the baseline's answers; a repeated request ran no statement (the first "
+        f"ran {_statements(first)}), two query strings made two entries, and after cache.clear() a new order "
+        "showed."
+    )
+
+
+def improve_task(lab: Course) -> AppTask:
+    """Improve the app: the sales report, cached per query string, on the lesson's copy (a check adds an order)."""
+    report = "/reports/sales"
+    return AppTask(
+        lesson="06",
+        endpoint="sales_report",
+        rule=report,
+        calls=[
+            Call(f"{report}?days=7"),
+            Call(f"{report}?days=30"),
+            Call(f"{report}?days=30&status=paid"),
+            Call(f"{report}?status=paid&days=30"),
+            Call(f"{report}?days=90&min_total=100"),
+            Call(f"{report}?days=abc"),
+        ],
+        timed=Call(f"{report}?days=30"),
+        budget=2,
+        hint_text=(
+            "cache.cached(timeout=60, query_string=True) under the route decorator: the key is then the path plus "
+            "a hash of the sorted query string, so ?days=7 and ?days=30 get entries of their own while "
+            "?days=30&status=paid and ?status=paid&days=30 share one."
+        ),
+        course=with_own_caches(lab),
+        extra=functools.partial(_check_cache, lab),
+    )
 
 
 # ---------------------------------------------------------------------- the lesson's exercises
 @dataclass(frozen=True)
 class Lesson06Exercises:
-    """Lesson 06's exercises: three questions and the improve-the-app task (a view and its pool)."""
+    """Lesson 06's exercises: four questions and the improve-the-app task."""
 
     q1: Exercise
     q2: Exercise
     q3: Exercise
-    improve: PoolTask
+    q4: Exercise
+    improve: AppTask
 
 
-def exercises(course: Course) -> Lesson06Exercises:
-    """The lesson's exercises, bound to its database."""
-    return Lesson06Exercises(Q1.bind(course), Q2.bind(course), Q3.bind(course), PoolTask(course))
+def exercises(course: Course, lab: Course) -> Lesson06Exercises:
+    """The lesson's exercises: q1, q2 and q4 read `course`; q3 and the improve-the-app task write to `lab`."""
+    return Lesson06Exercises(Q1.bind(course), Q2.bind(course), Q3.bind(lab), Q4.bind(course), improve_task(lab))

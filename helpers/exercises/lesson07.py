@@ -1,590 +1,572 @@
-"""Exercises for lesson 07 · Batch operations: each check runs the answer on a fresh private copy.
+"""Exercises for lesson 07 · Connection pooling: size a pool, fix a leak, give a connection back early.
 
-An answer is a function of an ORM `Session` (and the task's data) that writes. The check runs it on a copy of
-the dataset, reads back what it wrote and compares that with what the reference writes, then counts what it
-cost: statements, commits, and ORM objects built (a bulk statement builds none). The copy is removed after.
+The checks read the pool back from the engine the learner's settings built, and watch the pool while the
+learner's views answer requests: connections left checked out after a request (a leak, shown every time
+because the cycle collector is paused while the check runs), new connections opened, and connections held
+while a view waits for something that is not the database. The improve-the-app task serves the learner's
+customer page in a thread with the pool they configured and loads it with concurrent clients.
+
+What the learner configured is kept for the capstone: the view cell (with its ENGINE_OPTIONS) as
+data/my_app/07_customer_page.py, and the options alone as data/my_app/07_engine_options.json
+(`helpers.exercises.saved_views.saved_engine_options()` reads them back).
 """
 
 from __future__ import annotations
 
-import math
-import random
-from collections.abc import Callable, Iterator
+import functools
+import gc
+import inspect
+import json
+import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from decimal import Decimal
-from functools import lru_cache, partial
+from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask
-from sqlalchemy import Engine, delete, func, insert, select, update
-from sqlalchemy.orm import Session
+from flask import Blueprint, Flask, abort, current_app
+from sqlalchemy import Engine, func, select
+from sqlalchemy.pool import QueuePool
 
 from ..course import Course
-from ..data import drop_copy
 from ..db import make_engine
-from ..measure.recorder import count_commits, objects_built, record
-from ..shop.app import create_app
-from ..shop.models import Customer, Order, OrderLine, Product, Review
+from ..measure.display import say, show_code
+from ..measure.harness import Comparison
+from ..servers.wsgi import wait_until
+from ..shop import optimized
+from ..shop.db import get_engine, get_session
+from ..shop.models import Customer, Order
+from ..topics.pooling import ConnectionEvents, checked_out, gc_paused, pool_settings, watched_load
 from .app_task import AppTask, Call
-from .core import Exercise, Incorrect, Question, same_result
+from .core import CheckResult, Exercise, Incorrect, NotAnswered, Question, contains_blank, judge
+from .saved_views import save_engine_options
 
 __all__ = [
     "Q1",
     "Q2",
     "Q3",
-    "Q4",
     "STARTER_Q1",
     "STARTER_Q2",
     "STARTER_Q3",
-    "STARTER_Q4",
+    "THREADS",
+    "_CARRIER_DELAY_S",
+    "_MAX_TIMEOUT_S",
     "Lesson07Exercises",
-    "_busiest_low_category",
-    "_new_customers",
-    "_new_reviews",
-    "_price_list",
-    "apply_price_list",
+    "PoolTask",
+    "counts",
     "exercises",
-    "import_in_chunks",
-    "import_reviews",
-    "improve_task",
-    "order_counts",
-    "purge_low_ratings",
-    "stored_order",
+    "pool_for_six_threads",
+    "requirement_problem",
+    "shipping",
+    "shipping_quote",
 ]
 
-_CENT = Decimal("0.01")
-_CHUNK_SIZE = 500  # q4: rows per statement and per commit
+# q1: the server the pool is sized for.
+_Q1_THREADS = 6
+_Q1_IDLE = 4
+_Q1_TIMEOUT_S = 2.0
+# The improve-the-app task: the shop's server (waitress, as `make app` and the capstone run it).
+THREADS = 8
+_MAX_TIMEOUT_S = 2.0
+_CARRIER_DELAY_S = 0.02  # q3: what the carrier's API takes to answer
+_MISSING = 999_999_999  # a customer id no dataset has: the 404 path
 
 
-# ---------------------------------------------------------------------- reference solutions
-def import_reviews(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Reference for q1: every review in one bulk INSERT, no ORM objects, one commit."""
-    session.execute(insert(Review), rows)
-    session.commit()
+# ---------------------------------------------------------------------- the starter cells, verbatim
+STARTER_Q1 = """\
+pool_for_six_threads = {
+    "pool_size": ____,
+    "max_overflow": ____,
+    "pool_timeout": ____,
+}
+
+ex.q1.check(pool_for_six_threads)"""
+
+STARTER_Q2 = """\
+fixed_count = Blueprint("fixed_count", __name__)
 
 
-def purge_low_ratings(session: Session, category: str) -> int:
-    """Reference for q2: one DELETE whose WHERE picks the rows; the database says how many it removed."""
-    in_category = select(Product.id).where(Product.category == category)
-    result = session.execute(delete(Review).where(Review.product_id.in_(in_category), Review.rating <= 2))
-    session.commit()
-    return result.rowcount  # type: ignore[attr-defined, no-any-return]
+@fixed_count.get("/customers/<int:customer_id>/orders/count")
+def order_count(customer_id):
+    session = ____
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        abort(404, description=f"no customer with id {customer_id}")
+    orders = session.scalar(select(func.count(Order.id)).where(Order.customer_id == customer_id))
+    return {"id": customer_id, "name": customer.name, "orders": orders}
 
 
-def apply_price_list(session: Session, prices: dict[int, Decimal]) -> None:
-    """Reference for q3: an ORM bulk UPDATE by primary key, one executemany for the whole list."""
-    session.execute(update(Product), [{"id": product_id, "price": price} for product_id, price in prices.items()])
-    session.commit()
+ex.q2.check(fixed_count)"""
+
+STARTER_Q3 = """\
+quick_shipping = Blueprint("quick_shipping", __name__)
 
 
-def import_in_chunks(session: Session, rows: list[dict[str, Any]], size: int) -> None:
-    """Reference for q4: one bulk INSERT and one commit per chunk of `size` rows."""
-    for start in range(0, len(rows), size):
-        session.execute(insert(Customer), rows[start : start + size])
-        session.commit()
+@quick_shipping.get("/customers/<int:customer_id>/shipping")
+def shipping_page(customer_id):
+    session = get_session()
+    city = session.scalar(select(Customer.city).where(Customer.id == customer_id))
+    if city is None:
+        abort(404, description=f"no customer with id {customer_id}")
+    ____
+    return {"id": customer_id, "city": city, "quote": shipping_quote(city)}
 
 
-# ---------------------------------------------------------------------- the tasks' data (seeded)
-def _new_reviews(course: Course, n: int = 300) -> list[dict[str, Any]]:
-    """`n` reviews of existing products by existing customers, the same every time."""
-    rng = random.Random(7)
-    customers, products = course.info.rows["customers"], course.info.rows["products"]
-    start = datetime(2026, 1, 1, 9, 0)
-    return [
-        {
-            "product_id": rng.randint(1, products),
-            "customer_id": rng.randint(1, customers),
-            "rating": rng.choice((1, 2, 3, 4, 4, 5, 5, 5)),
-            "body": f"Imported review {i + 1}: " + rng.choice(("works well", "arrived late", "as described")),
-            "created_at": start + timedelta(minutes=7 * i),
-        }
-        for i in range(n)
-    ]
+ex.q3.check(quick_shipping)"""
 
 
-def _new_customers(n: int = 1200) -> list[dict[str, Any]]:
-    """`n` customers from a CRM export, the same every time."""
-    rng = random.Random(11)
-    cities = ("Lisbon", "Porto", "Oslo", "Lyon", "Graz", "Turku")
-    start = datetime(2026, 2, 1, 8, 0)
-    return [
-        {
-            "name": f"Imported Customer {i + 1}",
-            "email": f"imported{i + 1}@example.com",
-            "city": rng.choice(cities),
-            "address": f"{rng.randint(1, 300)} Mill Street, {rng.choice(cities)}",
-            "notes": "from the CRM export",
-            "created_at": start + timedelta(minutes=i),
-        }
-        for i in range(n)
-    ]
+# ---------------------------------------------------------------------- reference answers
+def pool_for_six_threads() -> dict[str, Any]:
+    """Reference for q1: 4 connections kept, 2 more in a burst (6 threads), a 503 after 2 s at most."""
+    return {"pool_size": 4, "max_overflow": 2, "pool_timeout": 2}
 
 
-def _price_list(course: Course) -> dict[int, Decimal]:
-    """New prices for every other product among the first 400: 10 % up, rounded to the cent."""
-    return dict(_price_list_at(_url(course)))
+def _q1_solution() -> str:
+    """The reference for q1 as the learner writes it: a dict, with why each number."""
+    why = {
+        "pool_size": "stay open when the shop is quiet",
+        "max_overflow": f"more in a burst: {_Q1_THREADS} at most, one per thread",
+        "pool_timeout": "seconds to wait for a free connection before TimeoutError (the shop's 503)",
+    }
+    lines = "".join(f'    "{key}": {value!r},  # {why[key]}\n' for key, value in pool_for_six_threads().items())
+    return f"pool_for_six_threads = {{\n{lines}}}\n"
 
 
-def _busiest_low_category(course: Course) -> str:
-    """The category with the most 1- and 2-star reviews (ties: alphabetical)."""
-    return _busiest_low_category_at(_url(course))
+counts = Blueprint("q2_reference", __name__)
 
 
-def _url(course: Course) -> str:
-    return course.url.render_as_string(hide_password=False)
+@counts.get("/customers/<int:customer_id>/orders/count")
+def order_count(customer_id: int) -> dict[str, Any]:
+    # The request's session: closed at teardown whatever happens, on the 404 path too.
+    session = get_session()
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        abort(404, description=f"no customer with id {customer_id}")
+    orders = session.scalar(select(func.count(Order.id)).where(Order.customer_id == customer_id))
+    return {"id": customer_id, "name": customer.name, "orders": orders}
 
 
-@lru_cache(maxsize=8)
-def _price_list_at(url: str, n: int = 200) -> tuple[tuple[int, Decimal], ...]:
+def shipping_quote(city: str) -> float:
+    """The carrier's price for shipping to `city`: a slow call to another service (it takes 20 ms).
+
+    It notes how many connections the app's pool had checked out while it waited, for lesson 07's check.
+    """
+    current_app.extensions.setdefault("shipping_quotes", []).append(checked_out(get_engine()))
+    time.sleep(_CARRIER_DELAY_S)
+    return round(4.9 + 0.1 * len(city), 2)
+
+
+shipping = Blueprint("q3_reference", __name__)
+
+
+@shipping.get("/customers/<int:customer_id>/shipping")
+def shipping_page(customer_id: int) -> dict[str, Any]:
+    session = get_session()
+    city = session.scalar(select(Customer.city).where(Customer.id == customer_id))
+    if city is None:
+        abort(404, description=f"no customer with id {customer_id}")
+    session.close()  # the connection goes back to the pool now: the carrier does not need it
+    return {"id": customer_id, "city": city, "quote": shipping_quote(city)}
+
+
+# ---------------------------------------------------------------------- the customers the checks ask for
+@functools.lru_cache(maxsize=16)
+def _busiest_customer(url: str) -> int:
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            query = select(Product.id, Product.price).where(Product.id <= 2 * n, Product.id % 2 == 1)
-            return tuple((pid, (price * Decimal("1.10")).quantize(_CENT)) for pid, price in conn.execute(query))
-    finally:
-        engine.dispose()
-
-
-@lru_cache(maxsize=8)
-def _busiest_low_category_at(url: str) -> str:
-    low = func.count(Review.id)
-    engine = make_engine(url)
-    try:
-        with engine.connect() as conn:
-            return str(
-                conn.scalar(
-                    select(Product.category)
-                    .join(Review, Review.product_id == Product.id)
-                    .where(Review.rating <= 2)
-                    .group_by(Product.category)
-                    .order_by(low.desc(), Product.category)
-                    .limit(1)
-                )
+            busiest = conn.scalar(
+                select(Order.customer_id).group_by(Order.customer_id).order_by(func.count().desc()).limit(1)
             )
     finally:
         engine.dispose()
+    return int(busiest or 2)
 
 
-# ---------------------------------------------------------------------- running an answer on a copy
-@dataclass
-class _Run:
-    """What an answer did on a copy: its return value and what it cost."""
+def _ids(course: Course) -> list[int]:
+    """Customer 1, the busiest customer, and one that does not exist."""
+    return [1, _busiest_customer(course.url.render_as_string(hide_password=False)), _MISSING]
 
-    result: Any
-    statements: int
-    commits: int
-    objects: int
+
+# ---------------------------------------------------------------------- checking views
+def _blueprint(answer: Any) -> Blueprint:
+    if not isinstance(answer, Blueprint):
+        raise Incorrect(
+            f"pass your Blueprint (the object whose .get(...) decorates your view), not {type(answer).__name__}"
+        )
+    return answer
 
 
 @contextmanager
-def _fresh_copy(course: Course) -> Iterator[Course]:
-    """A private copy of the dataset for one check, removed afterwards."""
-    copy = course.private_copy("exercise07")
+def _apps(course: Course, views: Blueprint, reference: Blueprint, rule: str) -> Iterator[tuple[Flask, Flask]]:
+    """The learner's app and the reference app on one database; engines disposed on exit."""
+    mine, theirs = course.app(views=views), course.app(views=reference)
     try:
-        yield copy
+        if not any(r.rule == rule for r in mine.url_map.iter_rules()):
+            raise Incorrect(f"your blueprint does not serve GET {rule}: decorate your view with that rule")
+        yield mine, theirs
     finally:
-        copy.engine.dispose()
-        drop_copy(copy.url)
+        # Leaked sessions give their connections back when collected: collect first, so that dispose()
+        # closes them rather than leaving them to the interpreter's exit.
+        gc.collect()
+        for app in (mine, theirs):
+            app.extensions["engine"].dispose()
 
 
-def _run(copy: Course, answer: Callable[..., Any], *args: Any, models: tuple[type[Any], ...]) -> _Run:
-    """Call `answer(session, *args)` on `copy`, counting statements, commits and ORM objects of `models`."""
-    with (
-        Session(copy.engine) as session,
-        record(copy.engine) as statements,
-        count_commits(copy.engine) as commits,
-        objects_built(*models) as objects,
-    ):
-        result = answer(session, *args)
-    return _Run(result, statements.count, commits.count, objects.count)
+def _answer(app: Flask, url: str) -> tuple[int, Any]:
+    response = app.test_client().get(url)
+    return response.status_code, response.get_json(silent=True)
 
 
-def _max_id(engine: Engine, model: type[Any]) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.coalesce(func.max(model.id), 0))).scalar_one())
-
-
-def _written(engine: Engine, columns: list[Any], after_id: int, id_column: Any) -> list[dict[str, Any]]:
-    """Rows with an id above `after_id`, in id order, as dicts of `columns` (the ids themselves left out)."""
-    with engine.connect() as conn:
-        rows = conn.execute(select(*columns).where(id_column > after_id).order_by(id_column))
-        return [dict(row._mapping) for row in rows]
-
-
-def _ids(copy: Course, query: Any) -> set[int]:
-    with copy.session() as session:
-        return set(session.scalars(query))
-
-
-def _prices(copy: Course) -> dict[int, Decimal]:
-    with copy.session() as session:
-        return dict(session.execute(select(Product.id, Product.price)).all())
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
-
-
-def _one_commit(done: _Run) -> None:
-    if done.commits != 1:
+def _same_answer(url: str, got: tuple[int, Any], expected: tuple[int, Any]) -> None:
+    if got[0] != expected[0]:
+        message = (got[1] or {}).get("message", "") if isinstance(got[1], dict) else ""
         raise Incorrect(
-            f"it committed {done.commits} times: a batch is one transaction, so commit once, at the end"
-            if done.commits
-            else "nothing was committed, so nothing was kept: call session.commit() at the end"
+            f"GET {url} answered {got[0]}, expected {expected[0]}" + (f" ({message})" if message else "")
+        )
+    if got[1] != expected[1]:
+        raise Incorrect(f"GET {url} answered {got[1]!r:.120}, expected {expected[1]!r:.120}")
+
+
+def _no_leak(engine: Engine, url: str, status: int) -> None:
+    left = checked_out(engine)
+    if left:
+        raise Incorrect(
+            f"after GET {url} ({status}), {left} connection{'s were' if left > 1 else ' was'} still checked out: "
+            "a session that is never closed keeps its connection (close it on every path, or use get_session())"
         )
 
 
-def _no_objects(done: _Run, model: type[Any], instead: str) -> None:
-    if done.objects:
-        raise Incorrect(
-            f"the right rows, but it built {_plural(done.objects, model.__name__ + ' object')}: {instead}"
+# ---------------------------------------------------------------------- q1: size a pool
+def _q1_problem(settings: Mapping[str, Any]) -> str | None:
+    """Why a pool read back from an engine does not fit q1's six threads, or None if it does."""
+    if settings["pool"] != "QueuePool":
+        return f"that builds a {settings['pool']}: keep the default QueuePool, and size it"
+    size, overflow, timeout = settings["pool_size"], settings["max_overflow"], settings["pool_timeout"]
+    limit = size + overflow if overflow >= 0 else None
+    if size != _Q1_IDLE:
+        return f"{size} connections stay open when the shop is quiet (pool_size); it should keep {_Q1_IDLE}"
+    if limit is None or limit > _Q1_THREADS:
+        most = "any number of" if limit is None else str(limit)
+        return (
+            f"the pool opens up to {most} connections at once (pool_size + max_overflow), but "
+            f"{_Q1_THREADS} threads never need more than {_Q1_THREADS}"
         )
+    if limit < _Q1_THREADS:
+        return (
+            f"pool_size + max_overflow = {limit}: with {_Q1_THREADS} threads, {_Q1_THREADS - limit} "
+            "requests would wait for a connection another thread holds"
+        )
+    if not 0 < timeout <= _Q1_TIMEOUT_S:
+        return (
+            f"a request that finds no free connection waits pool_timeout = {timeout:g} s before its 503; "
+            f"the shop wants its answer within {_Q1_TIMEOUT_S:g} s"
+        )
+    return None
 
 
-def _within(done: _Run, budget: int) -> None:
-    if done.statements > budget:
-        raise Incorrect(f"the right rows in {done.statements:,} statements; the budget is {budget}")
-
-
-# ---------------------------------------------------------------------- q1 · import reviews in one statement
-_REVIEW_COLUMNS = [Review.product_id, Review.customer_id, Review.rating, Review.body, Review.created_at]
+def _engine_from(course: Course, options: Mapping[str, Any], refused: str) -> Engine:
+    """The engine course.app() builds with these ENGINE_OPTIONS; Incorrect (after `refused`) if it cannot."""
+    try:
+        engine: Engine = course.app(ENGINE_OPTIONS=dict(options)).extensions["engine"]
+    except TypeError as exc:
+        raise Incorrect(f"{refused}: {str(exc).split(' sent to ')[0]}") from None
+    return engine
 
 
 def _check_q1(course: Course, answer: Any) -> str:
-    reviews = _new_reviews(course)
-    with _fresh_copy(course) as copy:
-        top = _max_id(copy.engine, Review)
-        done = _run(copy, answer, [dict(row) for row in reviews], models=(Review,))
-        written = _written(copy.engine, _REVIEW_COLUMNS, top, Review.id)
-    if not written:
-        raise Incorrect("no review was kept: the insert needs a session.commit() after it")
-    same_result(written, reviews, "reviews as stored")
-    _one_commit(done)
-    _no_objects(
-        done, Review, "pass the dicts themselves to session.execute(insert(Review), rows), which builds none"
+    if isinstance(answer, Mapping) and contains_blank(list(answer.values())):
+        raise NotAnswered("replace each ____ with a number, then run this cell again")
+    if not isinstance(answer, Mapping):
+        raise Incorrect(
+            f"answer with a dict of create_engine options, like {{'pool_size': 3}}, not {type(answer).__name__}"
+        )
+    try:
+        engine = _engine_from(course, answer, "create_engine refused it")
+    except Incorrect as exc:
+        raise Incorrect(
+            f"{exc}. Engine options are create_engine's keywords (pool_size, max_overflow, pool_timeout, ...), "
+            "not Flask-SQLAlchemy config keys"
+        ) from None
+    try:
+        if problem := _q1_problem(pool_settings(engine)):
+            raise Incorrect(problem)
+        # Now the behaviour: a burst of six at once, none waiting; then back to four open connections.
+        with ConnectionEvents(engine) as seen:
+            burst = [engine.connect() for _ in range(_Q1_THREADS)]
+            for conn in burst:
+                conn.close()
+        kept = engine.pool.checkedin() if isinstance(engine.pool, QueuePool) else 0
+    finally:
+        engine.dispose()
+    return (
+        f"{seen.most_at_once} connections checked out at once without waiting; when they came back, the "
+        f"pool closed the {seen.connects - kept} overflow connections and kept {kept} open."
     )
-    _within(done, 1)
-    return f"{len(reviews)} reviews in {_plural(done.statements, 'statement')} and one commit, no objects built."
-
-
-STARTER_Q1 = """\
-def import_reviews(session, rows):
-    ____
-
-
-ex.q1.check(import_reviews)"""
 
 
 Q1 = Question(
-    title="Import reviews in one statement",
+    title="Size a pool for six threads",
     starter=STARTER_Q1,
     check=_check_q1,
     hints=(
-        "Pass the whole list of dicts to one session.execute(insert(Review), rows), then commit once. "
-        "No Review(...) objects: that is what makes it a bulk insert.",
+        "pool_size is what stays open when idle; pool_size + max_overflow is the most at once; pool_timeout "
+        "is how long a request waits for a free connection before TimeoutError (a 503 in the shop).",
     ),
-    solution=import_reviews,
+    solution=_q1_solution(),
 )
 
 
-# ---------------------------------------------------------------------- q2 · delete low ratings of a category
+# ---------------------------------------------------------------------- q2: fix a leak
 def _check_q2(course: Course, answer: Any) -> str:
-    category = _busiest_low_category(course)
-    low_of_category = (
-        select(Review.id)
-        .join(Product, Product.id == Review.product_id)
-        .where(Product.category == category, Review.rating <= 2)
+    views = _blueprint(answer)
+    urls = [f"/customers/{i}/orders/count" for i in (*_ids(course), 1)]
+    with _apps(course, views, counts, "/customers/<int:customer_id>/orders/count") as (mine, reference):
+        expected = {url: _answer(reference, url) for url in urls}
+        engine = mine.extensions["engine"]
+        with gc_paused(), ConnectionEvents() as seen:
+            for url in urls:
+                got = _answer(mine, url)
+                _same_answer(url, got, expected[url])
+                _no_leak(engine, url, got[0])
+        if seen.connects > 1:
+            raise Incorrect(
+                f"the right answers, but {seen.connects} new database connections for {len(urls)} requests: "
+                "a pool only helps if every request borrows from the same engine's pool (get_engine())"
+            )
+    return (
+        f"{len(urls)} requests, 404 included, each gave its connection back; "
+        f"{seen.connects} new connection{'s' if seen.connects != 1 else ''} opened in all."
     )
-    with _fresh_copy(course) as copy:
-        doomed, before = _ids(copy, low_of_category), _ids(copy, select(Review.id))
-        done = _run(copy, answer, category, models=(Review, Product))
-        after = _ids(copy, select(Review.id))
-    removed = before - after
-    if removed != doomed:
-        wrong = len(removed - doomed)
-        kept = len(doomed - removed)
-        raise Incorrect(
-            f"it removed {_plural(len(removed), 'review')}: {wrong:,} that should stay and left {kept:,} of "
-            f"the {len(doomed):,} low ratings of {category!r}" + (" (was it committed?)" if not removed else "")
-        )
-    if done.result != len(doomed):
-        raise Incorrect(
-            f"the right reviews are gone, but it returned {done.result!r}: return how many were deleted "
-            "(the result's rowcount)"
-        )
-    _one_commit(done)
-    _no_objects(done, Review, "one DELETE … WHERE removes them without loading any")
-    _within(done, 1)
-    return f"{len(doomed)} reviews deleted by one DELETE … WHERE, nothing loaded."
-
-
-STARTER_Q2 = """\
-def purge_low_ratings(session, category):
-    ____
-
-
-ex.q2.check(purge_low_ratings)"""
 
 
 Q2 = Question(
-    title="Delete low ratings of a category in one statement",
+    title="Fix the leaking order count",
     starter=STARTER_Q2,
     check=_check_q2,
     hints=(
-        "delete(Review).where(...) takes the same conditions as a select: the product's category is in "
-        "another table, so compare Review.product_id with a subquery, "
-        "select(Product.id).where(Product.category == category), using .in_(...). "
-        "session.execute(...) returns a result whose rowcount is the number deleted.",
+        "Every path out of the view must give the connection back, the 404 too. get_session() is closed at "
+        "teardown whatever happens; `with Session(get_engine()) as session:` closes on leaving the block.",
     ),
-    solution=purge_low_ratings,
+    solution=order_count,
 )
 
 
-# ---------------------------------------------------------------------- q3 · a price list, by primary key
-def _check_q3(course: Course, answer: Any) -> str:
-    prices = _price_list(course)
-    with _fresh_copy(course) as copy:
-        before = _prices(copy)
-        done = _run(copy, answer, dict(prices), models=(Product,))
-        after = _prices(copy)
-    expected = {**before, **prices}
-    changed = [pid for pid in sorted(expected) if after.get(pid) != expected[pid]]
-    if changed:
-        pid = changed[0]
+# ---------------------------------------------------------------------- q3: give the connection back early
+def _quoted_without_a_connection(mine: Flask, url: str, expected: tuple[int, Any]) -> None:
+    """GET `url`: the reference's answer, nothing left checked out, the carrier asked once, with no connection
+    held while it answered."""
+    quotes: list[int] = mine.extensions.setdefault("shipping_quotes", [])
+    quotes.clear()
+    got = _answer(mine, url)
+    _same_answer(url, got, expected)
+    _no_leak(mine.extensions["engine"], url, got[0])
+    if got[0] == 200 and len(quotes) != 1:
+        raise Incorrect(f"GET {url} asked the carrier {len(quotes)} times: ask shipping_quote(city) once")
+    if quotes and quotes[0]:
         raise Incorrect(
-            f"{_plural(len(changed), 'product')} have the wrong price, e.g. product {pid}: "
-            f"{after.get(pid)}, expected {expected[pid]}" + (" (was it committed?)" if after == before else "")
+            f"GET {url} held {quotes[0]} connection while it waited for the carrier: give it back to the pool "
+            "first (session.close(), or commit), then call shipping_quote"
         )
-    _one_commit(done)
-    _no_objects(done, Product, "an UPDATE by primary key from a list of dicts loads none")
-    _within(done, 1)
-    return f"{len(prices)} prices set by primary key in {_plural(done.statements, 'statement')}."
 
 
-STARTER_Q3 = """\
-def apply_price_list(session, prices):
-    ____
-
-
-ex.q3.check(apply_price_list)"""
+def _check_q3(course: Course, answer: Any) -> str:
+    views = _blueprint(answer)
+    urls = [f"/customers/{i}/shipping" for i in _ids(course)]
+    with _apps(course, views, shipping, "/customers/<int:customer_id>/shipping") as (mine, reference):
+        expected = {url: _answer(reference, url) for url in urls}
+        with gc_paused():
+            for url in urls:
+                _quoted_without_a_connection(mine, url, expected[url])
+    return (
+        f"{len(urls)} requests; while each waited {_CARRIER_DELAY_S * 1000:.0f} ms for the carrier, it held no "
+        "connection: another request could use it."
+    )
 
 
 Q3 = Question(
-    title="A price list, by primary key",
+    title="Give the connection back before a slow call",
     starter=STARTER_Q3,
     check=_check_q3,
     hints=(
-        "update(Product) with no WHERE, executed with a list of dicts that each hold the primary key "
-        "('id') and the new 'price', is SQLAlchemy's bulk UPDATE by primary key.",
+        "Read what you need from the database, then end the session's use of its connection (session.close() "
+        "returns it to the pool; the session can still be used afterwards), then call shipping_quote.",
     ),
-    solution=apply_price_list,
+    solution=shipping_page,
 )
 
 
-# ---------------------------------------------------------------------- q4 · an import in chunks
-_CUSTOMER_COLUMNS = [
-    Customer.name, Customer.email, Customer.city, Customer.address, Customer.notes, Customer.created_at,
-]  # fmt: skip
-
-
-def _check_q4(course: Course, answer: Any) -> str:
-    customers = _new_customers()
-    chunks = math.ceil(len(customers) / _CHUNK_SIZE)
-    with _fresh_copy(course) as copy:
-        top = _max_id(copy.engine, Customer)
-        done = _run(copy, answer, [dict(row) for row in customers], _CHUNK_SIZE, models=(Customer,))
-        written = _written(copy.engine, _CUSTOMER_COLUMNS, top, Customer.id)
-    if not written:
-        raise Incorrect("no customer was kept: commit after each chunk")
-    if len(written) != len(customers):
-        raise Incorrect(
-            f"{len(written):,} of the {len(customers):,} customers were kept: does the last, shorter chunk "
-            "get written too?"
-        )
-    same_result(written, customers, "customers as stored")
-    _no_objects(done, Customer, "pass each chunk of dicts to session.execute(insert(Customer), chunk)")
-    if done.commits != chunks:
-        raise Incorrect(
-            f"it committed {done.commits:,} time(s); {len(customers):,} rows in chunks of {_CHUNK_SIZE} "
-            f"make {chunks} chunks, each its own transaction: commit after each chunk"
-        )
-    if done.statements != chunks:
-        raise Incorrect(f"it sent {done.statements:,} statements for {chunks} chunks: one bulk INSERT each")
-    return f"{len(customers):,} customers in {chunks} chunks: {chunks} statements, {chunks} commits."
-
-
-STARTER_Q4 = """\
-def import_in_chunks(session, rows, size):
-    ____
-
-
-ex.q4.check(import_in_chunks)"""
-
-
-Q4 = Question(
-    title="An import in chunks",
-    starter=STARTER_Q4,
-    check=_check_q4,
-    hints=(
-        "Loop over range(0, len(rows), size), take rows[start : start + size] (the last slice is shorter), "
-        "and run one bulk insert and one commit per slice.",
-    ),
-    solution=import_in_chunks,
+# ---------------------------------------------------------------------- improve the app: the pool under load
+_REQUIREMENTS = (
+    f"the shop runs on waitress with {THREADS} threads, one request per thread, one connection per request: "
+    f"pool_size + max_overflow ≥ {THREADS} (no request waits for a connection), pool_size ≤ {THREADS} (no idle "
+    f"connection no thread can use), 0 < pool_timeout ≤ {_MAX_TIMEOUT_S:g} (a 503 within {_MAX_TIMEOUT_S:g} s "
+    "when the pool is exhausted anyway), pool_pre_ping=True (survive a database restart)"
+)
+_HINT = (
+    "Two things. The view: take the request's session from get_session() (closed at teardown) instead of "
+    "opening Session(get_engine()) and never closing it. The pool: " + _REQUIREMENTS + "."
 )
 
 
-# ---------------------------------------------------------------------- improve the app: POST /orders
-def stored_order(engine: Engine, order_id: int) -> dict[str, Any]:
-    """An order and its lines as the database holds them (ids and time left out; no order: None)."""
-    with engine.connect() as conn:
-        order = conn.execute(
-            select(Order.customer_id, Order.status, Order.total, Order.shipping_address, Order.note).where(
-                Order.id == order_id
-            )
-        ).first()
-        lines = conn.execute(
-            select(OrderLine.product_id, OrderLine.quantity, OrderLine.unit_price)
-            .where(OrderLine.order_id == order_id)
-            .order_by(OrderLine.id)
-        ).all()
-    return {"order": None if order is None else tuple(order), "lines": [tuple(line) for line in lines]}
-
-
-def order_counts(engine: Engine) -> tuple[int, int]:
-    """How many orders and order lines the database holds."""
-    with engine.connect() as conn:
+def requirement_problem(settings: Mapping[str, Any]) -> str | None:
+    """Why a pool read back from an engine does not fit the improve task's server, or None if it does."""
+    if settings.get("pool") != "QueuePool":
+        return f"the app runs on a {settings.get('pool')}: keep the default QueuePool, and size it"
+    size, overflow, timeout = settings["pool_size"], settings["max_overflow"], settings["pool_timeout"]
+    if overflow >= 0 and size + overflow < THREADS:
         return (
-            conn.execute(select(func.count()).select_from(Order)).scalar_one(),
-            conn.execute(select(func.count()).select_from(OrderLine)).scalar_one(),
+            f"pool_size + max_overflow = {size + overflow}: with {THREADS} threads, {THREADS - size - overflow} "
+            "requests at a time would wait for a connection"
         )
+    if size > THREADS:
+        return f"pool_size = {size} keeps {size - THREADS} idle connections that none of {THREADS} threads can use"
+    if not 0 < timeout <= _MAX_TIMEOUT_S:
+        return (
+            f"pool_timeout = {timeout:g} s: a request would wait that long for its 503; "
+            f"allow {_MAX_TIMEOUT_S:g} s at most"
+        )
+    if not settings["pool_pre_ping"]:
+        return "without pool_pre_ping, the first requests after a database restart fail: set pool_pre_ping=True"
+    return None
 
 
-def _without_identity(body: Any) -> Any:
-    """An answer without what differs between two placements of the same order: its id and its time."""
-    if isinstance(body, dict):
-        return {key: value for key, value in body.items() if key not in ("id", "created_at")}
-    return body
-
-
-def _order_body(customer_id: int, lines: list[tuple[int, int]]) -> dict[str, Any]:
-    return {"customer_id": customer_id, "lines": [{"product_id": p, "quantity": q} for p, q in lines]}
-
-
-_FIRST = [(p, 1 + p % 4) for p in range(1, 11)]  # ten lines, ten products
-_BIG = [(1 + (7 * i) % 20, 1 + i % 9) for i in range(30)]  # 30 lines, 20 products: some come twice
-_WRITTEN_BODY = _order_body(5, _FIRST)
-
-
-def _calls(course: Course) -> list[Call]:
-    """The requests whose answers must match the baseline's, refused ones included."""
-    customers = course.info.rows["customers"]
-    unknown = course.info.rows["products"] + 1_000_000  # an id no product has, well within what an id may be
-    return [
-        Call("/orders", "POST", _order_body(1, [(3, 2), (7, 1)])),
-        Call("/orders", "POST", _order_body(customers, [(5, 1), (5, 4), (2, 3)])),  # a product twice
-        Call("/orders", "POST", _order_body(2, _BIG)),
-        Call("/orders", "POST", _order_body(3, [(1, 1), (unknown, 2)])),  # 422: the last line's product
-        Call("/orders", "POST", _order_body(customers + 1_000_000, [(1, 1)])),  # 422: no such customer
-        Call("/orders", "POST", _order_body(4, [(1, 0)])),  # 400: a quantity of zero
-    ]
-
-
-def _written_and_committed(mine: Flask, *, unknown_product: int) -> str:
-    """The order the learner's endpoint writes, and what it costs, against the baseline's."""
-    engine: Engine = mine.extensions["engine"]
-    baseline = create_app({"DATABASE_URL": mine.config["DATABASE_URL"], "CACHE_TYPE": "SimpleCache"})
-    baseline_engine: Engine = baseline.extensions["engine"]
+def _engine_options(options: Any) -> dict[str, Any]:
+    """The learner's ENGINE_OPTIONS as a plain dict, or NotAnswered / Incorrect saying what is wrong with it."""
+    if contains_blank(list(options.values()) if isinstance(options, Mapping) else options):
+        raise NotAnswered("replace ____ in ENGINE_OPTIONS with your settings, then run this cell again")
+    if not isinstance(options, Mapping):
+        raise Incorrect(f"pass your ENGINE_OPTIONS dict as the second argument, not {type(options).__name__}")
     try:
-        with count_commits(engine) as commits:
-            got = mine.test_client().post("/orders", json=_WRITTEN_BODY)
-        with count_commits(baseline_engine) as baseline_commits:
-            expected = baseline.test_client().post("/orders", json=_WRITTEN_BODY)
-        if got.status_code != 201:
-            raise Incorrect(f"a ten-line order answered {got.status_code}, not 201")
-        same_result(
-            stored_order(engine, got.get_json()["id"]),
-            stored_order(engine, expected.get_json()["id"]),
-            "order as stored",
-        )
-        if commits.count != 1:
-            raise Incorrect(
-                f"the right order, committed {commits.count} times: write the order and all its lines, "
-                "then commit once"
-            )
-        _refused_leaves_nothing(mine, _order_body(6, [*_FIRST[:5], (unknown_product, 1)]))
-    finally:
-        baseline_engine.dispose()
-    return (
-        f"Your endpoint stores the same order and lines as the baseline with "
-        f"{got.headers['X-Statements']} statements and 1 commit (the baseline: "
-        f"{expected.headers['X-Statements']} statements and {baseline_commits.count} commits)."
-    )
+        json.dumps(dict(options))
+    except (TypeError, ValueError):
+        raise Incorrect("keep ENGINE_OPTIONS to pool_* settings with numbers and True/False") from None
+    return dict(options)
 
 
-def _refused_leaves_nothing(mine: Flask, refused_body: dict[str, Any]) -> None:
-    engine: Engine = mine.extensions["engine"]
-    before = order_counts(engine)
-    mine.test_client().post("/orders", json=refused_body)
-    left = [a - b for a, b in zip(order_counts(engine), before, strict=True)]
-    if any(left):
+def _usable(course: Course, options: Any) -> None:
+    """Raise if `create_engine` cannot build a pool from the learner's options."""
+    _engine_from(course, _engine_options(options), "create_engine refused ENGINE_OPTIONS").dispose()
+
+
+def _pool_as_asked(settings: Mapping[str, Any], options: Mapping[str, Any]) -> None:
+    if problem := requirement_problem(settings):
+        raise Incorrect(problem)
+    if settings["pool_size"] != options.get("pool_size", settings["pool_size"]):
+        raise Incorrect(f"you asked for pool_size {options['pool_size']}, the engine has {settings['pool_size']}")
+
+
+def _loaded_without_leaks(app: Flask, ids: list[int]) -> tuple[Any, dict[str, Any]]:
+    """Each customer page once with the collector paused (nothing left checked out), then THREADS concurrent
+    clients on a real server (no failure, every connection back after): the load's result and the watch's
+    summary."""
+    engine = app.extensions["engine"]
+    gc.collect()  # what the answers' check left to the collector goes back first
+    with gc_paused():
+        for i in ids:
+            status, _ = _answer(app, f"/customers/{i}")
+            _no_leak(engine, f"/customers/{i}", status)
+    paths = [f"/customers/{i}" for i in ids[:2]]
+    result, watch = watched_load(app, paths, threads=THREADS, concurrency=THREADS, requests=5 * THREADS)
+    if result.failed:
         raise Incorrect(
-            f"an order refused for an unknown product left {left[0]} order(s) and {left[1]} line(s) "
-            "behind: check every product before writing anything"
+            f"under {THREADS} concurrent clients, {result.failed} of {result.requests} requests failed "
+            f"(statuses {dict(result.statuses)})"
         )
+    if not wait_until(lambda: checked_out(engine) == 0, timeout_s=2):
+        raise Incorrect(f"after the load, {checked_out(engine)} connections were still checked out")
+    return result, watch.summary()
 
 
-def improve_task(course: Course) -> AppTask:
-    """Improve the app: POST /orders in at most four statements and one commit."""
-    return AppTask(
-        lesson="07",
-        endpoint="place_order",
-        rule="/orders",
-        method="POST",
-        calls=_calls(course),
-        timed=Call("/orders", "POST", _WRITTEN_BODY),
-        budget=4,
-        hint_text=(
-            "Ask for every price at once: dict(session.execute(select(Product.id, Product.price)"
-            ".where(Product.id.in_(wanted.product_ids))).all()). Insert the order with "
-            "session.execute(insert(Order).values(...).returning(Order.id)).scalar_one(), then every line in one "
-            "session.execute(insert(OrderLine), [{...}, ...]), and commit once at the end."
-        ),
-        course=course,
-        same=_without_identity,
-        extra=partial(_written_and_committed, unknown_product=course.info.rows["products"] + 1_000_000),
-        writes=True,
+def _under_load(ids: list[int], options: Mapping[str, Any], app: Flask) -> str:
+    """The improve task's pool metric: the pool read back as asked and fit for the server, no leak, no failure."""
+    settings = pool_settings(app.extensions["engine"])
+    try:
+        _pool_as_asked(settings, options)
+        result, summary = _loaded_without_leaks(app, ids)
+    finally:
+        gc.collect()  # leaked sessions give their connections back before the engine is disposed
+    saved = save_engine_options(options)
+    return (
+        f"Your customer page gives the baseline's answers with at most 2 statements, leaks nothing, and under "
+        f"{THREADS} concurrent clients answered {result.requests} requests with no error; at most "
+        f"{summary['peak_checked_out']} connections were checked out at once, {summary['waited']} requests "
+        f"waited more than 1 ms for one. Pool read back: pool_size {settings['pool_size']}, max_overflow "
+        f"{settings['max_overflow']}, pool_timeout {settings['pool_timeout']:g} s, pre-ping on "
+        f"(kept in data/my_app/{saved.name})."
     )
 
 
-# ---------------------------------------------------------------------- the exercises
+@dataclass(repr=False)
+class _PooledCourse(Course):
+    """The course, with its apps built on the learner's ENGINE_OPTIONS (what AppTask serves and races)."""
+
+    engine_options: dict[str, Any] = field(default_factory=dict)
+
+    def app(self, *, views: Any = None, **config: Any) -> Flask:
+        config.setdefault("ENGINE_OPTIONS", self.engine_options)
+        return super().app(views=views, **config)
+
+
+@dataclass
+class PoolTask:
+    """Improve the app: the customer page, without a leak, on a pool sized for the shop's server.
+
+    Like an `AppTask`, with the learner's ENGINE_OPTIONS as a second argument: `check(views, options)`,
+    `race(views, options)`, `hint()`, `solution()`.
+    """
+
+    course: Course
+
+    def check(self, views: Any, engine_options: Any = None) -> CheckResult:
+        """Check the view and the pool; if both are right, keep them for the capstone and race the view."""
+        if not judge(engine_options, functools.partial(_usable, self.course))[0]:
+            return CheckResult(False)
+        return self._task(_engine_options(engine_options)).check(views)
+
+    def hint(self) -> None:
+        say(f"Hint: {_HINT}", "#3a6fb0")
+
+    def solution(self) -> None:
+        """The course's reference: its pool settings and its customer page."""
+        options = "".join(f'    "{key}": {value!r},\n' for key, value in optimized.ENGINE_OPTIONS.items())
+        show_code(f"ENGINE_OPTIONS = {{\n{options}}}\n\n\n" + inspect.getsource(optimized.customer_page))
+
+    def race(self, views: Blueprint, engine_options: Any = None, *, reference: bool = False) -> Comparison:
+        """Lesson 01's baseline against your customer page on your pool (and the reference), side by side."""
+        answered = engine_options is not None and not contains_blank(list(dict(engine_options).values()))
+        # Until the task is answered the race shows the baseline and the course's version, on its pool.
+        options = _engine_options(engine_options if answered else optimized.ENGINE_OPTIONS)
+        return self._task(options).race(views, reference=reference)
+
+    def _task(self, options: Mapping[str, Any]) -> AppTask:
+        """The AppTask that checks and races the customer page on a course whose apps use `options`."""
+        c = self.course
+        ids = _ids(c)
+        return AppTask(
+            lesson="07",
+            endpoint="customer_page",
+            rule="/customers/<int(max=2147483647):customer_id>",
+            calls=[Call(f"/customers/{i}") for i in ids],
+            timed=Call(f"/customers/{ids[1]}"),
+            budget=2,
+            hint_text=_HINT,
+            course=_PooledCourse(c.lesson, c.settings, c.url, c.engine, c.info, engine_options=dict(options)),
+            baseline_course=c,
+            extra=functools.partial(_under_load, ids, options),
+        )
+
+
+# ---------------------------------------------------------------------- the lesson's exercises
 @dataclass(frozen=True)
 class Lesson07Exercises:
-    """Lesson 07's exercises, bound to its database, and the data they write."""
+    """Lesson 07's exercises: three questions and the improve-the-app task (a view and its pool)."""
 
     q1: Exercise
     q2: Exercise
     q3: Exercise
-    q4: Exercise
-    improve: AppTask
-    reviews: list[dict[str, Any]]
-    customers: list[dict[str, Any]]
-    prices: dict[int, Decimal]
-    category: str
-    chunk_size: int = _CHUNK_SIZE
+    improve: PoolTask
 
 
 def exercises(course: Course) -> Lesson07Exercises:
     """The lesson's exercises, bound to its database."""
-    return Lesson07Exercises(
-        q1=Q1.bind(course),
-        q2=Q2.bind(course),
-        q3=Q3.bind(course),
-        q4=Q4.bind(course),
-        improve=improve_task(course),
-        reviews=_new_reviews(course),
-        customers=_new_customers(),
-        prices=_price_list(course),
-        category=_busiest_low_category(course),
-    )
+    return Lesson07Exercises(Q1.bind(course), Q2.bind(course), Q3.bind(course), PoolTask(course))

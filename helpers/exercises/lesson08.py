@@ -1,483 +1,590 @@
-"""Exercises for lesson 08 · Profiling and monitoring: a slow-statement header, the line that issued a
-statement, a budget test that fails for the right reason, and the sales report without its lazy loads."""
+"""Exercises for lesson 08 · Batch operations: each check runs the answer on a fresh private copy.
+
+An answer is a function of an ORM `Session` (and the task's data) that writes. The check runs it on a copy of
+the dataset, reads back what it wrote and compares that with what the reference writes, then counts what it
+cost: statements, commits, and ORM objects built (a bulk statement builds none). The copy is removed after.
+"""
 
 from __future__ import annotations
 
-import sysconfig
-import time
-import traceback
-from collections.abc import Iterator
+import math
+import random
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
-from types import FrameType
+from datetime import datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache, partial
 from typing import Any
 
-from flask import Blueprint, Flask, g, has_request_context, request
-from sqlalchemy import Engine, event, func, select, text
+from flask import Flask
+from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy.orm import Session
 
 from ..course import Course
-from ..db import Executed, make_engine, statements_heard
-from ..measure.recorder import statement_shape
-from ..shop import optimized
-from ..shop.db import get_session
-from ..shop.models import Order
-from ..topics.profiling import Origin, application_frame, report_days, short_path
-from ..topics.query_budget import QueryBudgetExceeded, assert_max_queries, compact_sql
+from ..data import drop_copy
+from ..db import make_engine
+from ..measure.recorder import count_commits, objects_built, record
+from ..shop.app import create_app
+from ..shop.models import Customer, Order, OrderLine, Product, Review
 from .app_task import AppTask, Call
-from .core import Exercise, Incorrect, Question
+from .core import Exercise, Incorrect, Question, same_result
 
 __all__ = [
-    "LIBRARY_DIRS",
     "Q1",
     "Q2",
     "Q3",
+    "Q4",
     "STARTER_Q1",
     "STARTER_Q2",
     "STARTER_Q3",
+    "STARTER_Q4",
     "Lesson08Exercises",
-    "_budget_customer",
-    "add_slow_statement_header",
+    "_busiest_low_category",
+    "_new_customers",
+    "_new_reviews",
+    "_price_list",
+    "apply_price_list",
     "exercises",
+    "import_in_chunks",
+    "import_reviews",
     "improve_task",
-    "issuing_frame",
+    "order_counts",
+    "purge_low_ratings",
+    "stored_order",
 ]
 
-# q1: statements that sleep _SLEEP_MS are slow, `SELECT 1` is not; the threshold sits far from both.
-_THRESHOLD_MS = 30
-_SLEEP_MS = 100
-_PROBES = ((2, 3), (1, 4), (0, 2))  # (slow, fast) statements per request, in order
-_MAX_ORDERS = 8  # q3's customer has this many orders at most
-
-LIBRARY_DIRS = (sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"])
+_CENT = Decimal("0.01")
+_CHUNK_SIZE = 500  # q4: rows per statement and per commit
 
 
-# ---------------------------------------------------------------------------------------- references
-def add_slow_statement_header(app: Flask, threshold_ms: float) -> None:
-    """Reference for q1: count each request's statements slower than `threshold_ms` in X-Slow-Statements."""
-    engine = app.extensions["engine"]
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def start_timer(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        conn.info.setdefault("started", []).append(time.perf_counter())
-
-    @event.listens_for(engine, "after_cursor_execute")
-    def count_if_slow(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        elapsed_ms = (time.perf_counter() - conn.info["started"].pop()) * 1000
-        if elapsed_ms >= threshold_ms and has_request_context():
-            g.slow_statements = g.get("slow_statements", 0) + 1
-
-    @app.after_request
-    def add_header(response):  # type: ignore[no-untyped-def]
-        response.headers["X-Slow-Statements"] = str(g.get("slow_statements", 0))
-        return response
+# ---------------------------------------------------------------------- reference solutions
+def import_reviews(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Reference for q1: every review in one bulk INSERT, no ORM objects, one commit."""
+    session.execute(insert(Review), rows)
+    session.commit()
 
 
-def issuing_frame(stack: list[traceback.FrameSummary]) -> traceback.FrameSummary | None:
-    """Reference for q2: the innermost frame that is not library code (stack is outermost first)."""
-    for frame in reversed(stack):
-        if not frame.filename.startswith(LIBRARY_DIRS):
-            return frame
-    return None
+def purge_low_ratings(session: Session, category: str) -> int:
+    """Reference for q2: one DELETE whose WHERE picks the rows; the database says how many it removed."""
+    in_category = select(Product.id).where(Product.category == category)
+    result = session.execute(delete(Review).where(Review.product_id.in_(in_category), Review.rating <= 2))
+    session.commit()
+    return result.rowcount  # type: ignore[attr-defined, no-any-return]
 
 
-def _dispose(*apps: Flask) -> None:
-    for app in apps:
-        app.extensions["engine"].dispose()
+def apply_price_list(session: Session, prices: dict[int, Decimal]) -> None:
+    """Reference for q3: an ORM bulk UPDATE by primary key, one executemany for the whole list."""
+    session.execute(update(Product), [{"id": product_id, "price": price} for product_id, price in prices.items()])
+    session.commit()
 
 
-def _first_line(exc: BaseException, otherwise: str = "") -> str:
-    return str(exc).splitlines()[0] if str(exc) else otherwise
+def import_in_chunks(session: Session, rows: list[dict[str, Any]], size: int) -> None:
+    """Reference for q4: one bulk INSERT and one commit per chunk of `size` rows."""
+    for start in range(0, len(rows), size):
+        session.execute(insert(Customer), rows[start : start + size])
+        session.commit()
 
 
-# ---------------------------------------------------------------------------------------- q1
-def _probe(backend: str) -> Blueprint:
-    """GET /probe?slow=2&fast=3: that many statements sleeping _SLEEP_MS, then that many quick ones."""
-    sleep = text("SELECT pg_sleep(:s)") if backend == "postgresql" else text("SELECT course_sleep(:s)")
-    bp = Blueprint("probe08", __name__)
-
-    @bp.get("/probe")
-    def probe() -> dict[str, Any]:
-        session = get_session()
-        for _ in range(int(request.args["slow"])):
-            session.execute(sleep, {"s": _SLEEP_MS / 1000})
-        for _ in range(int(request.args["fast"])):
-            session.execute(text("SELECT 1"))
-        return {"ok": True}
-
-    return bp
-
-
-def _sleep(seconds: float) -> float:
-    time.sleep(seconds)
-    return seconds
+# ---------------------------------------------------------------------- the tasks' data (seeded)
+def _new_reviews(course: Course, n: int = 300) -> list[dict[str, Any]]:
+    """`n` reviews of existing products by existing customers, the same every time."""
+    rng = random.Random(7)
+    customers, products = course.info.rows["customers"], course.info.rows["products"]
+    start = datetime(2026, 1, 1, 9, 0)
+    return [
+        {
+            "product_id": rng.randint(1, products),
+            "customer_id": rng.randint(1, customers),
+            "rating": rng.choice((1, 2, 3, 4, 4, 5, 5, 5)),
+            "body": f"Imported review {i + 1}: " + rng.choice(("works well", "arrived late", "as described")),
+            "created_at": start + timedelta(minutes=7 * i),
+        }
+        for i in range(n)
+    ]
 
 
-def _sqlite_sleep(dbapi_connection: Any, _record: Any) -> None:
-    dbapi_connection.create_function("course_sleep", 1, _sleep)
+def _new_customers(n: int = 1200) -> list[dict[str, Any]]:
+    """`n` customers from a CRM export, the same every time."""
+    rng = random.Random(11)
+    cities = ("Lisbon", "Porto", "Oslo", "Lyon", "Graz", "Turku")
+    start = datetime(2026, 2, 1, 8, 0)
+    return [
+        {
+            "name": f"Imported Customer {i + 1}",
+            "email": f"imported{i + 1}@example.com",
+            "city": rng.choice(cities),
+            "address": f"{rng.randint(1, 300)} Mill Street, {rng.choice(cities)}",
+            "notes": "from the CRM export",
+            "created_at": start + timedelta(minutes=i),
+        }
+        for i in range(n)
+    ]
 
 
-def _probe_app(course: Course) -> Flask:
-    """The shop with the probe route, its first connection already open (its set-up stays out of requests)."""
-    app = course.app(views=_probe(course.backend), PROPAGATE_EXCEPTIONS=True)
-    engine = app.extensions["engine"]
-    if course.backend == "sqlite":
-        event.listen(engine, "connect", _sqlite_sleep)
-    with engine.connect():
-        pass
-    return app
+def _price_list(course: Course) -> dict[int, Decimal]:
+    """New prices for every other product among the first 400: 10 % up, rounded to the cent."""
+    return dict(_price_list_at(_url(course)))
 
 
-@contextmanager
-def _timings(engine: Engine) -> Iterator[list[float]]:
-    """The duration in ms of every statement run inside the block, measured by the check itself."""
-    found: list[float] = []
-    with statements_heard(engine, lambda executed, caller: found.append(executed.duration_s * 1000)):
-        yield found
+def _busiest_low_category(course: Course) -> str:
+    """The category with the most 1- and 2-star reviews (ties: alphabetical)."""
+    return _busiest_low_category_at(_url(course))
 
 
-def _slow_header(app: Flask, slow: int, fast: int) -> tuple[int, list[float]]:
-    """What X-Slow-Statements said for one probe request, and every statement's duration in ms."""
-    with _timings(app.extensions["engine"]) as durations:
-        try:
-            response = app.test_client().get(f"/probe?slow={slow}&fast={fast}")
-        except Exception as exc:  # the learner's hooks run inside the request
-            raise Incorrect(f"a request raised {type(exc).__name__} in your hooks: {_first_line(exc)}") from None
-    header = response.headers.get("X-Slow-Statements")
-    if header is None:
-        raise Incorrect("the response has no X-Slow-Statements header: set it in the after_request hook")
-    try:
-        return int(header), durations
-    except ValueError:
-        raise Incorrect(f"X-Slow-Statements should be a whole number, not {header!r}") from None
-
-
-def _judge_count(said: list[int], slow: int, fast: int, durations: list[float]) -> None:
-    """Raise Incorrect unless the latest count is the number of slow statements, with the likely mistake."""
-    n = said[-1]
-    # Statements near the threshold could go either way on a busy machine; these cannot.
-    surely = sum(d >= _THRESHOLD_MS * 1.5 for d in durations)
-    maybe = sum(d >= _THRESHOLD_MS * 0.5 for d in durations)
-    if surely <= n <= maybe:
-        return
-    plural = "s" if slow != 1 else ""
-    ran = f"a request ran {slow} statement{plural} of {_SLEEP_MS} ms and {fast} quick ones"
-    if n == len(durations) and n > maybe:
-        why = f"it counted every statement, not only those over {_THRESHOLD_MS} ms"
-    elif len(said) > 1 and n > maybe and n >= sum(said[:-1]):
-        why = "the count carried over from the previous requests: keep it per request, in flask.g"
-    elif n == 0:
-        why = "is the elapsed time in milliseconds, like threshold_ms?"
-    else:
-        why = f"expected {surely}"
-    raise Incorrect(f"{ran}, X-Slow-Statements said {n}: {why}")
-
-
-def _check_q1(course: Course, answer: Any) -> str:
-    app = _probe_app(course)
-    said: list[int] = []
-    try:
-        answer(app, _THRESHOLD_MS)
-        for slow, fast in _PROBES:
-            n, durations = _slow_header(app, slow, fast)
-            said.append(n)
-            _judge_count(said, slow, fast, durations)
-    finally:
-        _dispose(app)
-    return (
-        f"X-Slow-Statements said {', '.join(map(str, said))} for requests with "
-        f"{', '.join(str(slow) for slow, _ in _PROBES)} statements over {_THRESHOLD_MS} ms."
-    )
-
-
-STARTER_Q1 = """\
-from flask import g  # noqa: F401 (your hooks will need it)
-
-
-def add_slow_statement_header(app, threshold_ms):
-    engine = app.extensions["engine"]
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def start_timer(conn, cursor, statement, parameters, context, executemany):
-        ____
-
-    @event.listens_for(engine, "after_cursor_execute")
-    def count_if_slow(conn, cursor, statement, parameters, context, executemany):
-        ____
-
-    @app.after_request
-    def add_header(response):
-        response.headers["X-Slow-Statements"] = ____
-        return response
-
-
-ex.q1.check(add_slow_statement_header)"""
-
-
-Q1 = Question(
-    title="A slow-statement count in every response",
-    starter=STARTER_Q1,
-    check=_check_q1,
-    hints=(
-        "In start_timer keep time.perf_counter() on the connection (conn.info is a dict per connection); in "
-        "count_if_slow compute the elapsed milliseconds and, when they reach threshold_ms, add one to a "
-        "counter in flask.g (g.get('slow_statements', 0) + 1): g lives as long as one request. The header "
-        "value is a string: str(g.get('slow_statements', 0)).",
-    ),
-    solution=add_slow_statement_header,
-)
-
-
-# ---------------------------------------------------------------------------------------- q2
-_Q2_URL = "/orders?page=1&per_page=5"
-_Found = tuple[str, Origin | None, Any]  # a statement's shape, where it was issued, the answer's frame
-
-
-def _answers_per_statement(course: Course, answer: Any) -> list[_Found]:
-    """Call the answer with the stack of every statement the order list runs, beside the issuing line."""
-    app = course.app()
-    found: list[_Found] = []
-    failed: list[Exception] = []
-
-    def heard(executed: Executed, caller: FrameType) -> None:
-        try:  # caller: the frame that ran the statement, SQLAlchemy's event dispatch
-            got = answer(traceback.extract_stack(caller))
-        except Exception as exc:  # raised after the request, outside SQLAlchemy and Flask
-            failed.append(exc)
-            got = None
-        found.append((statement_shape(executed.sql), application_frame(caller), got))
-
-    try:
-        with statements_heard(app.extensions["engine"], heard):
-            app.test_client().get(_Q2_URL)
-    finally:
-        _dispose(app)
-    if failed:
-        raise failed[0]
-    return found
-
-
-def _same_frame(expected: Any, got: Any) -> None:
-    """Raise Incorrect unless the answer's frame is the issuing line, saying what it pointed at instead."""
-    if got is None:
-        raise Incorrect(f"your function returned None for a statement issued at {expected.where}")
-    if not hasattr(got, "filename") or not hasattr(got, "lineno"):
-        raise Incorrect(f"return one frame of the stack (a FrameSummary), not {type(got).__name__}")
-    if (got.filename, got.lineno) == (expected.filename, expected.lineno):
-        return
-    place = f"{short_path(got.filename)}:{got.lineno}"
-    if got.filename.startswith(LIBRARY_DIRS):
-        why = "that is library code"
-    elif got.lineno != expected.lineno and got.filename == expected.filename:
-        why = "the right file, another line"
-    else:
-        why = "that frame started the request; the statement was issued further in"
-    raise Incorrect(f"for a statement issued at {expected.where}, your function points at {place} ({why})")
-
-
-def _check_q2(course: Course, answer: Any) -> str:
-    found = _answers_per_statement(course, answer)
-    for _shape, expected, got in found:
-        _same_frame(expected, got)
-    by_shape: dict[str, list[str]] = {}
-    for shape, expected, _ in found:
-        assert expected is not None  # _same_frame compared it with the answer's frame
-        by_shape.setdefault(shape, []).append(f"{expected.where} ({expected.code})")
-    repeated = sorted(((len(w), s, w[0]) for s, w in by_shape.items() if len(w) > 1), reverse=True)
-    lines = "; ".join(f"{n} × {compact_sql(shape, 80)} at {where}" for n, shape, where in repeated)
-    return f"GET {_Q2_URL}: every statement traced to its line. The N+1: {lines}."
-
-
-STARTER_Q2 = """\
-print(LIBRARY_DIRS)
-
-
-def issuing_frame(stack):
-    return ____
-
-
-ex.q2.check(issuing_frame)"""
-
-
-Q2 = Question(
-    title="The line that issued a statement",
-    starter=STARTER_Q2,
-    check=_check_q2,
-    hints=(
-        "The stack is listed outermost first, and the statement's own frames (SQLAlchemy's) come last. "
-        "Walk it from the end with reversed(stack) and return the first frame whose filename does not start "
-        "with one of LIBRARY_DIRS (str.startswith accepts a tuple).",
-    ),
-    solution=issuing_frame,
-)
-
-
-# ---------------------------------------------------------------------------------------- q3
-def _budget_customer(course: Course) -> tuple[int, int]:
-    """q3's customer and how many orders they have: several, but at most _MAX_ORDERS."""
-    return _budget_customer_at(course.url.render_as_string(hide_password=False))
+def _url(course: Course) -> str:
+    return course.url.render_as_string(hide_password=False)
 
 
 @lru_cache(maxsize=8)
-def _budget_customer_at(url: str) -> tuple[int, int]:
-    # Not hundreds of orders: the baseline page runs a statement per order (each a scan of order_lines until
-    # lesson 04's index), and the check runs it.
+def _price_list_at(url: str, n: int = 200) -> tuple[tuple[int, Decimal], ...]:
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            customer, orders = conn.execute(
-                select(Order.customer_id, func.count())
-                .group_by(Order.customer_id)
-                .having(func.count() <= _MAX_ORDERS)
-                .order_by(func.count().desc(), Order.customer_id)
-                .limit(1)
-            ).one()
-        return int(customer), int(orders)
+            query = select(Product.id, Product.price).where(Product.id <= 2 * n, Product.id % 2 == 1)
+            return tuple((pid, (price * Decimal("1.10")).quantize(_CENT)) for pid, price in conn.execute(query))
     finally:
         engine.dispose()
 
 
-def _fails_on_the_baseline(answer: Any, baseline: Flask) -> QueryBudgetExceeded:
-    """The learner's test run against the baseline app: it must fail on its statement budget."""
-    with assert_max_queries(10_000) as counted:
-        try:
-            answer(baseline.test_client())
-        except QueryBudgetExceeded as exc:
-            return exc
-        except AssertionError as exc:
-            raise Incorrect(
-                "your test failed on the baseline, but not because of the statement budget: "
-                f"{_first_line(exc, 'an assert failed')}"
-            ) from None
-    raise Incorrect(
-        f"your test passed on the baseline app, which ran {counted.count} statements: "
-        "a budget test must catch its N+1"
-    )
-
-
-def _passes_on_the_optimized(answer: Any, better: Flask) -> None:
+@lru_cache(maxsize=8)
+def _busiest_low_category_at(url: str) -> str:
+    low = func.count(Review.id)
+    engine = make_engine(url)
     try:
-        answer(better.test_client())
-    except QueryBudgetExceeded as exc:
-        raise Incorrect(
-            f"your test fails on the optimized app too ({_first_line(exc)}): raise the budget"
-        ) from None
-    except AssertionError as exc:
-        raise Incorrect(f"your test fails on the optimized app: {_first_line(exc, 'an assert failed')}") from None
-
-
-def _check_q3(course: Course, answer: Any) -> str:
-    customer, _orders = _budget_customer(course)
-    path = f"/customers/{customer}"
-    baseline, better = course.app(), course.app(views=optimized.bp)
-    seen: list[str] = []
-    for app in (baseline, better):
-        app.before_request(lambda: seen.append(request.path))
-    try:
-        failure = _fails_on_the_baseline(answer, baseline)
-        if path not in seen:
-            raise Incorrect(f"your test should request {path}, the page of customer {customer}")
-        _passes_on_the_optimized(answer, better)
+        with engine.connect() as conn:
+            return str(
+                conn.scalar(
+                    select(Product.category)
+                    .join(Review, Review.product_id == Product.id)
+                    .where(Review.rating <= 2)
+                    .group_by(Product.category)
+                    .order_by(low.desc(), Product.category)
+                    .limit(1)
+                )
+            )
     finally:
-        _dispose(baseline, better)
-    report = str(failure).splitlines()
-    shapes = [line.strip() for line in report if "×" in line]
-    first_shape = f" {shapes[0]}" if shapes else ""
-    return f"it fails on the baseline ({report[0]}{first_shape}) and passes on the optimized app."
+        engine.dispose()
 
 
-STARTER_Q3 = """\
-print(f"Customer {ex.customer} has {ex.customer_orders} orders.")
+# ---------------------------------------------------------------------- running an answer on a copy
+@dataclass
+class _Run:
+    """What an answer did on a copy: its return value and what it cost."""
+
+    result: Any
+    statements: int
+    commits: int
+    objects: int
 
 
-def test_customer_page(client):
-    with assert_max_queries(____):
-        response = client.get(____)
-    assert response.status_code == 200
+@contextmanager
+def _fresh_copy(course: Course) -> Iterator[Course]:
+    """A private copy of the dataset for one check, removed afterwards."""
+    copy = course.private_copy("exercise07")
+    try:
+        yield copy
+    finally:
+        copy.engine.dispose()
+        drop_copy(copy.url)
 
 
-ex.q3.check(test_customer_page)"""
+def _run(copy: Course, answer: Callable[..., Any], *args: Any, models: tuple[type[Any], ...]) -> _Run:
+    """Call `answer(session, *args)` on `copy`, counting statements, commits and ORM objects of `models`."""
+    with (
+        Session(copy.engine) as session,
+        record(copy.engine) as statements,
+        count_commits(copy.engine) as commits,
+        objects_built(*models) as objects,
+    ):
+        result = answer(session, *args)
+    return _Run(result, statements.count, commits.count, objects.count)
 
 
-Q3 = Question(
-    title="A budget test that fails for the right reason",
-    starter=STARTER_Q3,
-    check=_check_q3,
+def _max_id(engine: Engine, model: type[Any]) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.coalesce(func.max(model.id), 0))).scalar_one())
+
+
+def _written(engine: Engine, columns: list[Any], after_id: int, id_column: Any) -> list[dict[str, Any]]:
+    """Rows with an id above `after_id`, in id order, as dicts of `columns` (the ids themselves left out)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(*columns).where(id_column > after_id).order_by(id_column))
+        return [dict(row._mapping) for row in rows]
+
+
+def _ids(copy: Course, query: Any) -> set[int]:
+    with copy.session() as session:
+        return set(session.scalars(query))
+
+
+def _prices(copy: Course) -> dict[int, Decimal]:
+    with copy.session() as session:
+        return dict(session.execute(select(Product.id, Product.price)).all())
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _one_commit(done: _Run) -> None:
+    if done.commits != 1:
+        raise Incorrect(
+            f"it committed {done.commits} times: a batch is one transaction, so commit once, at the end"
+            if done.commits
+            else "nothing was committed, so nothing was kept: call session.commit() at the end"
+        )
+
+
+def _no_objects(done: _Run, model: type[Any], instead: str) -> None:
+    if done.objects:
+        raise Incorrect(
+            f"the right rows, but it built {_plural(done.objects, model.__name__ + ' object')}: {instead}"
+        )
+
+
+def _within(done: _Run, budget: int) -> None:
+    if done.statements > budget:
+        raise Incorrect(f"the right rows in {done.statements:,} statements; the budget is {budget}")
+
+
+# ---------------------------------------------------------------------- q1 · import reviews in one statement
+_REVIEW_COLUMNS = [Review.product_id, Review.customer_id, Review.rating, Review.body, Review.created_at]
+
+
+def _check_q1(course: Course, answer: Any) -> str:
+    reviews = _new_reviews(course)
+    with _fresh_copy(course) as copy:
+        top = _max_id(copy.engine, Review)
+        done = _run(copy, answer, [dict(row) for row in reviews], models=(Review,))
+        written = _written(copy.engine, _REVIEW_COLUMNS, top, Review.id)
+    if not written:
+        raise Incorrect("no review was kept: the insert needs a session.commit() after it")
+    same_result(written, reviews, "reviews as stored")
+    _one_commit(done)
+    _no_objects(
+        done, Review, "pass the dicts themselves to session.execute(insert(Review), rows), which builds none"
+    )
+    _within(done, 1)
+    return f"{len(reviews)} reviews in {_plural(done.statements, 'statement')} and one commit, no objects built."
+
+
+STARTER_Q1 = """\
+def import_reviews(session, rows):
+    ____
+
+
+ex.q1.check(import_reviews)"""
+
+
+Q1 = Question(
+    title="Import reviews in one statement",
+    starter=STARTER_Q1,
+    check=_check_q1,
     hints=(
-        "The optimized customer page runs two statements, whatever the customer; the baseline runs two plus "
-        "one per order. A budget of 2 separates them. Request f'/customers/{ex.customer}' inside the "
-        "with block, and check the status after it.",
+        "Pass the whole list of dicts to one session.execute(insert(Review), rows), then commit once. "
+        "No Review(...) objects: that is what makes it a bulk insert.",
     ),
-    solution=(
-        "def test_customer_page(client):\n"
-        "    with assert_max_queries(2):\n"
-        '        response = client.get(f"/customers/{ex.customer}")\n'
-        "    assert response.status_code == 200\n"
-    ),
+    solution=import_reviews,
 )
 
 
-# ---------------------------------------------------------------------------------------- improve the app
-def _reference_report() -> Blueprint:
-    """The course's sales report without its cache (lesson 05's topic), so the race compares queries."""
-    view = optimized.sales_report
-    bp = Blueprint("reference08", __name__)
-    bp.add_url_rule("/reports/sales", "sales_report", getattr(view, "uncached", view))
-    return bp
+# ---------------------------------------------------------------------- q2 · delete low ratings of a category
+def _check_q2(course: Course, answer: Any) -> str:
+    category = _busiest_low_category(course)
+    low_of_category = (
+        select(Review.id)
+        .join(Product, Product.id == Review.product_id)
+        .where(Product.category == category, Review.rating <= 2)
+    )
+    with _fresh_copy(course) as copy:
+        doomed, before = _ids(copy, low_of_category), _ids(copy, select(Review.id))
+        done = _run(copy, answer, category, models=(Review, Product))
+        after = _ids(copy, select(Review.id))
+    removed = before - after
+    if removed != doomed:
+        wrong = len(removed - doomed)
+        kept = len(doomed - removed)
+        raise Incorrect(
+            f"it removed {_plural(len(removed), 'review')}: {wrong:,} that should stay and left {kept:,} of "
+            f"the {len(doomed):,} low ratings of {category!r}" + (" (was it committed?)" if not removed else "")
+        )
+    if done.result != len(doomed):
+        raise Incorrect(
+            f"the right reviews are gone, but it returned {done.result!r}: return how many were deleted "
+            "(the result's rowcount)"
+        )
+    _one_commit(done)
+    _no_objects(done, Review, "one DELETE … WHERE removes them without loading any")
+    _within(done, 1)
+    return f"{len(doomed)} reviews deleted by one DELETE … WHERE, nothing loaded."
 
 
-def improve_task(course: Course) -> AppTask:
-    """Improve the app: the sales report in at most two statements (its windows sized to the dataset)."""
-    days = report_days(course.info.rows["orders"])
-    return AppTask(
-        lesson="08",
-        endpoint="sales_report",
-        rule="/reports/sales",
-        calls=[
-            Call(f"/reports/sales?days={days}"),
-            Call(f"/reports/sales?days={2 * days}&status=delivered"),
-            Call(f"/reports/sales?days={days}&min_total=100"),
-            Call("/reports/sales?days=0"),
-            Call("/reports/sales?days=a%20week"),
-        ],
-        timed=Call(f"/reports/sales?days={days}"),
-        budget=2,
-        hint_text=(
-            "The profile showed one lazy load per product (line.product). Either tell the query to load the "
-            "product in the same statement (joinedload(OrderLine.product), the loader for a many-to-one), or let "
-            "the database add up: select(Product.category, func.sum(...), func.sum(...)) joined to the order "
-            "lines and orders, grouped by category. Start from report_window(session), which runs the first of "
-            "your two statements; on SQLite round a summed revenue to cents: Decimal(x).quantize(Decimal('0.01'))."
-        ),
-        course=course,
-        reference=_reference_report(),
+STARTER_Q2 = """\
+def purge_low_ratings(session, category):
+    ____
+
+
+ex.q2.check(purge_low_ratings)"""
+
+
+Q2 = Question(
+    title="Delete low ratings of a category in one statement",
+    starter=STARTER_Q2,
+    check=_check_q2,
+    hints=(
+        "delete(Review).where(...) takes the same conditions as a select: the product's category is in "
+        "another table, so compare Review.product_id with a subquery, "
+        "select(Product.id).where(Product.category == category), using .in_(...). "
+        "session.execute(...) returns a result whose rowcount is the number deleted.",
+    ),
+    solution=purge_low_ratings,
+)
+
+
+# ---------------------------------------------------------------------- q3 · a price list, by primary key
+def _check_q3(course: Course, answer: Any) -> str:
+    prices = _price_list(course)
+    with _fresh_copy(course) as copy:
+        before = _prices(copy)
+        done = _run(copy, answer, dict(prices), models=(Product,))
+        after = _prices(copy)
+    expected = {**before, **prices}
+    changed = [pid for pid in sorted(expected) if after.get(pid) != expected[pid]]
+    if changed:
+        pid = changed[0]
+        raise Incorrect(
+            f"{_plural(len(changed), 'product')} have the wrong price, e.g. product {pid}: "
+            f"{after.get(pid)}, expected {expected[pid]}" + (" (was it committed?)" if after == before else "")
+        )
+    _one_commit(done)
+    _no_objects(done, Product, "an UPDATE by primary key from a list of dicts loads none")
+    _within(done, 1)
+    return f"{len(prices)} prices set by primary key in {_plural(done.statements, 'statement')}."
+
+
+STARTER_Q3 = """\
+def apply_price_list(session, prices):
+    ____
+
+
+ex.q3.check(apply_price_list)"""
+
+
+Q3 = Question(
+    title="A price list, by primary key",
+    starter=STARTER_Q3,
+    check=_check_q3,
+    hints=(
+        "update(Product) with no WHERE, executed with a list of dicts that each hold the primary key "
+        "('id') and the new 'price', is SQLAlchemy's bulk UPDATE by primary key.",
+    ),
+    solution=apply_price_list,
+)
+
+
+# ---------------------------------------------------------------------- q4 · an import in chunks
+_CUSTOMER_COLUMNS = [
+    Customer.name, Customer.email, Customer.city, Customer.address, Customer.notes, Customer.created_at,
+]  # fmt: skip
+
+
+def _check_q4(course: Course, answer: Any) -> str:
+    customers = _new_customers()
+    chunks = math.ceil(len(customers) / _CHUNK_SIZE)
+    with _fresh_copy(course) as copy:
+        top = _max_id(copy.engine, Customer)
+        done = _run(copy, answer, [dict(row) for row in customers], _CHUNK_SIZE, models=(Customer,))
+        written = _written(copy.engine, _CUSTOMER_COLUMNS, top, Customer.id)
+    if not written:
+        raise Incorrect("no customer was kept: commit after each chunk")
+    if len(written) != len(customers):
+        raise Incorrect(
+            f"{len(written):,} of the {len(customers):,} customers were kept: does the last, shorter chunk "
+            "get written too?"
+        )
+    same_result(written, customers, "customers as stored")
+    _no_objects(done, Customer, "pass each chunk of dicts to session.execute(insert(Customer), chunk)")
+    if done.commits != chunks:
+        raise Incorrect(
+            f"it committed {done.commits:,} time(s); {len(customers):,} rows in chunks of {_CHUNK_SIZE} "
+            f"make {chunks} chunks, each its own transaction: commit after each chunk"
+        )
+    if done.statements != chunks:
+        raise Incorrect(f"it sent {done.statements:,} statements for {chunks} chunks: one bulk INSERT each")
+    return f"{len(customers):,} customers in {chunks} chunks: {chunks} statements, {chunks} commits."
+
+
+STARTER_Q4 = """\
+def import_in_chunks(session, rows, size):
+    ____
+
+
+ex.q4.check(import_in_chunks)"""
+
+
+Q4 = Question(
+    title="An import in chunks",
+    starter=STARTER_Q4,
+    check=_check_q4,
+    hints=(
+        "Loop over range(0, len(rows), size), take rows[start : start + size] (the last slice is shorter), "
+        "and run one bulk insert and one commit per slice.",
+    ),
+    solution=import_in_chunks,
+)
+
+
+# ---------------------------------------------------------------------- improve the app: POST /orders
+def stored_order(engine: Engine, order_id: int) -> dict[str, Any]:
+    """An order and its lines as the database holds them (ids and time left out; no order: None)."""
+    with engine.connect() as conn:
+        order = conn.execute(
+            select(Order.customer_id, Order.status, Order.total, Order.shipping_address, Order.note).where(
+                Order.id == order_id
+            )
+        ).first()
+        lines = conn.execute(
+            select(OrderLine.product_id, OrderLine.quantity, OrderLine.unit_price)
+            .where(OrderLine.order_id == order_id)
+            .order_by(OrderLine.id)
+        ).all()
+    return {"order": None if order is None else tuple(order), "lines": [tuple(line) for line in lines]}
+
+
+def order_counts(engine: Engine) -> tuple[int, int]:
+    """How many orders and order lines the database holds."""
+    with engine.connect() as conn:
+        return (
+            conn.execute(select(func.count()).select_from(Order)).scalar_one(),
+            conn.execute(select(func.count()).select_from(OrderLine)).scalar_one(),
+        )
+
+
+def _without_identity(body: Any) -> Any:
+    """An answer without what differs between two placements of the same order: its id and its time."""
+    if isinstance(body, dict):
+        return {key: value for key, value in body.items() if key not in ("id", "created_at")}
+    return body
+
+
+def _order_body(customer_id: int, lines: list[tuple[int, int]]) -> dict[str, Any]:
+    return {"customer_id": customer_id, "lines": [{"product_id": p, "quantity": q} for p, q in lines]}
+
+
+_FIRST = [(p, 1 + p % 4) for p in range(1, 11)]  # ten lines, ten products
+_BIG = [(1 + (7 * i) % 20, 1 + i % 9) for i in range(30)]  # 30 lines, 20 products: some come twice
+_WRITTEN_BODY = _order_body(5, _FIRST)
+
+
+def _calls(course: Course) -> list[Call]:
+    """The requests whose answers must match the baseline's, refused ones included."""
+    customers = course.info.rows["customers"]
+    unknown = course.info.rows["products"] + 1_000_000  # an id no product has, well within what an id may be
+    return [
+        Call("/orders", "POST", _order_body(1, [(3, 2), (7, 1)])),
+        Call("/orders", "POST", _order_body(customers, [(5, 1), (5, 4), (2, 3)])),  # a product twice
+        Call("/orders", "POST", _order_body(2, _BIG)),
+        Call("/orders", "POST", _order_body(3, [(1, 1), (unknown, 2)])),  # 422: the last line's product
+        Call("/orders", "POST", _order_body(customers + 1_000_000, [(1, 1)])),  # 422: no such customer
+        Call("/orders", "POST", _order_body(4, [(1, 0)])),  # 400: a quantity of zero
+    ]
+
+
+def _written_and_committed(mine: Flask, *, unknown_product: int) -> str:
+    """The order the learner's endpoint writes, and what it costs, against the baseline's."""
+    engine: Engine = mine.extensions["engine"]
+    baseline = create_app({"DATABASE_URL": mine.config["DATABASE_URL"], "CACHE_TYPE": "SimpleCache"})
+    baseline_engine: Engine = baseline.extensions["engine"]
+    try:
+        with count_commits(engine) as commits:
+            got = mine.test_client().post("/orders", json=_WRITTEN_BODY)
+        with count_commits(baseline_engine) as baseline_commits:
+            expected = baseline.test_client().post("/orders", json=_WRITTEN_BODY)
+        if got.status_code != 201:
+            raise Incorrect(f"a ten-line order answered {got.status_code}, not 201")
+        same_result(
+            stored_order(engine, got.get_json()["id"]),
+            stored_order(engine, expected.get_json()["id"]),
+            "order as stored",
+        )
+        if commits.count != 1:
+            raise Incorrect(
+                f"the right order, committed {commits.count} times: write the order and all its lines, "
+                "then commit once"
+            )
+        _refused_leaves_nothing(mine, _order_body(6, [*_FIRST[:5], (unknown_product, 1)]))
+    finally:
+        baseline_engine.dispose()
+    return (
+        f"Your endpoint stores the same order and lines as the baseline with "
+        f"{got.headers['X-Statements']} statements and 1 commit (the baseline: "
+        f"{expected.headers['X-Statements']} statements and {baseline_commits.count} commits)."
     )
 
 
-# ---------------------------------------------------------------------------------------- the exercises
+def _refused_leaves_nothing(mine: Flask, refused_body: dict[str, Any]) -> None:
+    engine: Engine = mine.extensions["engine"]
+    before = order_counts(engine)
+    mine.test_client().post("/orders", json=refused_body)
+    left = [a - b for a, b in zip(order_counts(engine), before, strict=True)]
+    if any(left):
+        raise Incorrect(
+            f"an order refused for an unknown product left {left[0]} order(s) and {left[1]} line(s) "
+            "behind: check every product before writing anything"
+        )
+
+
+def improve_task(course: Course) -> AppTask:
+    """Improve the app: POST /orders in at most four statements and one commit."""
+    return AppTask(
+        lesson="08",
+        endpoint="place_order",
+        rule="/orders",
+        method="POST",
+        calls=_calls(course),
+        timed=Call("/orders", "POST", _WRITTEN_BODY),
+        budget=4,
+        hint_text=(
+            "Ask for every price at once: dict(session.execute(select(Product.id, Product.price)"
+            ".where(Product.id.in_(wanted.product_ids))).all()). Insert the order with "
+            "session.execute(insert(Order).values(...).returning(Order.id)).scalar_one(), then every line in one "
+            "session.execute(insert(OrderLine), [{...}, ...]), and commit once at the end."
+        ),
+        course=course,
+        same=_without_identity,
+        extra=partial(_written_and_committed, unknown_product=course.info.rows["products"] + 1_000_000),
+        writes=True,
+    )
+
+
+# ---------------------------------------------------------------------- the exercises
 @dataclass(frozen=True)
 class Lesson08Exercises:
-    """Lesson 08's exercises, bound to its database, and what their instructions name."""
+    """Lesson 08's exercises, bound to its database, and the data they write."""
 
     q1: Exercise
     q2: Exercise
     q3: Exercise
+    q4: Exercise
     improve: AppTask
-    customer: int  # q3's customer
-    customer_orders: int
-    days: int  # the improve task's report window
-    threshold_ms: int = _THRESHOLD_MS
+    reviews: list[dict[str, Any]]
+    customers: list[dict[str, Any]]
+    prices: dict[int, Decimal]
+    category: str
+    chunk_size: int = _CHUNK_SIZE
 
 
 def exercises(course: Course) -> Lesson08Exercises:
     """The lesson's exercises, bound to its database."""
-    customer, customer_orders = _budget_customer(course)
     return Lesson08Exercises(
         q1=Q1.bind(course),
         q2=Q2.bind(course),
         q3=Q3.bind(course),
+        q4=Q4.bind(course),
         improve=improve_task(course),
-        customer=customer,
-        customer_orders=customer_orders,
-        days=report_days(course.info.rows["orders"]),
+        reviews=_new_reviews(course),
+        customers=_new_customers(),
+        prices=_price_list(course),
+        category=_busiest_low_category(course),
     )

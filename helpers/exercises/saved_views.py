@@ -161,12 +161,12 @@ def assemble(fallback: Blueprint) -> tuple[list[Blueprint], list[str]]:
     return [*mine, rest], borrowed
 
 
-_ENGINE_OPTIONS_FILE = "06_engine_options.json"
+_ENGINE_OPTIONS_FILE = "07_engine_options.json"
 
 
 # ---------------------------------------------------------------------- keeping the learner's pool
 def _engine_options_path() -> Path:
-    """Where the pool settings accepted in lesson 06 are kept: data/my_app/06_engine_options.json."""
+    """Where the pool settings accepted in lesson 07 are kept: data/my_app/07_engine_options.json."""
 
     return my_app_dir() / _ENGINE_OPTIONS_FILE
 
@@ -180,7 +180,7 @@ def save_engine_options(options: Mapping[str, Any]) -> Path:
 
 
 def saved_engine_options() -> dict[str, Any] | None:
-    """The ENGINE_OPTIONS the learner's app runs with (from lesson 06), or None if not saved yet."""
+    """The ENGINE_OPTIONS the learner's app runs with (from lesson 07), or None if not saved yet."""
     try:
         loaded = json.loads(_engine_options_path().read_text())
     except (OSError, ValueError):

@@ -74,7 +74,7 @@ POOL: tuple[Incident, ...] = (
         "book_detail",
         "The book page memoizes `find_book()`, which returns the ORM object: a cache hit gives back a detached "
         "Book whose `author` was never loaded, and reading it raises DetachedInstanceError (a 500).",
-        "05",
+        "06",
         ("answers", "errors"),
         view=book_detail_1.book_detail,
     ),
@@ -84,7 +84,7 @@ POOL: tuple[Incident, ...] = (
         "The book page opens a session of its own and does not close it on the 404 path; the app keeps its last "
         "errors with their tracebacks, and the tracebacks keep the sessions and their connections: after eight "
         "unknown ids the pool is empty and every request waits, then gets a 503.",
-        "06",
+        "07",
         ("errors",),
         view=book_detail_2.book_detail,
     ),
@@ -112,7 +112,7 @@ POOL: tuple[Incident, ...] = (
         "my_loans",
         "The member page is cached under the default key, the path `/me/loans`, which does not include the "
         "X-Member-Id header: the first member's loans are served to everyone for a minute.",
-        "05",
+        "06",
         ("answers", "privacy"),
         view=my_loans_1.my_loans,
     ),
@@ -130,7 +130,7 @@ POOL: tuple[Incident, ...] = (
         "popular",
         "The popular list is cached without `query_string=True`: the first genre asked for is the answer for "
         "every genre for five minutes.",
-        "05",
+        "06",
         ("answers",),
         view=popular_1.popular,
     ),
@@ -148,7 +148,7 @@ POOL: tuple[Incident, ...] = (
         "genre_report",
         "The genre report runs three COUNT queries per genre in a Python loop: 36 statements where three "
         "GROUP BYs answer it.",
-        "08",
+        "09",
         ("statements",),
         view=genre_report_1.genre_report,
     ),
@@ -157,7 +157,7 @@ POOL: tuple[Incident, ...] = (
         "import_loans",
         "The import commits after every loan it adds (so that 'a bad row later loses nothing'): one transaction "
         "and one disk sync per row, and a half-done import when a row is bad.",
-        "07",
+        "08",
         ("commits", "statements"),
         view=import_loans_1.import_loans,
     ),

@@ -23,7 +23,14 @@ if TYPE_CHECKING:
 
     from .harness import Comparison
 
-__all__ = ["COLUMNS", "clear", "history", "predictions", "store"]
+__all__ = [
+    "COLUMNS",
+    "clear",
+    "history",
+    "predictions",
+    "results_path",
+    "store",
+]
 
 _MEASUREMENT_COLUMNS = (
     "variant", "median_s", "spread_s", "q1_s", "q3_s", "min_s", "max_s", "runs", "statements", "rows",
@@ -48,13 +55,13 @@ CREATE TABLE IF NOT EXISTS predictions (
 """
 
 
-def _results_path() -> Path:
+def results_path() -> Path:
     """data/results.sqlite, or COURSE_RESULTS_PATH (the tests keep their runs out of the learner's history)."""
     return Path(os.environ.get("COURSE_RESULTS_PATH") or data_dir() / "results.sqlite")
 
 
 def _connect(path: Path | None = None) -> sqlite3.Connection:
-    path = path or _results_path()
+    path = path or results_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=10)
     conn.executescript(_SCHEMA)

@@ -107,7 +107,7 @@ def stop_postgres() -> None:
 def restart_postgres() -> None:
     """Restart the course's PostgreSQL (fast shutdown, then start), as an upgrade or a failover would.
 
-    Every open connection is cut: pools then hold dead connections, which is what lesson 06's
+    Every open connection is cut: pools then hold dead connections, which is what lesson 07's
     `pool_pre_ping` is for. The server keeps its data, its socket and its users.
     """
     global _pg

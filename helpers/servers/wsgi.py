@@ -1,7 +1,7 @@
 """The shop on a real WSGI server (waitress) in the background, and concurrent HTTP clients to load it.
 
 * `serve_in_thread(app)` serves an app object from this process: the notebook can read its pool and cache
-  while clients hit it (lessons 05 and 06);
+  while clients hit it (lessons 06 and 07);
 * `serve_in_process(...)` starts `python -m helpers app` as a child process: a server of its own, as in
   production (two of them show that a per-process cache is per process; the capstone loads them);
 * `run_load(url, paths, concurrency=...)` sends requests from several threads over keep-alive connections

@@ -1,8 +1,8 @@
-"""The optimized endpoints: the same answers as the baseline, with what lessons 02–05 teach applied.
+"""The optimized endpoints: the same answers as the baseline, with what lessons 02–06 teach applied.
 
 Each view selects only the columns it returns (02), gets related rows in the same statement instead of one
 per row (03), filters, orders, counts and limits in the database (03), relies on the indexes in `INDEXES`
-(04), the report is cached per query string (05), and `ENGINE_OPTIONS` sizes its pool (06).
+(04), the report is cached per query string (06), and `ENGINE_OPTIONS` sizes its pool (07).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ CENT = Decimal("0.01")
 
 bp = Blueprint("optimized", __name__)
 
-# The pool the optimized app runs with (lesson 06), sized for `make app`'s waitress with 8 threads, one request
+# The pool the optimized app runs with (lesson 07), sized for `make app`'s waitress with 8 threads, one request
 # per thread and one connection per request: 8 kept, none more; a 503 within 2 s if the pool is ever exhausted;
 # a ping at checkout so a restarted database costs no failed request; connections renewed every 30 minutes.
 ENGINE_OPTIONS = {

@@ -1,4 +1,4 @@
-"""Lesson 05's instruments for Flask-Caching: what a cache holds, apps with empty caches, requests as tables.
+"""Lesson 06's instruments for Flask-Caching: what a cache holds, apps with empty caches, requests as tables.
 
 * `stored_keys(app)` lists the keys an app's cache holds right now (SimpleCache, RedisCache or NullCache), without
   the backend's own key prefix: the key a decorator really wrote, read back from the store;
@@ -133,7 +133,7 @@ _apps: list[Flask] = []  # made by fresh_app, for close_apps
 
 def own_prefix() -> str:
     """A key prefix no other app uses: on a shared Redis, a cache of one's own that starts empty."""
-    return f"lesson05-{secrets.token_hex(5)}:"
+    return f"lesson06-{secrets.token_hex(5)}:"
 
 
 def fresh_app(course: Course, views: Blueprint | Sequence[Blueprint], **config: Any) -> Flask:

@@ -1,4 +1,4 @@
-"""Watching a connection pool at work (lesson 06): its settings read back, its events over time, bounded loads.
+"""Watching a connection pool at work (lesson 07): its settings read back, its events over time, bounded loads.
 
 * `pool_settings(engine)` reads back what a pool really uses: size, overflow, timeout, recycle, pre-ping;
 * `ConnectionEvents(engine)` counts new connections, checkouts and checkins while a block runs;
@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 
-# The options a QueuePool takes through create_engine, and what each one is for (lesson 06 reads them back).
+# The options a QueuePool takes through create_engine, and what each one is for (lesson 07 reads them back).
 _POOL_OPTIONS = {
     "pool_size": "connections the pool keeps open",
     "max_overflow": "extra connections it may open in a burst (closed again when returned)",

@@ -568,7 +568,7 @@ def report_days(orders: int) -> int:
 
 
 def lesson_requests(rows: Mapping[str, int]) -> dict[str, str]:
-    """The four endpoints lesson 08 measures; larger datasets get smaller pages and windows, so that every
+    """The four endpoints lesson 09 measures; larger datasets get smaller pages and windows, so that every
     request stays quick at every size."""
     line_rows = rows["order_lines"]
     per_page = 20 if line_rows < 100_000 else 10 if line_rows < 1_000_000 else 5
