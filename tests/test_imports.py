@@ -24,7 +24,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("helpers.shop", "helpers.library"),
     ("helpers.data",),
     ("helpers.measure",),
-    ("helpers.course", "helpers.renumbering"),
+    ("helpers.course", "helpers.renumbering", "helpers.claims"),
     ("helpers.topics",),
     ("helpers.exercises",),
     ("helpers.bench", "helpers.instructor", "helpers.lab", "helpers.serving", "helpers.cli", "helpers.__main__"),

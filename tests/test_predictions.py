@@ -79,3 +79,28 @@ def test_the_boxes_read_what_a_learner_types() -> None:
 def test_a_role_must_name_a_variant(tmp_path: Path, store: Path) -> None:
     with pytest.raises(CourseError, match="No variant called 'yours'"):
         _race(tmp_path, best="yours")
+
+
+def test_a_race_is_the_evidence_for_a_claim_and_a_fact_is_recorded(store: Path, tmp_path: Path) -> None:
+    from helpers.claims import CLAIMS, claims_table
+
+    before = claims_table()
+    assert before.loc["“Select only necessary columns”", "verdict"] == "run lesson 02"
+    race = _race(tmp_path, naive="naive", best="mine", claim="columns")
+    results.record_claim(
+        "cache_key",
+        lesson="06",
+        backend="sqlite",
+        size="tiny",
+        holds=False,
+        detail="customer 2 got customer 1's page",
+    )
+    table = claims_table(backend="sqlite", size="tiny")
+    assert len(table) == len(CLAIMS)
+    columns = table.loc["“Select only necessary columns”", "verdict"]
+    assert columns.startswith("holds: 'mine' against 'naive'") and f"{race.ratio('mine'):.1f}×" in columns
+    cache = table.loc["“@cache.cached(timeout=300, key_prefix='user') on /users/<user_id>”", "verdict"]
+    assert cache == "does not hold: customer 2 got customer 1's page"
+    assert claims_table(backend="postgresql")["verdict"].str.startswith("run lesson").all()
+    with pytest.raises(CourseError, match="names its best variant"):
+        _race(tmp_path, claim="columns")

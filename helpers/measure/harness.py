@@ -326,6 +326,7 @@ class Comparison:
     title: str = ""
     roles: dict[str, str] = field(default_factory=dict)
     prediction: Prediction | None = None
+    claim: str | None = None  # the blog's claim this race is the evidence for (see helpers/claims.py)
 
     @property
     def baseline(self) -> Measurement:
@@ -422,6 +423,7 @@ def compare(
     best: str | None = None,
     floor: str | None = None,
     prediction: Predicted = None,
+    claim: str | None = None,
 ) -> Comparison:
     """Measure variants side by side; the first is the baseline the others must agree with.
 
@@ -439,11 +441,14 @@ def compare(
 
     `naive`, `best` and `floor` name the variants that play those roles (the course-wide summary reads them, not
     the variants' order); `prediction` is the learner's (a `Prediction`, or the boxes `widgets.predict` shows),
-    stored with the run and shown beside what was measured.
+    stored with the run and shown beside what was measured. `claim` names the blog's advice this race tests
+    (a key of `helpers.claims.CLAIMS`): its verdict is read from the run, by the roles.
     """
     if not variants:
         raise CourseError("compare() needs at least one variant: a dict of {label: function}.")
     roles = {name: role for role, name in (("naive", naive), ("best", best), ("floor", floor)) if name is not None}
+    if claim is not None and best is None:
+        raise CourseError(f"A race that tests a claim ({claim!r}) names its best variant: compare(..., best=...).")
     if unknown := [name for name in roles if name not in variants]:
         raise CourseError(
             f"No variant called {unknown[0]!r} in this comparison: use one of {', '.join(variants)}."
@@ -462,6 +467,7 @@ def compare(
         title=title,
         roles=roles,
         prediction=as_prediction(prediction),
+        claim=claim,
     )
     if store:
         results.store(comparison)

@@ -25,9 +25,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COLUMNS",
+    "claims",
     "clear",
     "history",
     "predictions",
+    "record_claim",
     "results_path",
     "store",
 ]
@@ -36,6 +38,10 @@ _MEASUREMENT_COLUMNS = (
     "variant", "median_s", "spread_s", "q1_s", "q3_s", "min_s", "max_s", "runs", "statements", "rows",
 )  # fmt: skip
 COLUMNS = ("run_id", "lesson", "comparison", "backend", "size", *_MEASUREMENT_COLUMNS, "role", "measured_at")
+_CLAIM_COLUMNS = (
+    "run_id", "claim", "lesson", "comparison", "backend", "size", "holds", "measured_speedup", "detail",
+    "measured_at",
+)  # fmt: skip
 _PREDICTION_COLUMNS = (
     "run_id", "lesson", "comparison", "backend", "size", "naive", "best", "predicted_speedup", "measured_speedup",
     "statements_of", "predicted_statements", "measured_statements", "measured_at",
@@ -46,6 +52,10 @@ CREATE TABLE IF NOT EXISTS measurements (
     run_id TEXT, lesson TEXT, comparison TEXT, variant TEXT, backend TEXT, size TEXT,
     median_s REAL, spread_s REAL, q1_s REAL, q3_s REAL, min_s REAL, max_s REAL,
     runs INTEGER, statements INTEGER, rows INTEGER, measured_at TEXT, role TEXT
+);
+CREATE TABLE IF NOT EXISTS claims (
+    run_id TEXT, claim TEXT, lesson TEXT, comparison TEXT, backend TEXT, size TEXT, holds INTEGER,
+    measured_speedup REAL, detail TEXT, measured_at TEXT
 );
 CREATE TABLE IF NOT EXISTS predictions (
     run_id TEXT PRIMARY KEY, lesson TEXT, comparison TEXT, backend TEXT, size TEXT, naive TEXT, best TEXT,
@@ -95,7 +105,35 @@ def store(comparison: Comparison, path: Path | None = None) -> str:
                     outcome.statements_of, outcome.predicted_statements, outcome.measured_statements, now,
                 ),
             )  # fmt: skip
+        if comparison.claim is not None:
+            naive, best = comparison.role("naive") or comparison.baseline, comparison.role("best")
+            speedup = naive.median_s / best.median_s if best is not None else None
+            detail = f"{best.variant!r} against {naive.variant!r}" if best is not None else ""
+            conn.execute(
+                _insert("claims", _CLAIM_COLUMNS),
+                (run_id, comparison.claim, comparison.lesson, name, comparison.backend, comparison.size, None,
+                 speedup, detail, now),
+            )  # fmt: skip
     return run_id
+
+
+def record_claim(claim: str, *, lesson: str, backend: str, size: str, holds: bool, detail: str) -> None:
+    """Keep what a lesson found about one of the blog's claims when it is a fact, not a race (a cache key that
+    leaks, a setting that is ignored): `holds` says whether the blog's advice, as written, held."""
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    row = (uuid.uuid4().hex[:12], claim, lesson, "", backend, size, int(holds), None, detail, now)
+    with closing(_connect()) as conn, conn:
+        conn.execute(_insert("claims", _CLAIM_COLUMNS), row)
+
+
+def claims(path: Path | None = None) -> pd.DataFrame:
+    """Every stored finding about the blog's claims, oldest first (races and recorded facts alike)."""
+    import pandas as pd  # deferred: pandas is heavy; recording and storing run without it
+
+    with closing(_connect(path)) as conn:
+        frame = pd.read_sql_query(f"SELECT {', '.join(_CLAIM_COLUMNS)} FROM claims ORDER BY rowid", conn)
+    frame["measured_at"] = pd.to_datetime(frame["measured_at"])
+    return frame
 
 
 def _insert(table: str, columns: tuple[str, ...]) -> str:
@@ -135,4 +173,5 @@ def clear(lesson: str | None = None, path: Path | None = None) -> int:
     where, params = (" WHERE lesson = ?", (lesson,)) if lesson else ("", ())
     with closing(_connect(path)) as conn, conn:
         conn.execute("DELETE FROM predictions" + where, params)
+        conn.execute("DELETE FROM claims" + where, params)
         return int(conn.execute("DELETE FROM measurements" + where, params).rowcount)
