@@ -11,9 +11,11 @@ overrides.json`), never in the learner's own settings: a course about timing sho
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -107,5 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = lab_command(jupyter_args)
     print("Starting JupyterLab on notebooks/ — open the http://127.0.0.1:… URL printed below; Ctrl-C stops it.")
     sys.stdout.flush()
+    if sys.platform == "win32":
+        # Windows has no exec (os.execv starts a new process and ends this one, and the console loses it): wait
+        # for JupyterLab instead. Ctrl-C reaches both; JupyterLab answers it (it asks, then stops), we wait on.
+        with subprocess.Popen(command) as lab:
+            while True:
+                with contextlib.suppress(KeyboardInterrupt):
+                    return lab.wait()
     os.execv(command[0], command)
     return 0  # not reached: execv replaces this process
