@@ -42,8 +42,8 @@ help:
 	@echo "make clean-servers  stop the course's PostgreSQL and Redis if left running, remove data/servers"
 
 define check_python
-	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or newer, or name one with make PYTHON=python3.12 ..." >&2; exit 2; }
-	@$(PYTHON) -c 'import sys; ok = sys.version_info >= (3, 11); ok or print(f"Python 3.11 or newer is needed, $(PYTHON) is {sys.version.split()[0]}: install one, or name it with make PYTHON=python3.12 ...", file=sys.stderr); sys.exit(0 if ok else 2)'
+@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or newer, or name one with make PYTHON=python3.12 ..." >&2; exit 2; }
+@$(PYTHON) -c 'import sys; ok = sys.version_info >= (3, 11); ok or print(f"Python 3.11 or newer is needed, $(PYTHON) is {sys.version.split()[0]}: install one, or name it with make PYTHON=python3.12 ...", file=sys.stderr); sys.exit(0 if ok else 2)'
 endef
 
 $(BIN)/python:
@@ -88,7 +88,8 @@ test-latest:
 	@[ -x $(LATEST)/bin/python ] || { echo "Creating $(LATEST) with $$($(PYTHON) --version)."; $(PYTHON) -m venv $(LATEST); }
 	@echo "Installing the newest releases into $(LATEST) (no lock)."
 	@$(LATEST)/bin/python -m pip --quiet --disable-pip-version-check install --upgrade pip
-	@$(LATEST)/bin/python -m pip --quiet --disable-pip-version-check install --upgrade --upgrade-strategy eager -e . --group dev
+	@PYTHONWARNINGS='ignore:Editable installation' $(LATEST)/bin/python -m pip --quiet --disable-pip-version-check \
+		install --upgrade --upgrade-strategy eager -e . --group dev
 	@$(LATEST)/bin/python -c 'from helpers.lab import write_settings; write_settings()'
 	@# Installed, but not from the lock: sub-makes must not install the lock here, and the tests must know.
 	@for stamp in $(LATEST)/.installed-lab $(LATEST)/.installed-test; do echo "make test-latest: no lock" > $$stamp; done
