@@ -1,39 +1,17 @@
-"""Infrastructure for the course: dataset, engines, measuring harness, query recorder, plots, widgets.
+"""The course's infrastructure, an installed and typed package. Notebooks import from a small surface:
 
-Importing a submodule (`helpers.recorder`, say) loads only what it needs; the names below are imported on
-first use, so `import helpers` stays light too.
+* `helpers.course` — `setup(lesson)`, the `Course` every lesson works through;
+* `helpers.measure.*` — the measuring core: `harness` (compare, measure, scaling), `recorder`, `plans`,
+  `units`, `plots`, `widgets` (the rerun widget, `predict`), `display`, `results`;
+* `helpers.topics.<topic>` — the instruments of one lesson (caching, pooling, batching, profiling, ...);
+* `helpers.exercises` (`____`) and `helpers.exercises.lessonNN` (`exercises(course)`), and for the capstone
+  `helpers.exercises.saved_views`;
+* `helpers.shop.kit` (everything a view is written with), `helpers.shop.models`, and the shop's modules shown as
+  code; `helpers.library.models` (the on-call lesson's app);
+* `helpers.data` (copies, row counts), `helpers.claims`, `helpers.instructor`, `helpers.servers`, `helpers.db`.
+
+The rest (the bench, the command line, serving, JupyterLab, the dataset builder's internals, the exercises'
+machinery) is the course's own business. `tests/test_imports.py` holds the notebooks to this surface.
 """
 
-from __future__ import annotations
-
-from importlib import import_module
-from typing import Any
-
-_EXPORTS = {
-    "SIZES": "config",
-    "Settings": "config",
-    "settings": "config",
-    "Course": "course",
-    "setup": "course",
-    "build_dataset": "data",
-    "copy_dataset": "data",
-    "ensure_dataset": "data",
-    "make_engine": "db",
-    "CourseError": "errors",
-    "Comparison": "harness",
-    "Measurement": "harness",
-    "compare": "harness",
-    "measure": "harness",
-    "scaling": "harness",
-    "Plan": "recorder",
-    "QueryRecorder": "recorder",
-    "explain": "recorder",
-    "record": "recorder",
-}
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__: list[str] = []

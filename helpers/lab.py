@@ -11,9 +11,11 @@ overrides.json`), never in the learner's own settings: a course about timing sho
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shlex
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +26,7 @@ from .course import setup
 from .errors import CourseError
 from .servers import stop_postgres, stop_redis
 
-__all__ = ["lab_command", "main", "settings_path", "write_settings"]
+__all__ = ["check_ready", "lab_command", "main", "settings_path", "write_settings"]
 
 # Settings a course about timing wants, as JupyterLab's overrides.json (plugin id -> settings).
 _COURSE_SETTINGS: dict[str, dict[str, Any]] = {
@@ -79,7 +81,7 @@ def lab_command(argv: Sequence[str] | None = None) -> list[str]:
     return command + extra
 
 
-def _check_ready(size: str | None = None) -> str:
+def check_ready(size: str | None = None) -> str:
     """Run a lesson's setup (settings, database, dataset built if missing, cache); say what is ready."""
 
     course = setup("lab", size=size, quiet=True)
@@ -101,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.size:
         os.environ["COURSE_SIZE"] = args.size  # for the lessons' kernels too
     try:
-        print(_check_ready(args.size))
+        print(check_ready(args.size))
     except CourseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -109,5 +111,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = lab_command(jupyter_args)
     print("Starting JupyterLab on notebooks/ — open the http://127.0.0.1:… URL printed below; Ctrl-C stops it.")
     sys.stdout.flush()
+    if sys.platform == "win32":
+        # Windows has no exec (os.execv starts a new process and ends this one, and the console loses it): wait
+        # for JupyterLab instead. Ctrl-C reaches both; JupyterLab answers it (it asks, then stops), we wait on.
+        with subprocess.Popen(command) as lab:
+            while True:
+                with contextlib.suppress(KeyboardInterrupt):
+                    return lab.wait()
     os.execv(command[0], command)
     return 0  # not reached: execv replaces this process

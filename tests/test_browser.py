@@ -59,7 +59,7 @@ def _why_no_browser() -> str | None:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        return "no playwright for the browser test (pip install -e '.[dev]')"
+        return "no playwright for the browser test (make test installs it, from requirements/test.txt)"
     return None
 
 

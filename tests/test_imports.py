@@ -7,6 +7,7 @@ Read from the source (ast), so imports inside functions count as much as those a
 from __future__ import annotations
 
 import ast
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,3 +176,66 @@ def test_imports_inside_functions_say_why_they_are_deferred(name: str) -> None:
                 if not any("deferred" in line for line in lines[above : node.end_lineno or row + 1]):
                     unexplained.append(f"line {node.lineno}: {ast.unparse(node)[:70]}")
     assert unexplained == []
+
+
+@pytest.mark.parametrize("name", sorted(set(MODULES) - {"helpers.__main__"}))
+def test_every_module_lists_what_it_exports(name: str) -> None:
+    """`__all__` names every public top-level name the module defines (and may re-export what it imports, as a
+    package does); nothing in it is private, and what is used only inside a module has a leading underscore."""
+    tree = ast.parse(MODULES[name].read_text())
+    defined: set[str] = set()
+    imported: set[str] = set()
+    declared: list[str] | None = None
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            defined.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            imported.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                if isinstance(target, ast.Name) and target.id == "__all__" and node.value is not None:
+                    declared = list(ast.literal_eval(node.value))
+                elif isinstance(target, ast.Name):
+                    defined.add(target.id)
+    assert declared is not None, f"{name} has no __all__"
+    public = {n for n in defined if not n.startswith("_")}
+    assert sorted(public - set(declared)) == [], "public names missing from __all__"
+    assert sorted(set(declared) - public - imported) == [], (
+        "__all__ names what the module neither defines nor imports"
+    )
+    assert [n for n in declared if n.startswith("_") and n != "____"] == [], "__all__ names private names"
+
+
+# The notebooks' surface (see helpers/__init__.py): modules, or packages whose modules all count.
+NOTEBOOK_SURFACE = (
+    "helpers.course", "helpers.measure", "helpers.topics", "helpers.exercises", "helpers.shop",
+    "helpers.library.models", "helpers.data", "helpers.claims", "helpers.instructor", "helpers.servers",
+    "helpers.db",
+)  # fmt: skip
+BEHIND_THE_SURFACE = (
+    "helpers.exercises.core",
+    "helpers.data.build",
+    "helpers.data.generate",
+    "helpers.data.kinds",
+)
+
+
+def test_notebooks_import_from_the_documented_surface_only() -> None:
+    outside = []
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] != "code":
+                continue
+            for node in ast.walk(ast.parse("".join(cell["source"]))):
+                if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("helpers"):
+                    module = node.module or ""
+                    listed = any(module == p or module.startswith(p + ".") for p in NOTEBOOK_SURFACE)
+                    if (
+                        not listed
+                        or module in BEHIND_THE_SURFACE
+                        or any(a.name.startswith("_") and a.name != "____" for a in node.names)
+                    ):
+                        outside.append(
+                            f"{path.name}: from {module} import {', '.join(a.name for a in node.names)}"
+                        )
+    assert outside == []

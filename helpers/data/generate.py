@@ -12,7 +12,18 @@ from ..config import SizeSpec, size_spec
 from ..shop.models import STATUSES
 from .info import SEED
 
-__all__ = ["Row", "generate_rows"]
+__all__ = [
+    "CHUNK",
+    "CITIES",
+    "FIRST_NAMES",
+    "LAST_NAMES",
+    "Row",
+    "generate_rows",
+    "iso",
+    "paragraphs",
+    "timestamps",
+    "zipf_weights",
+]
 
 # ---------------------------------------------------------------- vocabulary for generated text
 

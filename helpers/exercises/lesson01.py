@@ -37,7 +37,6 @@ __all__ = [
     "STARTER_Q2",
     "STARTER_Q3",
     "Lesson01Exercises",
-    "_ViewFailed",
     "close_session",
     "create_app",
     "exercises",

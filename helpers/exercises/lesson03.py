@@ -32,7 +32,6 @@ __all__ = [
     "STARTER_Q1",
     "STARTER_Q2",
     "STARTER_Q3",
-    "_TOP",
     "Lesson03Exercises",
     "cancelled_by_customer",
     "exercises",

@@ -53,8 +53,6 @@ __all__ = [
     "STARTER_Q1",
     "STARTER_Q2",
     "STARTER_Q3",
-    "_QUEUE_QUERY",
-    "_SEARCH_CITY",
     "Lesson04Exercises",
     "email_any_case",
     "email_query",

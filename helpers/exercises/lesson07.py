@@ -48,15 +48,15 @@ __all__ = [
     "STARTER_Q2",
     "STARTER_Q3",
     "THREADS",
-    "_CARRIER_DELAY_S",
-    "_MAX_TIMEOUT_S",
     "Lesson07Exercises",
     "PoolTask",
     "counts",
     "exercises",
+    "order_count",
     "pool_for_six_threads",
     "requirement_problem",
     "shipping",
+    "shipping_page",
     "shipping_quote",
 ]
 

@@ -36,7 +36,6 @@ __all__ = [
     "STARTER_Q2",
     "STARTER_Q3",
     "Lesson09Exercises",
-    "_budget_customer",
     "add_slow_statement_header",
     "exercises",
     "improve_task",

@@ -23,16 +23,7 @@ if TYPE_CHECKING:
 
     from .harness import Comparison
 
-__all__ = [
-    "COLUMNS",
-    "claims",
-    "clear",
-    "history",
-    "predictions",
-    "record_claim",
-    "results_path",
-    "store",
-]
+__all__ = ["COLUMNS", "claims", "clear", "history", "predictions", "record_claim", "results_path", "store"]
 
 _MEASUREMENT_COLUMNS = (
     "variant", "median_s", "spread_s", "q1_s", "q3_s", "min_s", "max_s", "runs", "statements", "rows",

@@ -1,6 +1,6 @@
 """The course's own servers, started on demand and stopped at exit, and a latency proxy.
 
-- `processes`: the servers' folder, locks, who uses a server, stopping processes
+- `processes`: the servers' folder, socket folders, locks, who uses a server, stopping processes
 - `postgres`: PostgreSQL's lifecycle (find the binaries, initialise, start, share, restart, stop)
 - `databases`: create, drop, rename and look up databases on a PostgreSQL server
 - `redis`: Redis's lifecycle, and a check that a Redis URL answers
@@ -13,10 +13,12 @@ from .databases import create_database, database_exists, drop_database, rename_d
 from .latency import LatencyProxy
 from .postgres import (
     PG_MISSING,
+    PG_ON_WINDOWS,
     PG_PORT,
     PG_USER,
     REBUILDABLE,
     postgres_log_path,
+    postgres_socket_dir,
     postgres_url,
     restart_postgres,
     running_postgres_pids,
@@ -25,8 +27,10 @@ from .postgres import (
 from .processes import REDIS_PROGRAMS, remove_servers, servers_dir
 from .redis import (
     REDIS_MISSING,
+    REDIS_ON_WINDOWS,
     check_redis,
     redis_executable,
+    redis_socket,
     redis_url,
     running_redis_pids,
     stop_redis,
@@ -34,10 +38,12 @@ from .redis import (
 
 __all__ = [
     "PG_MISSING",
+    "PG_ON_WINDOWS",
     "PG_PORT",
     "PG_USER",
     "REBUILDABLE",
     "REDIS_MISSING",
+    "REDIS_ON_WINDOWS",
     "REDIS_PROGRAMS",
     "LatencyProxy",
     "check_redis",
@@ -45,8 +51,10 @@ __all__ = [
     "database_exists",
     "drop_database",
     "postgres_log_path",
+    "postgres_socket_dir",
     "postgres_url",
     "redis_executable",
+    "redis_socket",
     "redis_url",
     "remove_servers",
     "rename_database",

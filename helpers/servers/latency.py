@@ -11,7 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
 
-from .postgres import PG_PORT, PG_USER, pgdata_dir, postgres_url
+from .postgres import PG_PORT, PG_USER, postgres_socket_dir, postgres_url
 
 __all__ = ["LatencyProxy"]
 
@@ -32,7 +32,7 @@ class LatencyProxy:
         if self._listener is None:
             if self.target is None:
                 postgres_url()
-                self.target = pgdata_dir() / f".s.PGSQL.{PG_PORT}"
+                self.target = postgres_socket_dir() / f".s.PGSQL.{PG_PORT}"
             listener = socket.create_server(("127.0.0.1", 0))
             listener.settimeout(0.2)  # the accept loop wakes up to notice close()
             self.port = listener.getsockname()[1]

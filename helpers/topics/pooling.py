@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from ..course import Course
 
 __all__ = [
-    "_POOL_OPTIONS",
     "ConnectionEvents",
     "PoolWatch",
     "RequestSeen",

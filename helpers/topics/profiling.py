@@ -61,7 +61,6 @@ __all__ = [
     "lesson_requests",
     "log_size",
     "one_line",
-    "postgres_log_path",
     "read_postgres_log",
     "report_days",
     "run_test_file",

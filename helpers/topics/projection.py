@@ -28,8 +28,6 @@ __all__ = [
     "CONNECTION",
     "DRIVER",
     "SESSION",
-    "_PROJECTIONS",
-    "_WHOLE",
     "bytes_and_time_sentence",
     "bytes_moved",
     "bytes_summary",

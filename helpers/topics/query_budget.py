@@ -37,7 +37,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event
 
-__all__ = ["QueryBudgetExceeded", "assert_max_queries", "compact_sql", "query_budget", "statement_shape"]
+__all__ = ["Budget", "QueryBudgetExceeded", "assert_max_queries", "compact_sql", "statement_shape"]
 
 # Frames in these folders are library code (the standard library, installed packages): the line reported for
 # a statement is the innermost frame outside them, and outside this file.
