@@ -9,7 +9,7 @@ from helpers.config import SIZES
 from helpers.course import Course
 from helpers.measure.harness import Measurement, measure, merge_runs
 from helpers.measure.plots import runs_histogram
-from helpers.topics.orientation import cold_call_sentence, environment_table, sizes_table
+from helpers.topics.orientation import cold_call_sentence, environment_table, median_and_mean, sizes_table
 
 
 def test_environment_table_lists_versions_and_settings(course: Course) -> None:
@@ -61,3 +61,14 @@ def test_cold_call_sentence_names_the_larger_cost(medians: tuple[float, float, f
     sentence = cold_call_sentence(cold, connected, warm, "sqlite")
     assert sentence.endswith(f"\nOn sqlite, {larger}")
     assert f"{medians[0]:.1f}× the warm median" in sentence and "All three sent 1 statement:" in sentence
+
+
+def test_median_and_mean_says_which_way_the_slow_runs_pulled() -> None:
+    skewed = Measurement("warm", [0.001, 0.002, 0.002, 0.009], 1, None)
+    assert median_and_mean(skewed) == (
+        "Over 4 runs: median 2.00 ms, mean 3.50 ms. The slowest runs pulled the mean up, 1.75× the median."
+    )
+    even = Measurement("warm", [0.001, 0.002, 0.003], 1, None)
+    assert median_and_mean(even).endswith(
+        "no slow runs pulled the mean above the median; rerun the cell to see how often."
+    )
