@@ -23,6 +23,10 @@ from helpers.exercises.lesson01 import (
     Q2,
     Q3,
     Q4,
+    STARTER_Q1,
+    STARTER_Q2,
+    STARTER_Q3,
+    STARTER_Q4,
     Lesson01Exercises,
     chattiest,
     close_session,
@@ -37,6 +41,7 @@ from helpers.shop import baseline
 from helpers.shop.db import get_session as course_get_session
 from helpers.shop.models import Customer, Product
 from helpers.shop.params import ID
+from tests.cells import run_cell
 from tests.proving import prove, verdict
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "01_baseline_app.ipynb"
@@ -91,6 +96,52 @@ starter_views = Blueprint("starter_views", __name__)
 @starter_views.get(f"/products/<{ID}:product_id>")
 def starter_product_page(product_id: int) -> Any:
     ____  # noqa: B018
+
+
+def filled(starter: str, *lines: str) -> str:
+    """A starter with its `____` line replaced by the learner's lines (indented as the blank was)."""
+    blank = next(line for line in starter.splitlines() if line.strip().startswith("____"))
+    indent = blank[: len(blank) - len(blank.lstrip())]
+    return starter.replace(blank, "\n".join(indent + line for line in lines), 1)
+
+
+def test_the_starters_filled_in_as_a_learner_would_pass(course: Course, baseline_table: Comparison) -> None:
+    """The starters' given parts work: each, with its blank filled in, passes, building on the cells before it."""
+    q1 = run_cell(
+        filled(STARTER_Q1, 'session = g.pop("db_session", None)', "if session:", "    session.close()"),
+        "q1", g=g, current_app=current_app,
+    )  # fmt: skip
+    q2 = run_cell(
+        filled(
+            STARTER_Q2,
+            'engine = make_engine(config["DATABASE_URL"])',
+            'app.extensions["engine"] = engine',
+            'app.extensions["sessionmaker"] = sessionmaker(engine, expire_on_commit=False)',
+            "app.teardown_appcontext(close_session)",
+            "app.register_blueprint(views)",
+        ),
+        "q2", Flask=Flask, make_engine=make_engine, sessionmaker=sessionmaker, close_session=q1["close_session"],
+    )  # fmt: skip
+    q3 = run_cell(
+        filled(
+            STARTER_Q3,
+            "product = get_session().get(Product, product_id)",
+            "if product is None:",
+            '    abort(404, description=f"no product with id {product_id}")',
+            'return {"id": product.id, "name": product.name, "category": product.category,',
+            '        "price": product.price}',
+        ),
+        "q3", get_session=q1["get_session"],
+    )  # fmt: skip
+    q4 = run_cell(
+        'statements = baseline_table.frame["statements"]\n'
+        + STARTER_Q4.replace("(____, ____)", "(statements.idxmax(), statements.max())"),
+        "q4", baseline_table=baseline_table,
+    )  # fmt: skip
+    answers = {Q1: (q1["get_session"], q1["close_session"]), Q2: q2["create_app"], Q3: q3["my_views"]}
+    answers[Q4] = q4["finding"]
+    for question, answer in answers.items():
+        assert verdict(question.bind(course).check, answer)[0], question.title
 
 
 # ---------------------------------------------------------------- q1: a session per request
