@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
 
 from helpers.config import SIZES
@@ -72,3 +76,24 @@ def test_median_and_mean_says_which_way_the_slow_runs_pulled() -> None:
     assert median_and_mean(even).endswith(
         "no slow runs pulled the mean above the median; rerun the cell to see how often."
     )
+
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+TIMING = re.compile(r"\d[\d.,]*\s*(ms|s|seconds?|minutes?|milliseconds?|µs)\b|a few (milli)?seconds|in seconds")
+
+
+def test_00_opens_with_the_blogs_claims() -> None:
+    cells = json.loads((NOTEBOOKS / "00_start_here.ipynb").read_text())["cells"]
+    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    assert "course = setup(" in code[0] and code[1].startswith("claims_table(backend=course.backend")
+
+
+@pytest.mark.parametrize("name", ["00_start_here", "01_baseline_app"])
+def test_the_first_lessons_type_no_timings_and_end_with_the_instructors_notes(name: str) -> None:
+    """Every number about speed is computed in a cell; asides for instructors sit in their own closing section."""
+    cells = json.loads((NOTEBOOKS / f"{name}.ipynb").read_text())["cells"]
+    prose = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    learners, _, instructors = prose.partition("\n## For instructors\n")
+    assert instructors and "\n## " not in instructors, "the notebook ends with its '## For instructors' section"
+    assert not TIMING.search(prose), TIMING.search(prose)
+    assert "live demo" not in learners.lower() and "instructor" not in learners.lower()
