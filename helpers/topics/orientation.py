@@ -2,6 +2,7 @@
 
 * `environment_table(course)` lists the versions and settings a lesson's measurements are made with;
 * `sizes_table()` lists the rows each dataset size generates;
+* `median_and_mean(measurement)` says how far the slowest runs pulled the mean from the median;
 * `cold_call_sentence(cold, connected, warm, backend)` says what a first call on a new engine cost against a warm
   one, and which part of it (opening the connection, or its first statement) was the larger.
 """
@@ -20,7 +21,7 @@ from ..course import Course
 from ..measure.harness import Measurement
 from ..measure.units import format_ms
 
-__all__ = ["cold_call_sentence", "environment_table", "sizes_table"]
+__all__ = ["cold_call_sentence", "environment_table", "median_and_mean", "sizes_table"]
 
 
 def environment_table(course: Course) -> pd.DataFrame:
@@ -76,3 +77,12 @@ def cold_call_sentence(cold: Measurement, connected: Measurement, warm: Measurem
         f"{cold.statements} statement{'s' if cold.statements != 1 else ''}: the difference is not the query.\n"
         f"On {backend}, {larger}"
     )
+
+
+def median_and_mean(measurement: Measurement) -> str:
+    """The mean beside the median of one measurement's runs, and which way the slowest runs pulled the mean."""
+    mean_s = sum(measurement.times_s) / measurement.runs
+    said = f"Over {measurement.runs} runs: median {format_ms(measurement.median_s)}, mean {format_ms(mean_s)}"
+    if mean_s > measurement.median_s:
+        return f"{said}. The slowest runs pulled the mean up, {mean_s / measurement.median_s:.2f}× the median."
+    return f"{said}. This time no slow runs pulled the mean above the median; rerun the cell to see how often."
