@@ -68,7 +68,7 @@ def four_ways_table() -> pd.DataFrame:
 def test_bytes_and_time_sentences() -> None:
     table = four_ways_table()
     assert projection.bytes_and_time_sentence(table, "sqlite") == (
-        "The three projections moved the same 2,000 bytes, 20% of what whole entities moved; their times were "
+        "The projections moved the same 2,000 bytes, 20% of what whole entities moved; their times were "
         "70% (load_only), 20% (select(columns)), 25% (Bundle) of the whole entities' time.\n"
         "Medians: whole entities 10.0 ms, load_only 7.0 ms (fewer bytes, same objects), select(columns) 2.0 ms "
         "(no objects). On sqlite, most of the gap is building ORM objects."
