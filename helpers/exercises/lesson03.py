@@ -112,8 +112,6 @@ _HINTS_Q1 = (
     "Select.options(); for columns, Select.join() along a relationship. Order by id descending, limit to n.",
 )
 
-Q1 = Question("Your page without the N+1", STARTER_Q1, _check_page, _HINTS_Q1, orders_with_names)
-
 
 # ---------------------------------------------------------------------- q2 · selectinload, counted by you
 def selectin_statements(course: Course, n: int = LINES_ORDERS) -> int:
@@ -158,8 +156,6 @@ _HINTS_Q2 = (
     "selectinload() in 'Relationship Loading Techniques' (and the size of its IN batches); rec.count and "
     "rec.statements after the block.",
 )
-
-Q2 = Question("selectinload, counted", STARTER_Q2, _check_selectin_count, _HINTS_Q2, selectin_statements)
 
 
 # ---------------------------------------------------------------------- q3 · top customers of a city
@@ -287,8 +283,6 @@ _HINTS_Q3 = (
     "The SQLAlchemy Unified Tutorial's 'Aggregate functions with GROUP BY / HAVING'.",
 )
 
-Q3 = Question("Top customers of a city, with a tie-breaker", STARTER_Q3, _check_ranking, _HINTS_Q3, top_customers)
-
 
 # ---------------------------------------------------------------------- q4 · which join keeps every customer
 def review_counts(session: Session, city: str) -> list[Any]:
@@ -374,8 +368,15 @@ _HINTS_Q4 = (
     "func.count() of a column skips NULLs; Select.group_by().",
 )
 
-Q4 = Question(
-    "Every customer, with their reviews counted", STARTER_Q4, _check_review_counts, _HINTS_Q4, review_counts
+
+# The questions, each declared beside its check above; bound to a course by `exercises(course)`.
+Q1, Q2, Q3, Q4 = (
+    Question("Your page without the N+1", STARTER_Q1, _check_page, _HINTS_Q1, orders_with_names),
+    Question("selectinload, counted", STARTER_Q2, _check_selectin_count, _HINTS_Q2, selectin_statements),
+    Question("Top customers of a city, with a tie-breaker", STARTER_Q3, _check_ranking, _HINTS_Q3, top_customers),
+    Question(
+        "Every customer, with their reviews counted", STARTER_Q4, _check_review_counts, _HINTS_Q4, review_counts
+    ),
 )
 
 
