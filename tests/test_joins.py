@@ -9,11 +9,13 @@ from types import SimpleNamespace
 from typing import Any
 
 import matplotlib.pyplot as plt
+import pandas as pd
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, contains_eager, joinedload, selectinload
 
 from helpers.course import Course
+from helpers.measure.harness import Comparison, Measurement
 from helpers.measure.plans import Plan
 from helpers.shop.models import Customer, Order
 from helpers.topics import joins
@@ -147,3 +149,57 @@ def test_the_latency_sweep_delays_every_round_trip_and_says_how(course: Course) 
     chart = sweep.chart("10 orders")
     assert chart.axes[0].get_title() == f"10 orders — {course.backend}, {sweep.label.split(' (')[0]}"
     plt.close(chart)
+
+
+def _race(backend: str, lazy_ms: float, best_ms: float, roles: dict[str, str] | None = None) -> Comparison:
+    measurements = [
+        Measurement("lazy (N+1)", [lazy_ms / 1000], 101, None),
+        Measurement("yours", [best_ms / 1000], 1, None),
+    ]
+    return Comparison("03", backend, "tiny", measurements, roles=roles or {})
+
+
+def test_the_overhead_of_a_statement_is_computed_never_assumed_to_be_nothing() -> None:
+    assert joins.overhead_sentence(_race("sqlite", 21.0, 1.0), "lazy (N+1)", "yours") == (
+        "On sqlite, in one process, with no network at all, the 100 extra statements of 'lazy (N+1)' cost "
+        "about 200 µs each (the ORM building each SELECT and its object, the driver running it, the database "
+        "answering): 21.0× the time of 'yours'. An embedded database makes a statement cheap, not free."
+    )
+    assert "over a local socket" in joins.overhead_sentence(_race("postgresql", 21.0, 1.0), "lazy (N+1)", "yours")
+    assert joins.overhead_sentence(_race("sqlite", 1.0, 2.0), "lazy (N+1)", "yours").startswith(
+        "This run could not tell the statements apart"
+    )
+
+
+def test_minimizing_joins_is_right_for_a_needless_join_and_wrong_against_n_queries() -> None:
+    needless = Comparison(
+        "03",
+        "sqlite",
+        "tiny",
+        [Measurement("joined", [0.0012], 1, None), Measurement("plain", [0.001], 1, None)],
+        roles={"joined": "naive", "plain": "best"},
+    )
+    said = joins.needless_join_sentence(needless, _race("sqlite", 21.0, 1.0), "lazy (N+1)", "yours")
+    assert said.startswith("A join the page does not need cost 1.20× the time without it (+0.20 ms")
+    assert said.endswith(
+        "with 100 queries cost 21.0× (200 µs per extra statement): minimizing joins is wrong there."
+    )
+    needless.measurements[0].times_s[0] = 0.0009  # noise: the join was not slower in this run
+    assert "did not cost measurably" in joins.needless_join_sentence(
+        needless, _race("sqlite", 21, 1), "lazy (N+1)", "yours"
+    )
+
+
+def test_the_delay_sentence_reads_the_sweep() -> None:
+    frame = pd.DataFrame(
+        {
+            "n": [0, 0, 5, 5],
+            "variant": ["lazy (N+1)", "joinedload", "lazy (N+1)", "joinedload"],
+            "median_ms": [10.0, 1.0, 260.0, 6.0],
+            "statements": [50, 1, 50, 1],
+        }
+    )
+    said = joins.delay_sentence(joins.DelaySweep(frame, joins.SIMULATED, "sqlite"))
+    assert said.startswith(joins.SIMULATED + ". With no added delay, 'lazy (N+1)' (50 statements) took 10.0 ms")
+    assert "cost 'lazy (N+1)' 50 ms (1.00× its statement count) and 'joinedload' 1.0 ms" in said
+    assert said.endswith("At 5 ms, the delay made up 96% of 'lazy (N+1)''s time.")

@@ -37,7 +37,7 @@ from ..measure.display import say, show_code
 from ..measure.harness import Comparison, first_difference
 from ..measure.units import format_ms
 from ..shop import optimized
-from .core import CheckResult, Incorrect, contains_blank, judge
+from .core import CheckResult, Incorrect, contains_blank, hint_text, judge
 from .saved_views import save
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class AppTask:
     calls: Sequence[Call]  # requests whose status and JSON must match the baseline's
     timed: Call  # the request raced against the baseline
     budget: int | None  # statements allowed per request (None: no budget)
-    hint_text: str
+    hint_text: str | tuple[str, ...]  # one hint, or a ladder: the idea first, then the API to look up
     course: Course  # the database the learner's app runs on (lesson 04: its indexed copy)
     baseline_course: Course | None = None  # where the baseline app runs (default: `course`)
     reference: Blueprint | None = None  # the course's version (default: helpers.shop.optimized.bp)
@@ -111,8 +111,10 @@ class AppTask:
         self.race(views).show()
         return CheckResult(True)
 
-    def hint(self) -> None:
-        say(f"Hint: {self.hint_text}", "#3a6fb0")
+    def hint(self, level: int = 1) -> None:
+        """The task's hints in order: 1 names the idea, 2 the API to look up."""
+        hints = (self.hint_text,) if isinstance(self.hint_text, str) else self.hint_text
+        say(hint_text(hints, level), "#3a6fb0")
 
     def solution(self) -> None:
         """Show the course's reference version of the endpoint."""

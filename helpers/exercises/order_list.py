@@ -52,7 +52,7 @@ def order_list_task(
     lesson: str,
     course: Course,
     *,
-    hint_text: str,
+    hint_text: str | tuple[str, ...],
     edges: bool,
     baseline_course: Course | None = None,
     extra: Callable[[Flask], str | None] | None = None,

@@ -5,6 +5,9 @@ rows; what a flat LIMIT would cut; and the lesson's two sweeps, time against N a
   `shortened` and `limit_subquery` read it;
 * `how_lines_are_matched(plan)` says, from a joinedload's plan, how the database found each order's lines;
 * `flat_limit_cut(flat_orders, orders, limit)` says what a LIMIT on the joined rows would have returned;
+* `overhead_sentence(race, naive, best)` says what each extra statement of the N+1 cost, from the race itself;
+  `needless_join_sentence(needless, race, naive, best)` sets a join nobody needed beside N queries replacing one;
+  `delay_sentence(sweep)` reads the cost of a delay per round trip off the latency sweep;
 * `n_plus_one_sweep(course, variants_for, largest_n)` charts time against N and counts the statements;
 * `latency_sweep(course, variants_on, delays)` times variants with a delay per round trip: real through a proxy
   on PostgreSQL, a labelled simulation on SQLite (`SimulatedLatency`).
@@ -26,7 +29,7 @@ from sqlalchemy.sql import ClauseElement
 
 from ..course import Course
 from ..db import make_engine
-from ..measure.harness import Variants, scaling
+from ..measure.harness import Comparison, Variants, scaling
 from ..measure.plans import Plan
 from ..measure.plots import scaling_chart, show_figure
 from ..servers import LatencyProxy
@@ -40,6 +43,7 @@ __all__ = [
     "REAL",
     "SIMULATED",
     "DelaySweep",
+    "delay_sentence",
     "flat_limit_cut",
     "from_clause",
     "how_lines_are_matched",
@@ -48,7 +52,9 @@ __all__ = [
     "latency_sweep",
     "limit_subquery",
     "n_plus_one_sweep",
+    "needless_join_sentence",
     "order_by_clause",
+    "overhead_sentence",
     "shortened",
     "sql_text",
 ]
@@ -91,6 +97,51 @@ def limit_subquery(sql: str, joined: str) -> tuple[str, str] | None:
     """The subquery a joinedload of the collection `joined` wraps its parents in: (its SQL, its alias)."""
     found = re.search(rf"FROM \((SELECT .*?)\) AS (anon_\d+) LEFT OUTER JOIN {re.escape(joined)}\b", sql)
     return (found.group(1), found.group(2)) if found else None
+
+
+# ---------------------------------------------------------------------- what a statement costs
+def _extra_statement_us(race: Comparison, naive: str, best: str) -> tuple[int, float]:
+    """The naive variant's extra statements over the best one's, and the time each cost (µs), from one race."""
+    extra = (race[naive].statements or 0) - (race[best].statements or 0)
+    return extra, (race[naive].median_s - race[best].median_s) / max(extra, 1) * 1e6
+
+
+def overhead_sentence(race: Comparison, naive: str, best: str) -> str:
+    """What each extra statement of the N+1 cost in this race, on this backend: per-statement work in the ORM,
+    the driver and the database (and the socket, on a server), computed, never assumed to be nothing."""
+    extra, us = _extra_statement_us(race, naive, best)
+    if extra <= 0 or us <= 0:
+        slow, fast = race[naive], race[best]
+        return (
+            f"This run could not tell the statements apart: {naive!r} ran {slow.statements} statements in "
+            f"{slow.median_s * 1e3:.2f} ms, {best!r} {fast.statements} in {fast.median_s * 1e3:.2f} ms."
+        )
+    where = "in one process, with no network at all" if race.backend == "sqlite" else "over a local socket"
+    return (
+        f"On {race.backend}, {where}, the {extra} extra statements of {naive!r} cost about {us:.0f} µs each "
+        f"(the ORM building each SELECT and its object, the driver running it, the database answering): "
+        f"{race[naive].median_s / race[best].median_s:.1f}× the time of {best!r}. An embedded database makes a "
+        "statement cheap, not free."
+    )
+
+
+def needless_join_sentence(needless: Comparison, race: Comparison, naive: str, best: str) -> str:
+    """A join nobody needed (the `needless` race: its naive variant joins, its best does not) against the N queries
+    that replace a needed join (`race`), both measured in this run."""
+    joined, without = needless.role("naive") or needless.baseline, needless.role("best") or needless.baseline
+    extra, us = _extra_statement_us(race, naive, best)
+    cost = joined.median_s / without.median_s
+    verdict = (
+        f"cost {cost:.2f}× the time without it ({(joined.median_s - without.median_s) * 1e3:+.2f} ms, one "
+        "statement either way): minimizing joins is right there"
+        if cost > 1
+        else "did not cost measurably in this run, but it is work for nothing, and it grows with the table"
+    )
+    return (
+        f"A join the page does not need {verdict}. Replacing the one join the page needs with {extra} queries "
+        f"cost {race[naive].median_s / race[best].median_s:.1f}× ({us:.0f} µs per extra statement): minimizing "
+        "joins is wrong there."
+    )
 
 
 # ---------------------------------------------------------------------- a collection, joined
@@ -195,6 +246,22 @@ class DelaySweep:
         chart = scaling_chart(self.frame, xlabel=f"added delay (ms): {self.label}")
         chart.axes[0].set_title(f"{title} — {self.backend}, {self.label.split(' (')[0]}", fontsize=10)
         return chart
+
+
+def delay_sentence(sweep: DelaySweep, naive: str = "lazy (N+1)", best: str = "joinedload") -> str:
+    """What the first and the largest delay cost each variant, read off the sweep (per added ms, and at none)."""
+    by_delay = sweep.frame.pivot(index="n", columns="variant", values="median_ms")
+    statements = sweep.frame.groupby("variant")["statements"].first()
+    low, high = by_delay.index.min(), by_delay.index.max()
+    per_ms = (by_delay.loc[high] - by_delay.loc[low]) / (high - low)
+    return (
+        f"{sweep.label}. With no added delay, {naive!r} ({statements[naive]:.0f} statements) took "
+        f"{by_delay.loc[low, naive]:.1f} ms against {by_delay.loc[low, best]:.1f} ms for {best!r} "
+        f"({statements[best]:.0f}): the per-statement overhead. Each added millisecond per round trip cost "
+        f"{naive!r} {per_ms[naive]:.0f} ms ({per_ms[naive] / statements[naive]:.2f}× its statement count) and "
+        f"{best!r} {per_ms[best]:.1f} ms. At {high} ms, the delay made up "
+        f"{1 - by_delay.loc[low, naive] / by_delay.loc[high, naive]:.0%} of {naive!r}'s time."
+    )
 
 
 @contextmanager
