@@ -4,25 +4,37 @@ per-process and shared caches, and the exercises, pinned by keys and bodies on b
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from flask import Blueprint, Flask, request
+from flask import Blueprint, Flask, request, url_for
 from flask_caching import Cache
 from sqlalchemy import func, select, update
 from sqlalchemy.orm.exc import DetachedInstanceError
+from werkzeug.routing import BuildError
 
 from helpers.course import Course
 from helpers.errors import CourseError
-from helpers.exercises.core import contains_blank
-from helpers.exercises.lesson06 import Q1, Q2, Q3, Q4, exercises, hit_ratio
-from helpers.measure.display import show_source
+from helpers.exercises.lesson06 import (
+    IMPROVE_HINTS,
+    IMPROVE_SOLUTION,
+    IMPROVE_STARTER,
+    Q1,
+    Q2,
+    Q3,
+    Q4,
+    improve_task,
+    q4_target,
+    race_report,
+    smallest_threshold,
+)
+from helpers.measure import results
+from helpers.measure.predictions import Prediction
 from helpers.servers import redis_url
 from helpers.serving import build_app
-from helpers.shop import baseline, optimized
+from helpers.shop import optimized
 from helpers.shop.caching import cache
 from helpers.shop.db import get_session
 from helpers.shop.models import Customer, Order
@@ -31,15 +43,15 @@ from helpers.topics.caching import (
     close_apps,
     current_customer_id,
     fresh_app,
+    hit_ratio,
     own_prefix,
-    popularity,
     rename_through_a,
     stored_keys,
     temporary_app,
-    traffic,
     visit,
 )
 from tests.cells import notebook_code_cells, private_copy, run_cell
+from tests.proving import prove, verdict
 
 STORES = ["simple", pytest.param("redis", marks=pytest.mark.redis)]
 
@@ -404,171 +416,214 @@ def test_serve_imports_views_by_name_and_says_when_it_cannot() -> None:
 
 
 # ---------------------------------------------------------------------- exercises
-def say_what(capsys: pytest.CaptureFixture[str]) -> str:
-    return capsys.readouterr().out.strip()
+CELL_NAMES = {
+    "compute_report": optimized.sales_report.uncached,
+    "current_customer_id": current_customer_id,
+    "request": request,
+    "url_for": url_for,
+}
 
 
-def filled(starter: str, blank: str, name: str) -> Blueprint:
-    """The starter cell with `____` replaced by `blank`, run as a cell: its Blueprint."""
-    namespace = run_cell(starter.replace("____", blank), name, current_customer_id=current_customer_id)
-    return next(value for value in namespace.values() if isinstance(value, Blueprint))
+def cell(source: str, name: str, **names: Any) -> dict[str, Any]:
+    """A starter or solution cell run as the notebook runs it (the check at its end left out)."""
+    return run_cell(source, name, **CELL_NAMES, **names)
 
 
-def solution(source: str, name: str) -> Any:
-    """What a solution cell defines: its Blueprint, or for q4 its function."""
-    namespace = run_cell(source, name, current_customer_id=current_customer_id)
-    return namespace.get("q1_views") or namespace.get("q2_views") or namespace["q3_views"]
+def blueprint(source: str, name: str) -> Blueprint:
+    """The Blueprint a cell defines (the last one, when it defines several)."""
+    return [value for value in cell(source, name).values() if isinstance(value, Blueprint)][-1]
 
 
 def test_the_starters_are_the_notebooks_cells() -> None:
     cells = notebook_code_cells("06_caching.ipynb")
-    for question in (Q1, Q2, Q3, Q4):
-        assert question.starter in cells, question.title
+    for starter in (Q1.starter, Q2.starter, Q3.starter, Q4.starter, IMPROVE_STARTER):
+        assert starter in cells, starter.splitlines()[0]
 
 
-def test_q1_to_q4_pass_their_solutions(shop: Course, lab: Course, capsys: pytest.CaptureFixture[str]) -> None:
-    ex = exercises(shop, lab)
-    assert ex.q1.check(solution(str(Q1.solution), "q1_solution"))
-    assert ex.q2.check(solution(str(Q2.solution), "q2_solution"))
-    assert ex.q3.check(solution(str(Q3.solution), "q3_solution"))
-    assert ex.q4.check(hit_ratio)
-    out = say_what(capsys)
-    assert out.count("Correct!") == 4 and "3 keys" in out
+def test_every_question_has_two_hints_and_no_code_in_them() -> None:
+    for hints in (Q1.hints, Q2.hints, Q3.hints, Q4.hints, IMPROVE_HINTS):
+        assert len(hints) >= 2
+        assert not any("(" in hint and "=" in hint.split("(", 1)[1].split(")")[0] for hint in hints), hints
 
 
-def test_q1_q2_q4_accept_other_right_answers(shop: Course) -> None:
-    ex = exercises(shop, shop)
-    assert ex.q1.check(filled(Q1.starter, "timeout=60, key_prefix=lambda: request.full_path", "q1_other"))
-    per_customer = "lambda: f\"{current_customer_id()}:{request.args.get('limit')}\""
-    assert ex.q2.check(filled(Q2.starter, per_customer, "q2_other"))
-
-    def statement_free_share(client: Any, urls: list[str]) -> float:
-        return sum(not int(client.get(url).headers["X-Statements"]) for url in urls) / len(urls)
-
-    assert ex.q4.check(statement_free_share)
+Q1_CACHED = '@yours.get("/reports/yours")\n@cache.cached(timeout=300, query_string=True)\ndef'
+Q1_BODY = ("    ____\n", "    return compute_report()\n")
 
 
-def uncached(starter: str) -> str:
-    """The starter without its @cache.cached(...) line: a view that is not cached at all."""
-    return "\n".join(line for line in starter.splitlines() if not line.startswith("@cache.cached("))
+def q1_answer(decorators: str, name: str) -> Blueprint:
+    source = Q1.starter.replace('@yours.get("/reports/yours")\ndef', decorators).replace(*Q1_BODY)
+    return blueprint(source, name)
 
 
-@pytest.mark.parametrize(
-    ("blank", "reason"),
-    [
-        ('timeout=300, key_prefix="reviews"', "got the answer cached for GET /products/"),
-        ("timeout=300", "page=2 got the answer cached for GET"),
-        ('timeout=300, key_prefix="product/%s"', "page=2 got the answer cached for GET"),
-        (None, "it was not answered from the cache"),
-    ],
-    ids=["blog-key", "path-only", "path-prefix", "not-cached"],
-)
-def test_q1_rejects_keys_without_product_and_page(
-    shop: Course, blank: str | None, reason: str, capsys: pytest.CaptureFixture[str]
+ROUTE = '@yours.get("/reports/yours")\n'
+Q1_WRONG = {  # the decorators above `def`, and what the check says about them
+    '@yours.get("/reports/yours")\n': "it was not answered from the cache",
+    '@yours.get("/reports/yours")\n@cache.cached(timeout=300)\n': "got the answer cached for",
+    '@yours.get("/reports/yours")\n@cache.cached(timeout=300, key_prefix="report")\n': "got the answer",
+    '@cache.cached(timeout=300, query_string=True)\n@yours.get("/reports/yours")\n': "under the route decorator",
+}
+
+
+def test_q1_is_proven(course: Course) -> None:
+    full_path = (
+        '@yours.get("/reports/yours")\n@cache.cached(timeout=60, make_cache_key=lambda: request.full_path)\n'
+    )
+    right = [blueprint(str(Q1.solution), "q1_solution"), q1_answer(full_path + "def", "q1_b")]
+    wrong = [
+        (q1_answer(lines + "def", f"q1_wrong{i}"), reason) for i, (lines, reason) in enumerate(Q1_WRONG.items())
+    ]
+    prove(Q1.bind(course).check, right=right, wrong=wrong)
+
+
+def test_q1_starter_is_not_answered(course: Course) -> None:
+    passed, said = verdict(Q1.bind(course).check, blueprint(Q1.starter, "q1_blank"))
+    assert not passed and said.startswith("Not answered yet")
+
+
+def q2_answer(key: str, decorator: str | None, name: str) -> Blueprint:
+    source = Q2.starter.replace("    return ____", f"    return {key}")
+    if decorator is not None:
+        source = source.replace('@q2_views.get("/me/orders")\n', f'@q2_views.get("/me/orders")\n{decorator}\n')
+    return blueprint(source, name)
+
+
+def test_q2_is_proven(course: Course) -> None:
+    own_key = "@cache.cached(timeout=300, key_prefix=my_orders_key)"
+    prove(
+        Q2.bind(course).check,
+        right=[
+            blueprint(str(Q2.solution), "q2_solution"),
+            q2_answer(
+                "None",
+                "@cache.cached(timeout=60, make_cache_key=lambda: "
+                "f\"orders:{current_customer_id()}:{request.args.get('limit', '5')}\")",
+                "q2_b",
+            ),
+        ],
+        wrong=[
+            (q2_answer("None", "@cache.cached(timeout=300, query_string=True)", "q2_query"), "as customer"),
+            (q2_answer('f"me/{current_customer_id()}"', own_key, "q2_customer"), "limit=10 as customer"),
+            (q2_answer('"me/orders"', own_key, "q2_constant"), "got the answer cached for"),
+            (q2_answer("None", None, "q2_uncached"), "Not answered yet"),
+        ],
+    )
+
+
+Q3_READ_AFTER = """    session = get_session()
+    session.execute(update(Order).where(Order.id == order_id).values(customer_id=new_owner))
+    session.commit()
+    old_owner = session.scalar(select(Order.customer_id).where(Order.id == order_id))  # read too late
+    cache.delete_memoized(order_summary, old_owner)
+    cache.delete_memoized(order_summary, new_owner)"""
+Q3_ORM = """    session = get_session()
+    order = session.get(Order, order_id)
+    owners = (order.customer_id, new_owner)
+    order.customer_id = new_owner
+    session.commit()
+    for customer_id in owners:
+        cache.delete_memoized(order_summary, customer_id)"""
+
+
+def q3_answer(body: str, name: str) -> Blueprint:
+    return blueprint(Q3.starter.replace("    ____", body), name)
+
+
+def q3_invalidating(delete: str, name: str) -> Blueprint:
+    body = (
+        "    session = get_session()\n"
+        "    old_owner = session.scalar(select(Order.customer_id).where(Order.id == order_id))\n"
+        "    session.execute(update(Order).where(Order.id == order_id).values(customer_id=new_owner))\n"
+        "    session.commit()\n" + delete
+    )
+    return q3_answer(body, name)
+
+
+def test_q3_is_proven(course: Course) -> None:
+    with private_copy(course, "test06-q3") as lab:
+        with lab.session() as session:
+            owners = {i: c for i, c in session.execute(select(Order.id, Order.customer_id))}
+        prove(
+            Q3.bind(lab).check,
+            right=[blueprint(str(Q3.solution), "q3_solution"), q3_answer(Q3_ORM, "q3_orm")],
+            wrong=[
+                (q3_invalidating("    pass", "q3_none"), "(the customer who got the order) still showed"),
+                (
+                    q3_invalidating("    cache.delete_memoized(order_summary, new_owner)", "q3_new_only"),
+                    "(the customer who gave it up) still showed",
+                ),
+                (q3_answer(Q3_READ_AFTER, "q3_late"), "(the customer who gave it up) still showed"),
+                (q3_invalidating("    cache.delete_memoized(order_summary)", "q3_all"), "was dropped too"),
+                (q3_invalidating("    cache.clear()", "q3_clear"), "was dropped too"),
+            ],
+        )
+        with lab.session() as session:  # every check put the order back where it was
+            assert {i: c for i, c in session.execute(select(Order.id, Order.customer_id))} == owners
+
+
+def test_q4_is_proven(course: Course) -> None:
+    smallest = smallest_threshold(course)
+    pages, target = q4_target(course)
+    assert hit_ratio(pages, smallest) >= target > hit_ratio(pages, smallest - 1)
+    prove(
+        Q4.bind(course).check,
+        right=[smallest, float(smallest + 1)],
+        wrong=[
+            (len(set(pages)) * 2, "look for the smallest"),
+            (max(1, smallest // 3), "it needs more entries"),
+            (round(target, 3), "whole number"),
+            ("36", "whole number"),
+            (0, "at least one entry"),
+        ],
+    )
+
+
+def test_q4_starter_prints_the_target_and_is_not_answered(course: Course) -> None:
+    pages = {"product pages": q4_target(course)[0]}
+    namespace = cell(Q4.starter, "q4_blank", pages=pages)
+    assert namespace["target"] == pytest.approx(q4_target(course)[1])
+    passed, said = verdict(Q4.bind(course).check, namespace["smallest_threshold"])
+    assert not passed and said.startswith("Not answered yet")
+
+
+def test_q4_solution_finds_the_smallest_threshold(course: Course) -> None:
+    pages = {"product pages": q4_target(course)[0]}
+    namespace = cell(Q4.starter, "q4_pages", pages=pages, hit_ratio=hit_ratio)
+    exec(str(Q4.solution), namespace)
+    assert namespace["smallest_threshold"] == smallest_threshold(course)
+
+
+def test_the_race_runs_without_your_view_until_it_is_written(
+    course: Course, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    answer = filled(Q1.starter, blank, "q1_wrong") if blank else filled(uncached(Q1.starter), "", "q1_wrong")
-    assert not Q1.bind(shop).check(answer)
-    assert reason in say_what(capsys)
+    slow, fast = race_report(course, blueprint(Q1.starter, "q1_race_blank"), prediction=Prediction(speedup=3))
+    assert [m.variant for m in slow.measurements] == ["uncached", "the course's cached view"]
+    assert "still has ____ in it: the race runs without it" in capsys.readouterr().out
+    mine = blueprint(str(Q1.solution), "q1_race")
+    slow, fast = race_report(course, mine, prediction=Prediction(speedup=3, statements=0))
+    assert [m.variant for m in slow.measurements] == ["uncached", "yours", "the course's cached view"]
+    assert slow["yours"].statements == 0 and slow["uncached"].statements == 2  # hits: warmed before the clock
+    assert slow.roles == {"uncached": "naive", "yours": "best"} and fast.role("floor") is not None
+    stored = results.predictions(course.lesson)
+    assert stored.iloc[-1]["best"] == "yours" and stored.iloc[-1]["measured_statements"] == 0
+    close_apps()
 
 
-@pytest.mark.parametrize(
-    ("blank", "reason"),
-    [
-        ('"view/%s"', "as customer"),
-        ('lambda: f"me/{current_customer_id()}"', "limit=10 as customer"),
-        (None, "it was not answered from the cache"),
-    ],
-    ids=["path-key", "customer-only", "not-cached"],
-)
-def test_q2_rejects_keys_without_customer_and_limit(
-    shop: Course, blank: str | None, reason: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    answer = filled(Q2.starter, blank, "q2_wrong") if blank else filled(uncached(Q2.starter), "", "q2_wrong")
-    assert not Q2.bind(shop).check(answer)
-    out = say_what(capsys)
-    assert reason in out and ("got the answer cached for" in out or "not answered" in out)
+def test_delete_cached_on_a_blueprint_view_needs_a_path() -> None:
+    app = Flask("paths")
+    store = Cache(app, config={"CACHE_TYPE": "SimpleCache"})
+    views = Blueprint("profile", __name__)
 
+    @views.get("/customers/<int:customer_id>/profile")
+    @store.cached(timeout=300)
+    def customer_profile(customer_id: int) -> dict[str, int]:
+        return {"id": customer_id}
 
-@pytest.mark.parametrize(
-    ("blank", "reason"),
-    [
-        ("pass", "still showed the old email"),
-        ("cache.clear()", "cache.clear() empties the whole cache"),
-        ('cache.delete(f"/customers/{customer_id}/contact")', "still showed the old email"),
-        ("cache.delete_memoized(customer_contact)", "still showed the old email"),
-        ("cache.delete_cached(customer_contact)", "your answer raised BuildError"),
-    ],
-    ids=["no-invalidation", "clear-everything", "wrong-key", "delete-memoized", "delete-cached-without-path"],
-)
-def test_q3_rejects_stale_or_overbroad_invalidation(
-    lab: Course, blank: str, reason: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with lab.session() as session:
-        before = session.scalar(select(Customer.email).where(Customer.id == 1))
-    assert not Q3.bind(lab).check(filled(Q3.starter, blank, "q3_wrong"))
-    assert reason in say_what(capsys)
-    with lab.session() as session:  # the check put the email back
-        assert session.scalar(select(Customer.email).where(Customer.id == 1)) == before
-
-
-def test_q3_accepts_deleting_the_key_by_hand(lab: Course) -> None:
-    by_hand = 'cache.delete(f"view//customers/{customer_id}/contact")'
-    assert Q3.bind(lab).check(filled(Q3.starter, by_hand, "q3_by_hand"))
-
-
-@pytest.mark.parametrize(
-    ("answer", "reason"),
-    [
-        (lambda client, urls: 1 - len(set(urls)) / len(urls), "a cache that never evicts"),
-        (lambda client, urls: sum(client.get(u).status_code == 200 for u in urls) / len(urls), "every request"),
-        (lambda client, urls: sum(client.get(u).headers["X-Statements"] == "0" for u in urls), "between 0 and 1"),
-        ("0.5", "pass your function"),
-    ],
-    ids=["unlimited-cache", "status-200", "count-not-share", "not-a-function"],
-)
-def test_q4_rejects_hit_ratios_not_read_from_the_responses(
-    shop: Course, answer: Any, reason: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert not Q4.bind(shop).check(answer)
-    assert reason in say_what(capsys)
-
-
-def test_q4_traffic_is_drawn_from_the_orders(shop: Course) -> None:
-    urls = traffic(popularity(shop)["customers"], "/customers/{}/name", requests=300)
-    assert len(urls) == 300 and urls == traffic(popularity(shop)["customers"], "/customers/{}/name", requests=300)
-    assert len(set(urls)) < 300  # skewed: the busiest customers come back
-
-
-def test_starters_with_blanks_are_not_answered(shop: Course, capsys: pytest.CaptureFixture[str]) -> None:
-    ex = exercises(shop, shop)
-    q1 = run_cell(Q1.starter, "q1_blank")["q1_views"]
-    q4 = run_cell(Q4.starter, "q4_blank")["hit_ratio_of"]
-    assert not ex.q1.check(q1) and not ex.q4.check(q4)
-    assert say_what(capsys).count("Not answered yet") == 2
-
-
-def test_contains_blank_reads_decorators() -> None:
-    assert contains_blank(run_cell(Q2.starter, "q2_blank", current_customer_id=current_customer_id)["q2_views"])
-    assert not contains_blank(solution(str(Q1.solution), "q1_solution"))
-
-
-def test_hints_and_solutions_are_shown(shop: Course, capsys: pytest.CaptureFixture[str]) -> None:
-    ex = exercises(shop, shop)
-    ex.q1.hint()
-    assert say_what(capsys).startswith("Hint: The page number is in the query string")
-    assert "def my_orders_key():" in str(Q2.solution) and "key_prefix=my_orders_key" in str(Q2.solution)
-    assert "cache.delete_cached(customer_contact" in str(Q3.solution) and "____" not in str(Q3.solution)
-
-
-def test_show_source_names_the_file_a_decorated_view_is_written_in(monkeypatch: pytest.MonkeyPatch) -> None:
-    from helpers.measure import display
-    from helpers.topics import caching as cachelab
-
-    shown: list[Any] = []
-    monkeypatch.setattr(display, "display", shown.append)
-    show_source(cachelab.customer_profile)
-    assert shown[0].data.startswith("`helpers/topics/caching.py`")
-    assert "@cache.cached(timeout=300)" in shown[0].data
+    app.register_blueprint(views)
+    app.test_client().get("/customers/7/profile")
+    with app.test_request_context("/"):
+        with pytest.raises(BuildError, match=r"Did you mean 'profile\.customer_profile'"):
+            store.delete_cached(customer_profile, customer_id=7)
+        assert store.delete_cached(customer_profile, path=url_for("profile.customer_profile", customer_id=7))
 
 
 # ---------------------------------------------------------------------- improve the app
@@ -578,57 +633,118 @@ def kept(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     return tmp_path
 
 
-def report_views(name: str, view: Callable[[], Any]) -> Blueprint:
-    views = Blueprint(name, __name__)
-    views.add_url_rule("/reports/sales", view_func=view)
-    return views
+MEMOIZED = (
+    IMPROVE_STARTER.split("\n\n\nmy_views = ")[0]
+    + """
 
 
-def test_improve_passes_the_reference_and_saves_it(
-    lab: Course, kept: Any, capsys: pytest.CaptureFixture[str]
+@cache.memoize(timeout=300)
+def report_for(days, status, min_total):  # the parameters are the key
+    return report_data()
+
+
+my_views = Blueprint("my_views", __name__)
+
+
+@my_views.get("/reports/sales")
+def sales_report():
+    args = request.args
+    return report_for(args.get("days", ""), args.get("status", ""), args.get("min_total", ""))
+
+
+@my_views.after_app_request
+def forget_reports(response):
+    if request.method == "POST" and request.path == "/orders" and response.status_code < 400:
+        cache.delete_memoized(report_for)
+    return response
+"""
+)
+
+
+def improve_variant(old: str, new: str, name: str) -> Blueprint:
+    assert old in IMPROVE_SOLUTION
+    return blueprint(IMPROVE_SOLUTION.replace(old, new), name)
+
+
+def test_improve_is_proven_and_keeps_the_report(course: Course, kept: Any) -> None:
+    with private_copy(course, "test06-improve") as lab:
+        orders = lab.info.rows["orders"]
+        hook = '    if request.method == "POST" and request.path == "/orders" and response.status_code == 201:\n'
+        bump = '        cache.set("reports/generation", (cache.get("reports/generation") or 0) + 1, timeout=0)\n'
+        own_post = (
+            '\n\n@my_views.post("/orders")\ndef place_and_forget():\n'
+            '    cache.set("reports/generation", (cache.get("reports/generation") or 0) + 1)\n'
+            "    return {}, 201\n"
+        )
+        prove(
+            improve_task(lab).check,
+            right=[blueprint(IMPROVE_SOLUTION, "improve_generation"), blueprint(MEMOIZED, "improve_memoized")],
+            wrong=[
+                (
+                    improve_variant(
+                        "@cache.cached(timeout=600, make_cache_key=report_key)",
+                        "@cache.cached(timeout=600, query_string=True)",
+                        "improve_query",
+                    ),
+                    "a parameter the report does not read made a new entry",
+                ),
+                (improve_variant(bump, "        pass\n", "improve_stale"), "still showed the report from before"),
+                (improve_variant(bump, "        cache.clear()\n", "improve_clear"), "not cache.clear()"),
+                (
+                    improve_variant(
+                        bump, '        cache.set("reports/generation", 1, timeout=0)\n', "improve_once"
+                    ),
+                    "drop the entries after every order",
+                ),
+                (improve_variant(hook, "    if True:  # every request\n", "improve_always"), "not answered from"),
+                (
+                    blueprint(IMPROVE_SOLUTION + own_post, "improve_post"),
+                    "your blueprint also serves POST /orders",
+                ),
+                (
+                    improve_variant(
+                        "@cache.cached(timeout=600, make_cache_key=report_key)",
+                        "@cache.cached(timeout=600)",
+                        "improve_path",
+                    ),
+                    "GET /reports/sales?days=30",
+                ),
+            ],
+        )
+        saved = (kept / "my_app" / "06_sales_report.py").read_text()
+        assert "def report_key" in saved or "def report_for" in saved
+        assert "@my_views.after_app_request" in saved and "flask_caching" not in saved
+        with lab.session() as session:  # the orders the checks placed are gone again
+            assert session.scalar(select(func.count()).select_from(Order)) == orders
+
+
+def test_improve_starter_is_not_answered_and_the_race_still_runs(
+    course: Course, kept: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ex = exercises(lab, lab)
-    assert ex.improve.check(optimized.bp)
-    out = capsys.readouterr().out
-    assert "a repeated request ran no statement" in out and "a new order showed" in out
-    assert (kept / "my_app" / "06_sales_report.py").exists()
-    with lab.session() as session:  # the order the check added is gone again
-        assert session.scalar(select(func.count()).select_from(Order)) == lab.info.rows["orders"]
-
-
-def test_improve_rejects_wrong_caches(lab: Course, kept: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    ex = exercises(lab, lab)
-    compute = optimized.sales_report.uncached
-    own: dict[bytes, Any] = {}
-
-    def in_a_dict() -> Any:
-        if request.query_string not in own:
-            own[request.query_string] = compute()
-        return own[request.query_string]
-
-    @functools.lru_cache
-    def remembered(query: bytes) -> Any:
-        return compute()
-
-    wrong = {
-        "not cached": (compute, "it was not answered from the cache"),
-        "query string ignored": (cache.cached(timeout=60)(compute), "GET /reports/sales?days=30: your JSON"),
-        "the naive view cached": (
-            cache.cached(timeout=60, query_string=True)(baseline.sales_report),
-            "the budget is 2",
-        ),
-        "a dict of its own": (in_a_dict, "the app's cache holds no entry"),
-        "lru_cache under cached": (
-            cache.cached(timeout=60, query_string=True)(lambda: remembered(request.query_string)),
-            "still showed the old totals",
-        ),
-    }
-    for i, (name, (view, reason)) in enumerate(wrong.items()):
-        assert not ex.improve.check(report_views(f"wrong_report_{i}", view)), name
-        assert reason in say_what(capsys), name
+    task = improve_task(course)
+    starter = blueprint(IMPROVE_STARTER, "improve_blank")
+    assert not task.check(starter)
+    assert "Not answered yet" in capsys.readouterr().out
+    race = task.race(starter, reference=True)
+    assert [m.variant for m in race.measurements] == ["baseline (lesson 01)", "the course's version"]
     assert not (kept / "my_app" / "06_sales_report.py").exists()
-    with lab.session() as session:
-        assert session.scalar(select(func.count()).select_from(Order)) == lab.info.rows["orders"]
+
+
+def test_improve_hints_and_solution(course: Course, capsys: pytest.CaptureFixture[str]) -> None:
+    task = improve_task(course)
+    task.hint()
+    task.hint(2)
+    out = capsys.readouterr().out
+    assert "Hint 1 of 2" in out and "after_app_request" in out
+    task.solution()
+    assert "____" not in IMPROVE_SOLUTION
+
+
+@pytest.mark.redis
+def test_improve_passes_on_redis(course: Course, kept: Any) -> None:
+    shared = dataclasses.replace(course, settings=dataclasses.replace(course.settings, cache="redis"))
+    with private_copy(shared, "test06-improve-redis") as lab:
+        assert verdict(improve_task(lab).check, blueprint(IMPROVE_SOLUTION, "improve_redis"))[0]
 
 
 def test_hit_ratio_chart_draws_a_line_per_column_and_marks_the_pages() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
-from flask import Blueprint, abort
+from flask import Blueprint
 from sqlalchemy import func, select
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
@@ -21,34 +22,40 @@ from sqlalchemy.pool import NullPool
 from helpers.course import Course
 from helpers.db import make_engine
 from helpers.errors import CourseError
+from helpers.exercises import ____
 from helpers.exercises.lesson07 import (
+    BUDGET,
+    COURSE_POOL,
+    IMPROVE_HINTS,
+    IMPROVE_STARTER,
     Q1,
     Q2,
     Q3,
-    THREADS,
-    counts,
-    exercises,
-    pool_for_six_threads,
-    requirement_problem,
-    shipping,
+    PoolTask,
+    race_pool,
     shipping_quote,
 )
 from helpers.exercises.saved_views import save_engine_options, saved_engine_options
 from helpers.measure.plots import bars_side_by_side, concurrency_chart, timeline_chart
+from helpers.measure.predictions import Prediction
 from helpers.measure.widgets import rerun_button
 from helpers.servers import restart_postgres
 from helpers.servers.wsgi import served
 from helpers.shop import optimized
 from helpers.shop.db import get_engine
 from helpers.shop.models import Customer, Order
+from helpers.topics import pooling
 from helpers.topics.pooling import (
     ConnectionEvents,
     checked_out,
+    exhaustion,
     gc_paused,
     pool_settings,
+    two_bursts,
     watched_load,
 )
 from tests.cells import notebook_code_cells, run_cell
+from tests.proving import prove, verdict
 
 leaky = Blueprint("leaky", __name__)
 
@@ -77,6 +84,54 @@ def test_default_pool_is_a_queue_pool_of_five_plus_ten(course: Course) -> None:
             "pool_recycle": -1,
             "pool_pre_ping": False,
         }
+    finally:
+        dispose(app)
+
+
+def test_flask_sqlalchemy_ignores_the_blogs_setting_and_reads_engine_options(course: Course) -> None:
+    url = course.url.render_as_string(hide_password=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # silently: not even a warning
+        blog = pooling.blog_pool_size(url, {"SQLALCHEMY_POOL_SIZE": 10})
+    today = pooling.blog_pool_size(url, {"SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 10, "max_overflow": 2}})
+    assert (blog["pool_size"], blog["max_overflow"]) == (5, 10) and blog["Flask-SQLAlchemy"].startswith("3.")
+    assert (today["pool_size"], today["max_overflow"]) == (10, 2)
+
+
+def test_exhaustion_finds_the_ceiling_and_the_wait(course: Course) -> None:
+    for options, ceiling in (({"pool_size": 2, "max_overflow": 1}, 3), ({"pool_size": 2, "max_overflow": -1}, 6)):
+        engine = make_engine(course.url, pool_timeout=0.2, **options)
+        try:
+            lent, waited = exhaustion(engine, most=6)
+            assert lent == ceiling and checked_out(engine) == 0
+            assert (waited is None) == (ceiling == 6) and (waited is None or 0.15 < waited < 2)
+        finally:
+            engine.dispose()
+
+
+def test_two_bursts_count_what_the_pool_reopened(course: Course) -> None:
+    for options, reopened in (({"pool_size": 2, "max_overflow": 2}, 2), ({"pool_size": 4, "max_overflow": 0}, 0)):
+        # pool_size 2: the two overflow connections closed when the load paused are opened again (at least).
+        app = course.app(views=pooling.held_views, ENGINE_OPTIONS={"pool_timeout": 5, **options})
+        try:
+            paths = [f"/customers/{i}/held?hold_ms=30" for i in (1, 2, 3)]
+            results, summary, again = two_bursts(app, paths, concurrency=4, requests=16)
+            assert [r.statuses for r in results] == [{200: 16}, {200: 16}] and summary["peak_checked_out"] == 4
+            assert again >= reopened if reopened else again == 0
+        finally:
+            dispose(app)
+
+
+def test_the_partners_recent_orders_leak_for_a_customer_without_orders(course: Course) -> None:
+    app = course.app(views=pooling.partner_views)
+    engine, client = app.extensions["engine"], app.test_client()
+    try:
+        with gc_paused():
+            for path in ("/customers/1/badge", "/customers/1/spent", "/customers/1/recent", "/customers/1/nobody"):
+                client.get(path)
+            assert checked_out(engine) == 0
+            client.get(f"/customers/{customers_without_orders(course)[0]}/recent")
+            assert checked_out(engine) == 1
     finally:
         dispose(app)
 
@@ -208,216 +263,182 @@ def test_pool_recycle_replaces_an_old_connection_at_checkout(course: Course) -> 
 
 
 # ---------------------------------------------------------------------- the exercises
-@pytest.fixture
-def ex(course: Course) -> Any:
-    return exercises(course)
-
-
-def said(capsys: pytest.CaptureFixture[str]) -> str:
-    return capsys.readouterr().out
-
-
-def test_q1_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert ex.q1.check(pool_for_six_threads())
-    out = said(capsys)
-    assert "6 connections checked out at once" in out and "closed the 2 overflow connections and kept 4" in out
-
-
-@pytest.mark.parametrize(
-    ("answer", "reason"),
-    [
-        ({"SQLALCHEMY_POOL_SIZE": 4}, "create_engine refused it: Invalid argument(s) 'SQLALCHEMY_POOL_SIZE'"),
-        ({"pool_size": 6, "max_overflow": 0, "pool_timeout": 2}, "6 connections stay open"),
-        ({"pool_size": 4, "max_overflow": 0, "pool_timeout": 2}, "2 requests would wait"),
-        ({"pool_size": 4, "max_overflow": 10, "pool_timeout": 2}, "up to 14 connections at once"),
-        ({"pool_size": 4, "max_overflow": 2}, "pool_timeout = 30 s"),
-        ({"poolclass": NullPool}, "builds a NullPool"),
-    ],
-    ids=["blog-setting", "all-kept", "too-few", "too-many", "default-timeout", "null-pool"],
-)
-def test_q1_rejects_with_the_reason(ex: Any, capsys: pytest.CaptureFixture[str], answer: Any, reason: str) -> None:
-    assert not ex.q1.check(answer)
-    out = said(capsys)
-    assert out.startswith("Not yet") and reason in out
-
-
 def test_the_starters_are_the_notebooks_cells() -> None:
     cells = notebook_code_cells("07_connection_pooling.ipynb")
-    for question in (Q1, Q2, Q3):
-        assert question.starter in cells, question.title
+    for starter in (Q1.starter, Q2.starter, Q3.starter, IMPROVE_STARTER):
+        assert starter in cells, starter.splitlines()[0]
 
 
-def test_q2_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert ex.q2.check(counts)
-    assert "each gave its connection back; 1 new connection opened" in said(capsys)
+def test_every_question_has_two_hints() -> None:
+    assert all(len(hints) >= 2 for hints in (Q1.hints, Q2.hints, Q3.hints, IMPROVE_HINTS))
 
 
-def _count_cell(session: str, closing: str = "") -> Blueprint:
-    """Q2's starter with `session = <session>`, and `closing` run just before the view's last line."""
-    source = Q2.starter.replace("____", session)
-    source = source.replace("    return {", f"    {closing}\n    return {{") if closing else source
-    return run_cell(source, "q2_cell", Session=Session)["fixed_count"]
+def test_q1_is_proven(course: Course) -> None:
+    prove(
+        Q1.bind(course).check,
+        right=[dict(COURSE_POOL), {"pool_size": 8, "max_overflow": 0, "pool_timeout": 0.5, "pool_pre_ping": True}],
+        wrong=[
+            ({"pool_size": 8, "max_overflow": -1, "pool_timeout": 1}, "removes the ceiling: 12 clients had"),
+            ({"pool_size": 12, "max_overflow": 0, "pool_timeout": 1}, "over the 8 the database gives"),
+            ({"pool_size": 8, "max_overflow": 0, "pool_timeout": 0.01}, "pool_timeout = 0.01 s: under the stated"),
+            (
+                {"pool_size": 6, "max_overflow": 2, "pool_timeout": 1},
+                "pool_size = 6: the traffic never drops below 8",
+            ),
+            ({"pool_size": 4, "max_overflow": 0, "pool_timeout": 1}, "shared 4 connections"),
+            ({"pool_size": 8, "max_overflow": 0}, "pool_timeout = 30 s"),
+            ({"SQLALCHEMY_POOL_SIZE": 10}, "was a Flask-SQLAlchemy 2 setting"),
+            ({"pool_size": "8"}, "not strings"),
+        ],
+    )
 
 
-def test_q2_accepts_the_starter_filled_as_the_hint_says(ex: Any) -> None:
-    assert ex.q2.check(_count_cell("get_session()"))
+def test_q1_starter_is_not_answered(course: Course) -> None:
+    passed, said = verdict(Q1.bind(course).check, run_cell(Q1.starter, "q1_blank")["my_pool"])
+    assert not passed and said.startswith("Not answered yet")
 
 
-def _leaky_count() -> Blueprint:
-    return _count_cell("Session(get_engine())")
+def customers_without_orders(course: Course) -> list[int]:
+    with course.session() as session:
+        ordered = select(Order.customer_id)
+        return list(session.scalars(select(Customer.id).where(Customer.id.not_in(ordered)).order_by(Customer.id)))
 
 
-def _closes_on_success_only() -> Blueprint:
-    return _count_cell("Session(get_engine())", "session.close()")
+def test_q2_is_proven(course: Course) -> None:
+    first, second = customers_without_orders(course)[:2]
+    prove(
+        Q2.bind(course).check,
+        right=[f"/customers/{first}/recent", f"/customers/{second}/recent?from=test"],
+        wrong=[
+            ("/customers/1/recent", "gave its connection back: it does not leak"),
+            (f"/customers/{first}/badge", "gave its connection back"),
+            (f"/customers/{first}/spent", "gave its connection back"),
+            ("/customers/1/orders", "none of the partner's endpoints"),
+            (first, "the path of a request"),
+        ],
+    )
 
 
-def _engine_per_request() -> Blueprint:
-    views = Blueprint("engine_per_request", __name__)
+def test_q2_solution_finds_a_leaking_request(course: Course) -> None:
+    from helpers.exercises.lesson07 import _SOLUTION_Q2
 
-    @views.get("/customers/<int:customer_id>/orders/count")
-    def order_count(customer_id: int) -> dict[str, Any]:
-        engine = make_engine(get_engine().url)  # a new engine, so a new pool and a new connection, per request
-        try:
-            with Session(engine) as session:
-                customer = session.get(Customer, customer_id)
-                if customer is None:
-                    abort(404, description=f"no customer with id {customer_id}")
-                orders = session.scalar(select(func.count(Order.id)).where(Order.customer_id == customer_id))
-                return {"id": customer_id, "name": customer.name, "orders": orders}
-        finally:
-            engine.dispose()
-
-    return views
+    namespace = {"pg": course, "pooling": pooling, "gc_paused": gc_paused, "checked_out": checked_out}
+    exec(_SOLUTION_Q2, namespace)
+    assert verdict(Q2.bind(course).check, namespace["leaking_request"])[0]
 
 
-@pytest.mark.parametrize(
-    ("make", "reason"),
-    [
-        (_leaky_count, "after GET /customers/1/orders/count (200), 1 connection was still checked out"),
-        (_closes_on_success_only, "/orders/count (404), 1 connection was still checked out"),
-        (_engine_per_request, "new database connections for 4 requests"),
-    ],
-    ids=["leak", "leak-on-404", "engine-per-request"],
-)
-def test_q2_rejects_with_the_reason(ex: Any, capsys: pytest.CaptureFixture[str], make: Any, reason: str) -> None:
-    assert not ex.q2.check(make())
-    out = said(capsys)
-    assert out.startswith("Not yet") and reason in out
+Q3_READ = """    session = get_session()
+    city = session.scalar(select(Customer.city).where(Customer.id == customer_id))
+"""
+Q3_TAIL = """    if city is None:
+        abort(404, description=f"no customer with id {customer_id}")
+    return {"id": customer_id, "city": city, "quote": QUOTE}"""
+Q3_BLOCK = """    with Session(get_engine()) as session:
+        city = session.scalar(select(Customer.city).where(Customer.id == customer_id))
+"""
 
 
-def test_q3_passes_the_reference(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    assert ex.q3.check(shipping)
-    assert "it held no connection" in said(capsys)
+NO_404 = """    return {"id": customer_id, "city": city, "quote": shipping_quote(city or "")}"""
 
 
-def _shipping(release: str) -> Blueprint:
-    """Q3's starter with `release` where the blank is."""
-    namespace = run_cell(Q3.starter.replace("____", release), "q3_cell", shipping_quote=shipping_quote)
-    return namespace["quick_shipping"]
+def q3_answer(
+    read: str, name: str, *, release: str = "", quote: str = "shipping_quote(city)", tail: str = Q3_TAIL
+) -> Blueprint:
+    body = read + release + tail.replace("QUOTE", quote)
+    names = {"shipping_quote": shipping_quote, "Session": Session}
+    return run_cell(Q3.starter.replace("    ____", body), name, **names)["quick_shipping"]
 
 
-@pytest.mark.parametrize("release", ["session.close()", "session.commit()"])
-def test_q3_accepts_closing_or_committing(ex: Any, release: str) -> None:
-    assert ex.q3.check(_shipping(release))
-
-
-@pytest.mark.parametrize("release", ["pass", "session.flush()"])
-def test_q3_rejects_holding_the_connection(ex: Any, capsys: pytest.CaptureFixture[str], release: str) -> None:
-    assert not ex.q3.check(_shipping(release))
-    out = said(capsys)
-    assert out.startswith("Not yet") and "held 1 connection while it waited for the carrier" in out
-
-
-def test_q3_rejects_a_wrong_answer(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    views = Blueprint("shipping_wrong", __name__)
-
-    @views.get("/customers/<int:customer_id>/shipping")
-    def shipping_page(customer_id: int) -> dict[str, Any]:
-        with Session(get_engine()) as session:
-            city = session.scalar(select(Customer.city).where(Customer.id == customer_id)) or "nowhere"
-        return {"id": customer_id, "city": city, "quote": shipping_quote(city)}
-
-    assert not ex.q3.check(views)
-    assert "answered 200, expected 404" in said(capsys)
+def test_q3_is_proven(course: Course) -> None:
+    reference = str(Q3.solution)
+    twice = "max(shipping_quote(city), shipping_quote(city))"
+    leaking = Q3_READ.replace("get_session()", "Session(get_engine())  # never closed")
+    prove(
+        Q3.bind(course).check,
+        right=[
+            run_cell(reference, "q3_solution", shipping_quote=shipping_quote)["quick_shipping"],
+            q3_answer(Q3_READ, "q3_commit", release="    session.commit()  # ends the transaction\n"),
+            q3_answer(Q3_BLOCK, "q3_block"),
+        ],
+        wrong=[
+            (q3_answer(Q3_READ, "q3_holding"), "held 1 connection while it waited for the carrier"),
+            (q3_answer(Q3_BLOCK, "q3_twice", quote=twice), "asked the carrier 2 times"),
+            (q3_answer(leaking, "q3_leak"), "still checked out"),
+            (q3_answer(Q3_BLOCK, "q3_no_404", tail=NO_404), "expected 404"),
+        ],
+    )
 
 
 # ---------------------------------------------------------------------- improve the app
-def requirement(**overrides: Any) -> str | None:
-    settings = {"pool": "QueuePool", "pool_size": 8, "max_overflow": 0, "pool_timeout": 2, "pool_pre_ping": True}
-    return requirement_problem(settings | overrides)
-
-
-def test_requirements_say_what_is_wrong() -> None:
-    assert requirement() is None and requirement(pool_size=5, max_overflow=3) is None
-    assert "3 requests at a time would wait" in (requirement(pool_size=5) or "")
-    assert "idle connections" in (requirement(pool_size=10) or "")
-    assert "pool_timeout = 30 s" in (requirement(pool_timeout=30) or "")
-    assert "pool_pre_ping" in (requirement(pool_pre_ping=False) or "")
-    assert THREADS == 8
-
-
-IMPROVE_CELL = next(c for c in notebook_code_cells("07_connection_pooling.ipynb") if "ex.improve.check(" in c)
-LEAKY = (
-    IMPROVE_CELL.replace('"pool_size": ____', '"pool_size": 8')
-    .replace('"max_overflow": ____', '"max_overflow": 0')
-    .replace('"pool_timeout": ____', '"pool_timeout": 2')
-    .replace('"pool_pre_ping": ____', '"pool_pre_ping": True')
-)
-RIGHT = LEAKY.replace("session = orm.Session(get_engine())  # never closed: fix this", "session = get_session()")
-
-
-def cell(source: str, number: int) -> dict[str, Any]:
-    return run_cell(source, f"cell6{number}")
-
-
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
     yield tmp_path
 
 
-def test_improve_passes_the_reference_and_keeps_the_pool(ex: Any, data_dir: Path) -> None:
+PINGED = {"pool_timeout": 2, "pool_pre_ping": True}
+
+
+def test_improve_is_proven_and_keeps_the_pool(course: Course, data_dir: Path) -> None:
     assert saved_engine_options() is None
-    assert ex.improve.check(optimized.bp, optimized.ENGINE_OPTIONS)
-    assert saved_engine_options() == optimized.ENGINE_OPTIONS
+    spread = {"pool_size": 6, "max_overflow": 2, "pool_timeout": 1.5, "pool_pre_ping": True}
+    prove(
+        PoolTask(course).check,
+        right=[dict(optimized.ENGINE_OPTIONS), spread],
+        wrong=[
+            (
+                {"pool_size": 8, "max_overflow": -1, "pool_timeout": 2, "pool_pre_ping": True},
+                "removes the ceiling",
+            ),
+            ({"pool_size": 8, "max_overflow": 8, "pool_timeout": 2, "pool_pre_ping": True}, "over the 8"),
+            (
+                {"pool_size": 4, "max_overflow": 0, "pool_timeout": 2, "pool_pre_ping": True},
+                "4 requests at a time",
+            ),
+            ({"pool_size": 8, "max_overflow": 0, "pool_timeout": 30, "pool_pre_ping": True}, "pool_timeout = 30"),
+            ({"pool_size": 8, "max_overflow": 0, "pool_timeout": 2}, "pool_pre_ping"),
+            ({"SQLALCHEMY_POOL_SIZE": 8}, "not one of create_engine's pool options"),
+        ],
+    )
+    assert saved_engine_options() == spread  # the last right answer; no wrong one overwrote it
+    assert json.loads((data_dir / "my_app" / "07_engine_options.json").read_text()) == spread
 
 
-def test_improve_passes_a_learners_cell_and_saves_it(
-    ex: Any, data_dir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    namespace = cell(RIGHT, 1)
-    assert ex.improve.check(namespace["my_views"], namespace["ENGINE_OPTIONS"])
-    out = said(capsys)
-    assert "leaks nothing" in out and "answered 40 requests with no error" in out
-    saved = (data_dir / "my_app" / "07_customer_page.py").read_text()
-    assert "ENGINE_OPTIONS = {" in saved and "from sqlalchemy import orm" in saved
-    assert saved_engine_options() == namespace["ENGINE_OPTIONS"]
+def test_improve_runs_your_saved_views(course: Course, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    mine = data_dir / "my_app" / "02_customer_page.py"
+    mine.parent.mkdir(parents=True)
+    mine.write_text(
+        "from helpers.shop.kit import *  # noqa: F403\n\n"
+        "from helpers.shop.optimized import customer_page\n\n"
+        'my_views = Blueprint("my_views", __name__)\n'
+        'my_views.add_url_rule(f"/customers/<{ID}:customer_id>", view_func=customer_page)\n'
+    )
+    assert PoolTask(course).check({"pool_size": 8, "max_overflow": 0, "pool_timeout": 2, "pool_pre_ping": True})
+    assert "your saved endpoints (customer_page)" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(
-    ("source", "options", "reason"),
-    [
-        (LEAKY, None, "connection was still checked out"),
-        (RIGHT, {"pool_size": 4, "max_overflow": 0, "pool_timeout": 2, "pool_pre_ping": True}, "4 requests at"),
-        (RIGHT, {"pool_size": 8, "max_overflow": 0, "pool_timeout": 2}, "pool_pre_ping"),
-        (RIGHT, {"SQLALCHEMY_POOL_SIZE": 8}, "create_engine refused ENGINE_OPTIONS"),
-    ],
-    ids=["leak", "too-small", "no-pre-ping", "blog-setting"],
-)
-def test_improve_rejects_with_the_reason(
-    ex: Any, data_dir: Path, capsys: pytest.CaptureFixture[str], source: str, options: Any, reason: str
-) -> None:
-    namespace = cell(source, 2)
-    assert not ex.improve.check(namespace["my_views"], options or namespace["ENGINE_OPTIONS"])
-    out = said(capsys)
-    assert out.startswith("Not yet") and reason in out
-    assert saved_engine_options() is None and not (data_dir / "my_app" / "07_customer_page.py").exists()
+def test_improve_starter_hints_and_solution(course: Course, capsys: pytest.CaptureFixture[str]) -> None:
+    task = PoolTask(course)
+    assert not task.check(run_cell(IMPROVE_STARTER, "improve_blank")["ENGINE_OPTIONS"])
+    task.hint()
+    task.hint(2)
+    task.solution()
+    out = capsys.readouterr().out
+    assert out.startswith("Not answered yet") and "Hint 2 of 2" in out and "pool_pre_ping" in out
 
 
-def test_improve_with_blanks_is_not_answered(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    namespace = cell(IMPROVE_CELL, 3)
-    assert not ex.improve.check(namespace["my_views"], namespace["ENGINE_OPTIONS"])
-    assert said(capsys).startswith("Not answered yet")
+def test_the_race_runs_your_pool_beside_no_pool(course: Course, capsys: pytest.CaptureFixture[str]) -> None:
+    race, table = race_pool(course, ____, prediction=Prediction(speedup=2), requests=24)
+    assert "Your pool is not in the race" in capsys.readouterr().out
+    assert list(table.index) == [
+        "NullPool (a connection per request)",
+        "the default pool (5 + 10)",
+        "the course's pool (8 + 0)",
+    ]
+    race, table = race_pool(course, dict(COURSE_POOL), prediction=Prediction(speedup=2), requests=24)
+    assert race.roles == {"NullPool (a connection per request)": "naive", "yours": "best"}
+    assert (table["answered 503"] == 0).all() and (table["connections open at most"] >= 1).all()
+    assert table.loc["yours", "connections open at most"] <= BUDGET and race.outcome is not None
 
 
 # ---------------------------------------------------------------------- the helpers behind the lesson

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import ast
+import inspect
 import json
 import linecache
 import re
@@ -50,7 +51,8 @@ _KEEP = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.
 
 def _cell_source(views: Blueprint) -> str:
     """The source of the notebook cell(s) that defined the blueprint's views, without calls like check()."""
-    functions = blueprint_views(views)
+    # Unwrapped: a view decorated by Flask-Caching (or functools.wraps) is a function written in that library.
+    functions = [inspect.unwrap(view) for view in blueprint_views(views)]
     files = dict.fromkeys(f.__code__.co_filename for f in functions if isinstance(f, FunctionType))
     kept: list[str] = []
     for filename in files:

@@ -13,13 +13,17 @@
   and each app's keys; `PageWatch` tabulates, step by step, what a page served beside what the database holds;
 * `popularity(course)` and `traffic(...)` draw page requests as skewed as the dataset's orders; `sweep_hit_ratios`
   replays them against caches of growing size and `show_hit_ratios` draws and tabulates the result;
-* `show_hit_cost(slow, fast, store)` puts a hit, the uncached view and the bare Flask view in one table and chart;
+* `report_views()` serves the sales report uncached, cached the course's way and as a bare Flask view, and
+  `race_hits(course, yours, prediction)` races them with the learner's cached view: one table and chart;
+* `hit_on_stores(course, redis)` times a hit on a SimpleCache and on Redis beside the bare view;
+* `hit_ratio(paths, threshold)` replays requests against a SimpleCache of that size, as `@cache.cached` would;
 * `rename_through_a(lab, env, customer_id, name)` runs two server processes, renames through one, and tabulates
   what each served before and after; `clean_up(lab, ...)` closes the lesson's apps, copy and Redis.
 """
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import secrets
@@ -30,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import numpy as np
-from flask import Blueprint, Flask, abort, request, url_for
+from flask import Blueprint, Flask, abort, current_app, request, url_for
 from flask.testing import FlaskClient
 from flask_caching import Cache
 from flask_caching.backends.nullcache import NullCache
@@ -42,6 +46,7 @@ from ..data import drop_copy
 from ..errors import CourseError
 from ..servers import redis_url, running_redis_pids, stop_redis
 from ..servers.wsgi import Served, serve_in_process
+from ..shop import optimized
 from ..shop.caching import cache
 from ..shop.db import get_session
 from ..shop.models import Customer, Order, OrderLine
@@ -52,8 +57,10 @@ if TYPE_CHECKING:
 
     from ..course import Course
     from ..measure.harness import Comparison
+    from ..measure.predictions import Predicted
 
 __all__ = [
+    "YOUR_REPORT",
     "PageWatch",
     "Requests",
     "backend",
@@ -63,14 +70,17 @@ __all__ = [
     "current_customer_id",
     "customer_profile",
     "fresh_app",
+    "hit_on_stores",
+    "hit_ratio",
     "own_prefix",
     "popularity",
     "post",
     "profile_views",
+    "race_hits",
     "redis_url_for",
     "rename",
     "rename_through_a",
-    "show_hit_cost",
+    "report_views",
     "show_hit_ratios",
     "single_view",
     "stored_keys",
@@ -333,7 +343,11 @@ def popularity(course: Course) -> dict[str, dict[int, int]]:
     with course.session() as session:
         customers = session.execute(select(Order.customer_id, func.count()).group_by(Order.customer_id))
         products = session.execute(select(OrderLine.product_id, func.count()).group_by(OrderLine.product_id))
-        return {"customers": {c: n for c, n in customers}, "products": {p: n for p, n in products}}
+        # Sorted by id: the draw in traffic() follows this order, and a GROUP BY's order is the planner's choice.
+        return {
+            "customers": dict(sorted((c, n) for c, n in customers)),
+            "products": dict(sorted((p, n) for p, n in products)),
+        }
 
 
 def traffic(popularity: Mapping[int, int], path: str, requests: int = 5_000, seed: int = 5) -> list[str]:
@@ -379,31 +393,140 @@ def show_hit_ratios(ratios: pd.DataFrame, pages: Mapping[str, Sequence[str]]) ->
 
 
 # ---------------------------------------------------------------------- what a hit costs
-def show_hit_cost(slow: Comparison, fast: Comparison, store: Any) -> None:
-    """The uncached view, a hit and the bare Flask view in one table and chart, and what the hit cost.
+YOUR_REPORT = "/reports/yours"  # where the learner's cached report is served in lesson 06's race
+_REPORT_QUERY = "?days=30"
+_RACE_PATHS = {
+    "uncached": "/reports/uncached",
+    "yours": YOUR_REPORT,
+    "the course's cached view": "/reports/course",
+    "bare Flask view": "/reports/bare",
+}
 
-    `slow` raced "uncached" against "cached (a hit)", `fast` "bare Flask view" against "cached (a hit)"; `store`
-    is the cache backend the hit read (its class names it).
+
+def _bare_report() -> Any:
+    """The report's answer computed once per query string and kept in the app: a view with no database and no
+    cache, only Flask turning a dict into JSON (the floor of any cached view)."""
+    answers = current_app.extensions.setdefault("bare_reports", {})
+    if request.query_string not in answers:
+        answers[request.query_string] = optimized.sales_report.uncached()
+    return answers[request.query_string]
+
+
+def report_views() -> Blueprint:
+    """The sales report uncached, cached the course's way, and as a bare Flask view (lesson 06's race)."""
+    views = Blueprint("report_race", __name__)
+    views.add_url_rule(_RACE_PATHS["uncached"], "uncached", optimized.sales_report.uncached)
+    views.add_url_rule(_RACE_PATHS["the course's cached view"], "course", optimized.sales_report)
+    views.add_url_rule(_RACE_PATHS["bare Flask view"], "bare", _bare_report)
+    return views
+
+
+def race_hits(
+    course: Course, yours: Blueprint | None, prediction: Predicted = None, why_not: str | None = None
+) -> tuple[Comparison, Comparison]:
+    """The report uncached against your cached view (when there is one) and the course's, every cached variant
+    timed on hits; then a hit against the bare Flask view. One table and chart, and the prediction's outcome.
+
+    Two races, because a sub-millisecond hit timed in the same rounds as a slow query finds the CPU's caches
+    full of the query's data and is slower for it. `why_not` says why `yours` is None (one line is printed).
     """
     from IPython.display import display  # deferred: see the note under __all__ (IPython and matplotlib too)
 
-    from ..measure.display import styled
+    from ..measure.display import say, styled
     from ..measure.harness import Comparison
     from ..measure.plots import show_figure
     from ..measure.units import format_ms
 
-    uncached, hit, floor = slow["uncached"], fast["cached (a hit)"], fast["bare Flask view"]
+    app = fresh_app(course, [report_views(), *([yours] if yours is not None else [])])
+    client, engine = app.test_client(), app.extensions["engine"]
+    paths = {
+        name: path + _REPORT_QUERY for name, path in _RACE_PATHS.items() if yours is not None or name != "yours"
+    }
+    expected = client.get(paths["uncached"]).get_json()
+    if yours is not None and (answer := client.get(paths["yours"])).get_json() != expected:
+        why_not, yours = (
+            f"your view answered {answer.status_code} with another report (ex.q1.check says more)",
+            None,
+        )
+        del paths["yours"]
+    if why_not:
+        say(f"{why_not[0].upper()}{why_not[1:]}: the race runs without it.", "#7a6a00")
+    for path in paths.values():
+        client.get(path)  # each cached view's miss, and the bare view's one computation: what is timed are hits
+    best = "yours" if yours is not None else "the course's cached view"
+
+    def get(name: str) -> Callable[[], Any]:
+        return lambda: client.get(paths[name])
+
+    same = {"engine": engine, "check": lambda response: response.get_json()}
+    slow = course.compare(
+        {name: get(name) for name in paths if name != "bare Flask view"},
+        naive="uncached", best=best, prediction=prediction, title="sales report: uncached vs cached", **same,
+    )  # fmt: skip
+    fast = course.compare(
+        {"bare Flask view": get("bare Flask view"), f"{best} (a hit)": get(best)},
+        floor="bare Flask view", best=f"{best} (a hit)", title="sales report: a cache hit vs the bare Flask view",
+        repeat=31, **same,
+    )  # fmt: skip
     together = Comparison(
-        slow.lesson, slow.backend, slow.size, [uncached, hit, floor], title="sales report (days=30)"
+        slow.lesson, slow.backend, slow.size, [*slow.measurements, fast["bare Flask view"]], title="sales report"
     )
     display(styled(together.frame))
     show_figure(together.plot())
+    hit, floor, uncached = fast[f"{best} (a hit)"], fast["bare Flask view"], slow["uncached"]
     print(
-        f"A hit took {format_ms(hit.median_s)} against {format_ms(uncached.median_s)} uncached "
-        f"({uncached.median_s / hit.median_s:,.0f}× faster) and {hit.median_s / floor.median_s:.2f}× "
-        f"the bare Flask view's {format_ms(floor.median_s)}: the {type(store).__name__} lookup "
-        f"added {format_ms(hit.median_s - floor.median_s)} to what Flask does anyway."
+        f"A hit of {best} took {format_ms(hit.median_s)} against {format_ms(uncached.median_s)} uncached "
+        f"({uncached.median_s / slow[best].median_s:,.0f}× faster, in the same rounds) and "
+        f"{hit.median_s / floor.median_s:.2f}× the bare Flask view's {format_ms(floor.median_s)}: the "
+        f"{type(backend(app)).__name__} lookup added {format_ms(hit.median_s - floor.median_s)}."
     )
+    print(slow.outcome.sentence() if slow.outcome is not None else "No prediction for this race.")
+    return slow, fast
+
+
+def hit_on_stores(course: Course, redis: str) -> Comparison:
+    """A hit of the course's cached report on a SimpleCache and on Redis, beside the bare Flask view."""
+    apps = {
+        "SimpleCache hit": fresh_app(course, report_views(), CACHE_TYPE="SimpleCache"),
+        "RedisCache hit": fresh_app(course, report_views(), CACHE_TYPE="RedisCache", CACHE_REDIS_URL=redis),
+    }
+    clients = {name: app.test_client() for name, app in apps.items()}
+    cached, bare = _RACE_PATHS["the course's cached view"] + _REPORT_QUERY, _RACE_PATHS["bare Flask view"]
+    for client in clients.values():
+        client.get(cached)  # fill both caches (the timed requests are hits), and compute the bare answer
+        client.get(bare + _REPORT_QUERY)
+    variants: dict[str, Callable[[], Any]] = {
+        "bare Flask view": functools.partial(clients["SimpleCache hit"].get, bare + _REPORT_QUERY),
+        **{name: functools.partial(client.get, cached) for name, client in clients.items()},
+    }
+    return course.compare(
+        variants,
+        engine=[app.extensions["engine"] for app in apps.values()],
+        check=lambda response: response.get_json(),
+        title="a cache hit: SimpleCache vs Redis",
+        floor="bare Flask view",
+        repeat=31,
+    )
+
+
+# ---------------------------------------------------------------------- replaying traffic against a cache
+def hit_ratio(paths: Sequence[str], threshold: int) -> float:
+    """Replay `paths` against a SimpleCache that keeps `threshold` entries, as @cache.cached would: get the key,
+    and on a miss set it. The share of requests that were hits (lesson 06's hit-ratio cell writes the same)."""
+    app = Flask("replay")
+    replay = Cache(app, config={"CACHE_TYPE": "SimpleCache", "CACHE_THRESHOLD": threshold})
+    hits = 0
+    with app.app_context():
+        for path in paths:
+            key = f"view/{path}"
+            if replay.get(key) is None:
+                replay.set(key, _PAGE)  # a miss: the view runs and its answer is stored
+            else:
+                hits += 1
+    return hits / len(paths)
+
+
+_PAGE = {"id": 0, "name": "A cached page", "orders": list(range(10))}
 
 
 # ---------------------------------------------------------------------- one cache per process

@@ -9,7 +9,13 @@
 * `load_with_pool(course, views, paths, concurrency, ...)` is `watched_load` on a course's app built with pool
   options, its engine disposed after; `load_summary(...)` says what a load did in a sentence, and
   `sweep_clients(run, clients)` tabulates loads of growing concurrency;
-* `gc_paused()` makes a leaked session keep its connection until the block ends (see its docstring).
+* `gc_paused()` makes a leaked session keep its connection until the block ends (see its docstring);
+* `held_views` serve a lookup that keeps its connection `?hold_ms=` milliseconds (on any backend), and
+  `partner_views` three endpoints of which one leaks on some requests (lesson 07's exercise 2);
+* `exhaustion(engine)` lends out connections until one is refused: the pool's real ceiling and how long the
+  refused checkout waited; `two_bursts(app, ...)` loads an app twice with a lull between (what the pool kept);
+* `race_pools(course, views, paths, pools, ...)` races pool options under one load, with the peak of connections
+  open and the 503s beside the times; `blog_pool_size(url)` runs the blog's Flask-SQLAlchemy configuration.
 """
 
 from __future__ import annotations
@@ -20,40 +26,58 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from importlib.metadata import version
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
-from sqlalchemy import Engine, event
+from flask import Blueprint, Flask, abort
+from sqlalchemy import Connection, Engine, event, func, select
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool, QueuePool
 
 from ..errors import CourseError
 from ..servers.wsgi import served
+from ..shop.db import get_engine, get_session
+from ..shop.models import Customer, Order
+from ..shop.params import int_arg
 from .loadtest import LoadResult, run_load
 
 if TYPE_CHECKING:
-    from flask import Blueprint, Flask
-
     from ..course import Course
+    from ..measure.harness import Comparison
+    from ..measure.predictions import Predicted
 
 __all__ = [
+    "POOL_OPTIONS",
     "ConnectionEvents",
     "PoolWatch",
     "RequestSeen",
+    "blog_pool_size",
     "checked_out",
+    "exhaustion",
     "gc_paused",
+    "held_lookup",
+    "held_views",
     "load_summary",
     "load_with_pool",
+    "partner_badge",
+    "partner_recent",
+    "partner_spent",
+    "partner_views",
     "pool_settings",
+    "race_pools",
     "sweep_clients",
+    "two_bursts",
     "watched_load",
 ]
 
 
 # The options a QueuePool takes through create_engine, and what each one is for (lesson 07 reads them back).
-_POOL_OPTIONS = {
+POOL_OPTIONS = {
     "pool_size": "connections the pool keeps open",
     "max_overflow": "extra connections it may open in a burst (closed again when returned)",
     "pool_timeout": "seconds a request waits for a free connection before TimeoutError",
@@ -406,3 +430,169 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+# ---------------------------------------------------------------------- views the lesson loads
+held_views = Blueprint("held", __name__)
+
+
+@held_views.get("/customers/<int:customer_id>/held")
+def held_lookup(customer_id: int) -> dict[str, Any]:
+    """A customer's name, the connection then kept `?hold_ms=` ms (the rest of a slow request's database work)."""
+    hold_ms = int_arg("hold_ms", 0, low=0, high=1000)
+    session = get_session()  # the request's session: its connection goes back at teardown
+    name = session.scalar(select(Customer.name).where(Customer.id == customer_id))
+    if hold_ms:
+        time.sleep(hold_ms / 1000)  # the transaction is open: the connection stays checked out meanwhile
+    return {"id": customer_id, "name": name}
+
+
+partner_views = Blueprint("partner", __name__)
+
+
+@partner_views.get("/customers/<int:customer_id>/badge")
+def partner_badge(customer_id: int) -> dict[str, Any]:
+    """A customer's name and city."""
+    row = get_session().execute(select(Customer.name, Customer.city).where(Customer.id == customer_id)).first()
+    if row is None:
+        abort(404, description=f"no customer with id {customer_id}")
+    return {"id": customer_id, "name": row.name, "city": row.city}
+
+
+@partner_views.get("/customers/<int:customer_id>/spent")
+def partner_spent(customer_id: int) -> dict[str, Any]:
+    """What a customer spent in all."""
+    with Session(get_engine()) as session:
+        spent = session.scalar(
+            select(func.coalesce(func.sum(Order.total), 0)).where(Order.customer_id == customer_id)
+        )
+    return {"id": customer_id, "spent": spent}
+
+
+@partner_views.get("/customers/<int:customer_id>/recent")
+def partner_recent(customer_id: int) -> dict[str, Any]:
+    """A customer's five newest orders."""
+    session = Session(get_engine())
+    orders = session.execute(
+        select(Order.id, Order.status).where(Order.customer_id == customer_id).order_by(Order.id.desc()).limit(5)
+    ).all()
+    if not orders:
+        return {"id": customer_id, "orders": []}
+    session.close()
+    return {"id": customer_id, "orders": [{"id": oid, "status": status} for oid, status in orders]}
+
+
+# ---------------------------------------------------------------------- a pool's ceiling, measured
+def exhaustion(engine: Engine, *, most: int = 32) -> tuple[int, float | None]:
+    """Lend out connections one at a time until a checkout is refused (or `most` are out): how many the pool
+    handed out, and how long the refused checkout waited (None: none was refused). All are given back."""
+    held: list[Connection] = []
+    waited = None
+    try:
+        while len(held) < most:
+            started = time.perf_counter()
+            try:
+                held.append(engine.connect())
+            except SQLAlchemyTimeoutError:
+                waited = time.perf_counter() - started
+                break
+    finally:
+        for conn in held:
+            conn.close()
+    return len(held), waited
+
+
+def two_bursts(
+    app: Flask, paths: Sequence[str], *, concurrency: int, requests: int, lull_s: float = 0.2
+) -> tuple[list[LoadResult], dict[str, Any], int]:
+    """Two bursts of `requests` from `concurrency` clients with a lull between, on one server with as many
+    threads as clients: the bursts' results, the watch's summary over both, and the connections the pool opened
+    in the second (the ones it closed in the lull)."""
+    results = []
+    queue_log = logging.getLogger("waitress.queue")
+    level = queue_log.level
+    queue_log.setLevel(logging.ERROR)  # see watched_load
+    try:
+        with PoolWatch(app) as watch, served(app, threads=concurrency) as server:
+            results.append(run_load(server.url, paths, concurrency=concurrency, requests=requests))
+            time.sleep(lull_s)
+            opened_before = watch.connects
+            results.append(run_load(server.url, paths, concurrency=concurrency, requests=requests))
+            reopened = watch.connects - opened_before
+    finally:
+        queue_log.setLevel(level)
+    return results, watch.summary(), reopened
+
+
+# ---------------------------------------------------------------------- pools raced under one load
+def race_pools(
+    course: Course,
+    views: Blueprint,
+    paths: Sequence[str],
+    pools: dict[str, dict[str, Any]],
+    *,
+    concurrency: int,
+    requests: int,
+    naive: str,
+    best: str,
+    prediction: Predicted = None,
+    repeat: int = 5,
+) -> tuple[Comparison, pd.DataFrame]:
+    """Serve `views` once per pool (ENGINE_OPTIONS each) and time `requests` from `concurrency` clients on each,
+    interleaved; beside the times, the most connections open at once and the 503s. Returns the comparison and the
+    table (times in ms)."""
+    apps = {label: course.app(views=views, ENGINE_OPTIONS=options) for label, options in pools.items()}
+    queue_log = logging.getLogger("waitress.queue")
+    level = queue_log.level
+    queue_log.setLevel(logging.ERROR)  # see watched_load
+    try:
+        with ExitStack() as stack:
+            watches = {label: stack.enter_context(PoolWatch(app)) for label, app in apps.items()}
+            servers = {
+                label: stack.enter_context(served(app, threads=concurrency + 2)) for label, app in apps.items()
+            }
+            statuses: dict[str, Counter[int]] = {label: Counter() for label in apps}
+
+            def load(label: str) -> Callable[[], LoadResult]:
+                def run() -> LoadResult:
+                    result = run_load(servers[label].url, paths, concurrency=concurrency, requests=requests)
+                    statuses[label].update(result.statuses)
+                    return result
+
+                return run
+
+            roles = {"naive": naive, "best": best, "prediction": prediction}  # no statements: engine=None
+            title = f"{requests} requests from {concurrency} clients, per pool"
+            variants = {label: load(label) for label in apps}
+            comparison = course.compare(
+                variants, engine=None, backend=course.backend, check=False, repeat=repeat, title=title, **roles
+            )
+    finally:
+        queue_log.setLevel(level)
+        for app in apps.values():
+            app.extensions["engine"].dispose()
+    table = comparison.frame[["median_ms", "iqr_ms", "runs", "speedup"]].copy()
+    table["connections open at most"] = [int(watches[label].timeline["open"].max()) for label in table.index]
+    table["answered 503"] = [statuses[label].get(503, 0) for label in table.index]
+    return comparison, table
+
+
+# ---------------------------------------------------------------------- the blog's setting, as its readers run it
+def blog_pool_size(url: str, config: dict[str, Any]) -> dict[str, Any]:
+    """A Flask app configured with `config` through Flask-SQLAlchemy (the extension the blog's readers use): its
+    engine's pool, read back (see `pool_settings`), and the extension's version."""
+    try:
+        from flask_sqlalchemy import SQLAlchemy  # deferred: only this demonstration uses the classic extension
+    except ImportError:
+        raise CourseError(
+            "Flask-SQLAlchemy is not installed: run make lab (it installs the course's packages)."
+        ) from None
+    app = Flask("blog_readers")
+    app.config.update({"SQLALCHEMY_DATABASE_URI": url, **config})
+    db = SQLAlchemy(app)
+    with app.app_context():
+        engine = db.engine
+        try:
+            return {"Flask-SQLAlchemy": version("flask-sqlalchemy"), **pool_settings(engine)}
+        finally:
+            engine.dispose()
