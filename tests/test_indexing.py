@@ -12,7 +12,7 @@ from helpers.course import Course
 from helpers.data import copy_exists
 from helpers.measure.harness import Measurement
 from helpers.measure.plans import Plan
-from helpers.shop.models import Order
+from helpers.shop.models import Customer, Order
 from helpers.topics import indexing
 
 
@@ -117,6 +117,8 @@ def test_sql_text_writes_the_values_in(lab: Course) -> None:
     assert indexing.sql_text(query, lab.engine) == (
         "SELECT orders.id FROM orders WHERE orders.customer_id = 42 AND orders.status = 'paid'"
     )
+    prefix = select(Customer.id).where(Customer.name.like("An%"))  # one '%', as the database runs it
+    assert indexing.sql_text(prefix, lab.engine).endswith("WHERE customers.name LIKE 'An%'")
 
 
 def test_planner_knowledge_says_whether_the_choices_differed(lab: Course) -> None:

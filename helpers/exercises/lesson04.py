@@ -248,8 +248,9 @@ _HINTS_Q2 = (
     "Ask the database for each query's plan: a plan names the index it reads, and one that names none reads "
     "the table row by row. Which index the planner takes depends on the columns the query filters, sorts "
     "and reads, and on how many rows it expects.",
-    "lab.explain(ex.plan_queries['a']) returns the plan on the lesson's copy; in its text, SQLite writes "
-    "'USING (COVERING) INDEX name', PostgreSQL 'Index (Only) Scan using name' or 'Bitmap Index Scan on name'.",
+    "lab.explain(...) returns a query's plan on the lesson's copy (ex.plan_queries holds the four queries); in "
+    "its text, SQLite writes 'USING (COVERING) INDEX name', PostgreSQL 'Index (Only) Scan using name' or 'Bitmap "
+    "Index Scan on name'.",
 )
 Q2 = Question(
     "Read the plans: which index?",

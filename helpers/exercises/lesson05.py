@@ -119,8 +119,8 @@ _HINTS_Q1 = (
     "An index serves a condition when the condition asks for one value, or one range, of what the index "
     "holds, compared the way the index is sorted: the same expression, and a pattern that fixes the "
     "start of the value. Check each one rather than guess: the backends differ.",
-    "lab.explain(select(Customer.id).where(ex.search_clauses['a'])) gives a plan; SQLite's seek is a "
-    "'SEARCH customers ...' line, PostgreSQL's an 'Index Cond:' under an index scan.",
+    "lab.explain(...) of a select() of customers' ids filtered by a condition gives its plan; SQLite's seek is "
+    "a 'SEARCH customers ...' line, PostgreSQL's an 'Index Cond:' under an index scan.",
 )
 Q1 = Question(
     "Read the plans: which conditions seek?",
@@ -344,8 +344,8 @@ _HINTS_Q3 = (
     "Three properties in one declaration: on the model, so that the migration creates it on every "
     "database; on the lowered email, which the login compares, so that the login seeks; unique, so that "
     "the database refuses Ana@Example.com when ana@example.com has an account.",
-    "sqlalchemy.Index(name, expression, unique=True) with func.lower(...) of ShippedCustomer's email "
-    "column; an Index built from a model's column attaches itself to that model's table.",
+    "Look up sqlalchemy.Index: a name, then the columns or SQL expressions it holds (func.lower of a column is "
+    "one), and its unique flag. An Index built from a model's column attaches itself to that model's table.",
 )
 Q3 = Question(
     "Ship a login index: unique, whatever the case",
