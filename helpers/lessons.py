@@ -30,7 +30,10 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson("01", "baseline_app", "The baseline app"),
     Lesson("02", "projection", "Projection: select only what you use"),
     Lesson("03", "joins_and_n_plus_one", "Joins and the N+1 problem", topics=("joins",)),
-    Lesson("04", "indexing", "Indexing", topics=("indexing",)),
+    Lesson("04", "index_fundamentals", "Indexes: the fundamentals", topics=("indexing",)),
+    Lesson(
+        "05", "indexes_for_endpoints", "Indexes for the app's endpoints", topics=("indexing", "endpoint_indexes")
+    ),
     Lesson("06", "caching", "Caching with Flask-Caching", topics=("caching",)),
     Lesson("07", "connection_pooling", "Connection pooling", topics=("pooling",)),
     Lesson("08", "batch_operations", "Batch operations", topics=("batching",)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -152,6 +153,22 @@ def test_a_file_that_is_not_a_dataset_is_named_and_kept(tmp_path: Path) -> None:
     build_dataset("tiny", url=sqlite_url(notes), force=True, progress=False)
     assert (tmp_path / "shop-tiny.sqlite.bak").read_text() == "my notes, not a database"
     assert read_info(sqlite_url(notes)).size == "tiny"
+
+
+def test_a_dataset_from_an_older_version_of_the_course_is_rebuilt_in_place(
+    tiny_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "shop-tiny.sqlite"
+    target.write_bytes(tiny_file.read_bytes())
+    with sqlite3.connect(target) as conn:  # as a dataset built before the timestamps' format changed says
+        conn.execute("UPDATE course_meta SET value = '1' WHERE key = 'schema_version'")
+    with pytest.raises(CourseError, match="built by another version of the course"):
+        read_info(sqlite_url(target))
+    info = build_dataset("tiny", url=sqlite_url(target), progress=False)
+    assert info.schema_version == dataset_info.SCHEMA_VERSION
+    assert "built by an older version of the course: rebuilding it" in capsys.readouterr().out
+    assert fingerprint(target) == fingerprint(tiny_file)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shop-tiny.sqlite"]  # nothing kept: it was the course's
 
 
 def test_a_half_built_database_is_refused(tmp_path: Path) -> None:

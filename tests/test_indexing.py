@@ -1,20 +1,18 @@
-"""Lesson 04's instruments (helpers.topics.indexing): plans read beyond `Plan`, the catalogs, the two sweeps, the
-paging helpers and the recorded statements' OFFSETs, each pinned to what it reads or counts."""
+"""Lesson 04's instruments (helpers.topics.indexing): plans read beyond `Plan`, the catalogs and sizes, the
+learner's index put on the copy, the two sweeps, each pinned to what it reads or counts."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import Index, select, text
 
 from helpers.course import Course
 from helpers.data import copy_exists
 from helpers.measure.harness import Measurement
-from helpers.measure.plans import Plan, analyze
-from helpers.measure.recorder import Statement
+from helpers.measure.plans import Plan
 from helpers.shop.models import Customer, Order
-from helpers.shop.queries import NEWEST_FIRST
 from helpers.topics import indexing
 
 
@@ -68,31 +66,8 @@ def test_seeks_sorts_and_the_indexes_a_plan_reads() -> None:
     assert indexing.indexes_used(SQLITE) == ["ix_orders_created_at_id"]
     assert indexing.indexes_used(SQLITE_SEEK) == ["ix_customers_city_name_id"]
     assert indexing.indexes_used(POSTGRES) == ["ix_orders_created_at_id"]
-    assert indexing.index_entries_read(POSTGRES, "ix_orders_created_at_id") == 1020
-    assert indexing.index_entries_read(SQLITE, "ix_orders_created_at_id") is None
     table = indexing.seek_table({"seek": SQLITE_SEEK, "scan": SQLITE}, "city")
     assert list(table["seeks in the index"]) == [True, False] and table.loc["scan", "plan"].startswith("SCAN")
-
-
-def statement(sql: str, params: object) -> Statement:
-    return Statement(sql, params, 0.0, False)
-
-
-def test_offsets_are_read_from_sql_and_parameters() -> None:
-    assert indexing.offsets(statement("SELECT 1 FROM t LIMIT ? OFFSET ?", (20, 40))) == [40]
-    assert indexing.offsets(
-        statement("SELECT (SELECT 1 LIMIT ? OFFSET ?) FROM t WHERE a = ? LIMIT ?", (1, 0, 3, 4))
-    ) == [0]
-    postgres = statement("SELECT 1 FROM t LIMIT %(l)s::INTEGER OFFSET %(o)s::INTEGER", {"l": 2, "o": 7})
-    assert indexing.offsets(postgres) == [7]
-    assert indexing.offsets(statement("SELECT 1 FROM t LIMIT 5 OFFSET 10", ())) == [10]
-    assert indexing.offsets(statement("SELECT 1 FROM t LIMIT ? OFFSET (SELECT count(*) FROM t)", (5,))) == [None]
-    assert indexing.offsets(statement("SELECT 1 FROM t WHERE id < ? LIMIT ?", (5, 20))) == []
-
-
-def test_statements_on_a_table() -> None:
-    found = [statement("SELECT id FROM orders", ()), statement("SELECT id FROM orders_archive", ())]
-    assert indexing.statements_on([*found, statement("SELECT 1", ())], "orders") == found[:1]
 
 
 def test_ddl_and_the_catalogs(lab: Course) -> None:
@@ -102,21 +77,9 @@ def test_ddl_and_the_catalogs(lab: Course) -> None:
     assert "ix_t_lower_email ON" in indexing.index_definition(lab.engine, "ix_t_lower_email")
     assert indexing.index_definition(lab.engine, "ix_no_such_index") == ""
     if lab.backend == "sqlite":
-        assert indexing.like_note(lab.engine).startswith("SQLite: LIKE ignores ASCII case")
         assert isinstance(indexing.has_stat4(lab.engine), bool)
-    else:
-        assert indexing.collation(lab.engine) == "C"  # the course's cluster: initdb --no-locale
-        assert indexing.like_note(lab.engine).startswith("This database's collation is 'C' (the course's cluster")
-
-
-def test_case_sensitive_like_is_set_for_one_plan_and_undone(lab: Course) -> None:
-    if lab.backend != "sqlite":
-        pytest.skip("PRAGMA case_sensitive_like is SQLite's")
-    indexing.ddl(lab, "CREATE INDEX IF NOT EXISTS ix_t_name ON customers (name)")
-    analyze(lab.engine)
-    prefix = select(Customer.id).where(Customer.name.like("An%"))
-    assert indexing.explain_case_sensitive_like(lab.engine, prefix).searches("name")
-    assert not lab.explain(prefix).searches("name")  # every other connection: LIKE ignores case again
+    assert "ix_t_lower_email" in indexing.secondary_indexes(lab.engine, "customers")
+    assert not {name for name in indexing.secondary_indexes(lab.engine, "customers") if "pkey" in name}
 
 
 def measurement(median_ms: float) -> Measurement:
@@ -149,12 +112,55 @@ def test_size_sweep_returns_the_same_rows_at_every_size(lab: Course) -> None:
         assert indexing.index_names(conn, "orders_200") == set()
 
 
-def test_keyset_from_the_cursor_is_the_offset_page(lab: Course) -> None:
-    assert indexing.cursor_before(lab, 1, 20) is None
-    cursor = indexing.cursor_before(lab, 3, 20)
-    assert cursor == indexing.order_ids(lab, offset=39, limit=1)[0]
-    listing = select(Order.id).order_by(*NEWEST_FIRST).limit(20)
-    created_at = select(Order.created_at).where(Order.id == cursor).scalar_subquery()
-    keyset = listing.where(tuple_(Order.created_at, Order.id) < tuple_(created_at, cursor))
-    rows = indexing.reader(lab.engine, keyset)()
-    assert [row.id for row in rows] == indexing.order_ids(lab, offset=40, limit=20)
+def test_sql_text_writes_the_values_in(lab: Course) -> None:
+    query = select(Order.id).where(Order.customer_id == 42, Order.status == "paid")
+    assert indexing.sql_text(query, lab.engine) == (
+        "SELECT orders.id FROM orders WHERE orders.customer_id = 42 AND orders.status = 'paid'"
+    )
+    prefix = select(Customer.id).where(Customer.name.like("An%"))  # one '%', as the database runs it
+    assert indexing.sql_text(prefix, lab.engine).endswith("WHERE customers.name LIKE 'An%'")
+
+
+def test_planner_knowledge_says_whether_the_choices_differed(lab: Course) -> None:
+    alike = {"a": SQLITE, "b": SQLITE}
+    differ = {"a": SQLITE, "b": Plan("sqlite", ("SCAN orders",))}
+    if lab.backend == "sqlite":
+        assert "STAT4; its planner made the same choice" in indexing.planner_knowledge(lab.engine, alike)
+    assert indexing.planner_knowledge(lab.engine, differ).endswith(
+        "chose differently for the common and the rare value."
+    )
+
+
+def test_index_sql_reads_a_statement_or_an_index_and_detaches_it_from_the_courses_models(lab: Course) -> None:
+    assert indexing.index_sql("CREATE INDEX ix ON t (c)", lab.engine) == "CREATE INDEX ix ON t (c)"
+    assert indexing.index_sql(object(), lab.engine) is None
+    on_the_model = Index("ix_t_orders_total", Order.total)
+    assert on_the_model in Order.__table__.indexes  # an Index built from a model's column attaches itself
+    assert indexing.index_sql(on_the_model, lab.engine) == "CREATE INDEX ix_t_orders_total ON orders (total)"
+    assert on_the_model not in Order.__table__.indexes
+
+
+def test_create_yours_starts_the_table_afresh_and_says_why_not(
+    lab: Course, capsys: pytest.CaptureFixture[str]
+) -> None:
+    indexing.ddl(lab, "CREATE INDEX ix_t_old ON orders (status)")
+    assert indexing.create_yours(lab, "CREATE INDEX ix_t_mine ON orders (customer_id)")
+    assert indexing.secondary_indexes(lab.engine, "orders") == {"ix_t_mine"}  # the old one went first
+    assert not indexing.create_yours(lab, object())  # a starter's ____
+    assert "not written yet" in capsys.readouterr().out and not indexing.secondary_indexes(lab.engine, "orders")
+    assert not indexing.create_yours(lab, "CREATE INDEX ix_t_bad ON orders (no_such_column)")
+    assert "refused" in capsys.readouterr().out
+
+
+def test_index_sizes_reports_the_table_and_its_indexes(lab: Course) -> None:
+    indexing.ddl(lab, "CREATE INDEX ix_t_size ON reviews (product_id)")
+    sizes = indexing.index_sizes(lab.engine, "reviews")
+    if sizes.empty:  # a SQLite without dbstat: nothing to report, said by the lesson
+        assert lab.backend == "sqlite"
+        return
+    assert {"reviews", "ix_t_size"} <= set(sizes.index) and sizes.loc["reviews", "× the table"] == 1
+    assert 0 < sizes.loc["ix_t_size", "MB"] < sizes.loc["reviews", "MB"]
+
+
+def test_lookup_customers_are_fewer_at_larger_sizes(course: Course) -> None:
+    assert indexing.lookup_customers(course) == list(range(1, 51))  # tiny: 50

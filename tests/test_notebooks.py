@@ -83,7 +83,13 @@ def test_runs_on_postgres_and_redis(path: Path) -> None:
 def test_lessons_left_the_dataset_as_they_found_it(backend: tuple[str, str]) -> None:
     """Runs last in this module: after every notebook above, the shared dataset is unchanged."""
     if backend[0] not in _BEFORE:  # run on its own (-k): run the lessons that write, then compare
-        for name in ("03_joins_and_n_plus_one", "04_indexing", "06_caching", "08_batch_operations"):
+        for name in (
+            "03_joins_and_n_plus_one",
+            "04_index_fundamentals",
+            "05_indexes_for_endpoints",
+            "06_caching",
+            "08_batch_operations",
+        ):
             _run(ROOT / "notebooks" / f"{name}.ipynb", backend)
     url = course_url(settings(size="tiny", backend=backend[0]))
     assert _fingerprint(url) == _BEFORE[backend[0]]

@@ -183,7 +183,7 @@ def index_lookup(course: Course) -> Race:
     )
 
 
-@benchmark(lesson="04", repeat=21)
+@benchmark(lesson="05", repeat=21)
 def keyset_paging(course: Course) -> Race:
     """A deep page of 20 orders, newest first: OFFSET vs keyset (seek) vs the raw driver's seek, on an index."""
     per_page = 20

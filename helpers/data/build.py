@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from ..errors import CourseError
 from ..servers import create_database, database_exists, drop_database, rename_database
 from ..shop.models import Base  # noqa: F401  (the shop's models, read here by tests that half-build one)
 from .generate import Row, generate_rows
-from .info import META_TABLE, SCHEMA_VERSION, SEED, DatasetInfo, exists, is_dataset, read_info
+from .info import META_TABLE, SCHEMA_VERSION, SEED, DatasetInfo, OutdatedDataset, exists, is_dataset, read_info
 from .kinds import SHOP, Dataset, dataset_url
 
 __all__ = ["build_dataset", "ensure_dataset"]
@@ -193,6 +194,8 @@ class _SqliteFile(_Build):
             backup = next(name for name in names if not name.exists())
             os.replace(self.path, backup)
             print(f"Kept the file that was at {self.path} as {backup}.", file=sys.stderr)
+        elif self.path.exists():
+            _checkpoint(self.path)
         os.replace(self.tmp, self.path)
 
     def close(self) -> None:
@@ -205,6 +208,13 @@ class _SqliteFile(_Build):
         if self.raw is not None:
             self.raw.close()
             self.raw = None
+
+
+def _checkpoint(path: Path) -> None:
+    """Fold the write-ahead log of the file about to be replaced back into it: a log left beside the new file
+    (by a process that did not close its connection) would otherwise be read as the new file's."""
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 class _PostgresDatabase(_Build):
@@ -334,7 +344,11 @@ def build_dataset(
     target = parse_url(url) if url is not None else dataset_url(dataset, settings(size=spec.name))
     check_reachable(target)
     if not force and exists(target):
-        return read_info(target, size=spec.name, tables=dataset.tables)
+        try:
+            return read_info(target, size=spec.name, tables=dataset.tables)
+        except OutdatedDataset:  # the data is the course's own, generated from a seed: build it anew
+            shown = target.render_as_string(hide_password=True)
+            print(f"{shown} was built by an older version of the course: rebuilding it from its seed.", flush=True)
     build: _Build
     if target.get_backend_name() == "sqlite":
         build = _SqliteFile(Path(str(target.database)), dataset)

@@ -104,8 +104,12 @@ def timestamps(rng: np.random.Generator, count: int, *, ordered: bool) -> np.nda
 
 
 def iso(stamps: np.ndarray) -> list[str]:
-    # SQLAlchemy's SQLite DateTime reads 'YYYY-MM-DD HH:MM:SS'; PostgreSQL parses it too.
-    return [s.replace("T", " ") for s in np.datetime_as_string(stamps, unit="s").tolist()]
+    """Timestamps as SQLAlchemy's DateTime writes them on SQLite, 'YYYY-MM-DD HH:MM:SS.ffffff' (always six
+    fractional digits): SQLite compares the stored text, so the dataset's rows and the rows the app writes later
+    (and the datetimes a query binds) must share one format. PostgreSQL parses it into a timestamp."""
+    return [
+        s.replace("T", " ") for s in np.datetime_as_string(stamps.astype("datetime64[us]"), unit="us").tolist()
+    ]
 
 
 class _CustomerDraws(NamedTuple):

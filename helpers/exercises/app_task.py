@@ -88,7 +88,7 @@ class AppTask:
     timed: Call  # the request raced against the baseline
     budget: int | None  # statements allowed per request (None: no budget)
     hint_text: str | tuple[str, ...]  # one hint, or a ladder: the idea first, then the API to look up
-    course: Course  # the database the learner's app runs on (lesson 04: its indexed copy)
+    course: Course  # the database the learner's app runs on (lesson 05: its indexed copy)
     baseline_course: Course | None = None  # where the baseline app runs (default: `course`)
     reference: Blueprint | None = None  # the course's version (default: helpers.shop.optimized.bp)
     same: Callable[[Any], Any] = field(default=lambda body: body)  # the part of a JSON body that must match

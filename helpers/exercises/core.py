@@ -35,6 +35,7 @@ __all__ = [
     "Incorrect",
     "NotAnswered",
     "Question",
+    "____",
     "blueprint_views",
     "contains_blank",
     "counting",

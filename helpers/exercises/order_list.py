@@ -1,7 +1,7 @@
 """The order list's "improve the app" task as lessons 03 and 04 set it: the requests compared with lesson 01's
 baseline, the page lesson 01 timed, the budget, and the keyset cursor `next` that the comparison leaves out.
 
-Lesson 03 asks for the order list in two statements; lesson 04 for the same list paged by keyset, with its own
+Lesson 03 asks for the order list in two statements; lesson 05 for the same list paged by keyset, with its own
 further check. One declaration here, so that both ask the same pages in the same way.
 """
 
@@ -23,7 +23,7 @@ PER_PAGE = 7  # orders per page in the requests the checks send (not the default
 
 
 def without_next(body: Any) -> Any:
-    """An order list's JSON without the keyset cursor `next` the course's version adds (lesson 04)."""
+    """An order list's JSON without the keyset cursor `next` the course's version adds (lesson 05)."""
     return {key: value for key, value in body.items() if key != "next"} if isinstance(body, dict) else body
 
 
@@ -57,8 +57,8 @@ def order_list_task(
     baseline_course: Course | None = None,
     extra: Callable[[Flask], str | None] | None = None,
 ) -> AppTask:
-    """The order list to rewrite in at most two statements per request, on `course` (lesson 04: its indexed copy,
-    with the baseline on `baseline_course`); `extra` checks more (lesson 04: the keyset cursor)."""
+    """The order list to rewrite in at most two statements per request, on `course` (lesson 05: its indexed copy,
+    with the baseline on `baseline_course`); `extra` checks more (lesson 05: the keyset cursor)."""
     return AppTask(
         lesson=lesson,
         endpoint="order_list",
@@ -69,6 +69,6 @@ def order_list_task(
         hint_text=hint_text,
         course=course,
         baseline_course=baseline_course,
-        same=without_next,  # the course's version also returns a keyset cursor (lesson 04)
+        same=without_next,  # the course's version also returns a keyset cursor (lesson 05)
         extra=extra,
     )

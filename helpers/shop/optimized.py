@@ -2,7 +2,7 @@
 
 Each view selects only the columns it returns (02), gets related rows in the same statement instead of one
 per row (03), filters, orders, counts and limits in the database (03), relies on the indexes in `INDEXES`
-(04), the report is cached per query string (06), and `ENGINE_OPTIONS` sizes its pool (07).
+(04–05), the report is cached per query string (06), and `ENGINE_OPTIONS` sizes its pool (07).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ ENGINE_OPTIONS = {
 # attaches to its table, and every dataset built afterwards in the process would get it.
 INDEXES = {
     "ix_orders_customer_id_created_at": ("orders", ("customer_id", "created_at")),
-    # The order list's order, id included: OFFSET pages walk it, keyset pages seek into it (lesson 04).
+    # The order list's order, id included: OFFSET pages walk it, keyset pages seek into it (lesson 05).
     "ix_orders_created_at_id": ("orders", ("created_at", "id")),
     "ix_order_lines_order_id": ("order_lines", ("order_id",)),
     # Search: one city's customers, already in the order the page lists them (a name fragment cannot seek).
@@ -152,7 +152,7 @@ def search() -> dict[str, Any]:
         conditions.append(Customer.city == city)
     if name is not None:
         # A fragment anywhere in the name ('%an%') cannot seek in a B-tree index: it is checked on each of the
-        # city's rows, which ix_customers_city_name_id finds and already holds in (name, id) order (lesson 04).
+        # city's rows, which ix_customers_city_name_id finds and already holds in (name, id) order (lesson 05).
         # autoescape: a learner's '%' or '_' is a character to find, as in the Python version.
         conditions.append(func.lower(Customer.name).contains(name.lower(), autoescape=True))
     session = get_session()

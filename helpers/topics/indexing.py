@@ -1,59 +1,61 @@
-"""Lesson 04's instruments: DDL on the lesson's private copy, the plans' answers beyond `measure.plans.Plan`, the
-databases' own catalogs, and the lesson's sweeps and paging.
+"""Lesson 04's instruments (indexes: the fundamentals), and the plan reading lesson 05 shares: DDL on a lesson's
+private copy, the plans' answers beyond `measure.plans.Plan`, the databases' own catalogs, and the sweeps.
 
-* `ddl(lab, ...)` runs CREATE / DROP statements on the lesson's copy;
-* `plan_line`, `key_line`, `seek_line`, `seeks`, `full_sort`, `indexes_used` and `index_entries_read` read a
-  `Plan` the way the lesson's sentences and exercise checks do; `seek_table` sets plans side by side;
-  `explain_case_sensitive_like` explains a query under SQLite's `PRAGMA case_sensitive_like = ON`;
-* `index_names`, `index_definition`, `collation`, `like_note` and `has_stat4` ask the database about itself;
-* `index_effect` words what an index did to a query's time;
-* `insert_cost` (insert time against the number of indexes) and `size_sweep` (lookup time against table size,
-  scan against index) are the lesson's two sweeps;
-* `reader`, `order_ids`, `cursor_before` serve the OFFSET and keyset pages; `offsets` and `statements_on` read
-  recorded statements (how many rows an OFFSET skips, which statements read a table).
+* `ddl(lab, ...)` runs CREATE / DROP statements on the lesson's copy; `index_sql` turns an answer (a statement or
+  an `Index`) into SQL; `create_yours` puts the learner's index on the copy; `drop_indexes` clears a table's;
+* `plan_line`, `key_line`, `seek_line`, `seeks`, `full_sort` and `indexes_used` read a `Plan` the way the
+  lessons' sentences and exercise checks do; `seek_table` sets plans side by side; `sql_text` prints a query
+  with its values; `planner_knowledge` says what the planner knew to choose as it did;
+* `index_names`, `secondary_indexes`, `index_definition`, `index_sizes` and `has_stat4` ask the database about
+  itself; `index_effect` words what an index did to a query's time;
+* `lookup_customers` (who the main race looks up), `insert_cost` (insert time against the number of indexes)
+  and `size_sweep` (lookup time against table size, scan against index) are lesson 04's measurements;
+  `reader` makes a variant of a query.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, Executable, Row, select, text
+from sqlalchemy import Connection, Engine, Executable, Index, Row, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.schema import CreateIndex
 from sqlalchemy.sql import ClauseElement
 
 from ..course import Course
+from ..errors import gist
+from ..measure.display import say
 from ..measure.harness import Measurement, Variants, scaling
-from ..measure.plans import Plan, analyze, explain
-from ..measure.recorder import Statement
-from ..shop.models import Order
-from ..shop.queries import NEWEST_FIRST
+from ..measure.plans import Plan, analyze
+from ..shop.models import Base
 
 __all__ = [
-    "collation",
-    "cursor_before",
+    "create_yours",
     "ddl",
-    "explain_case_sensitive_like",
+    "drop_indexes",
     "full_sort",
     "has_stat4",
     "index_definition",
     "index_effect",
-    "index_entries_read",
     "index_names",
+    "index_sizes",
+    "index_sql",
     "indexes_used",
     "insert_cost",
     "key_line",
-    "like_note",
-    "offsets",
-    "order_ids",
+    "lookup_customers",
     "plan_line",
+    "planner_knowledge",
     "reader",
+    "secondary_indexes",
     "seek_line",
     "seek_table",
     "seeks",
     "size_sweep",
-    "statements_on",
+    "sql_text",
 ]
 
 
@@ -63,6 +65,51 @@ def ddl(lab: Course, *statements: str) -> None:
     with lab.engine.begin() as conn:
         for statement in statements:
             conn.execute(text(statement))
+
+
+def index_sql(answer: Any, engine: Engine) -> str | None:
+    """An answer as CREATE INDEX SQL: a string as given, an `Index` compiled for the backend; None for anything
+    else (the `____` of a starter cell)."""
+    if isinstance(answer, Index) and answer.table is not None:
+        if answer.table.metadata is Base.metadata:
+            # Built from the course's models, it attached itself to their table, and every dataset built later
+            # in this kernel would get it: detach it (its SQL is all the lesson needs).
+            answer.table.indexes.discard(answer)
+        return str(CreateIndex(answer).compile(dialect=engine.dialect))
+    return answer if isinstance(answer, str) else None
+
+
+def secondary_indexes(engine: Engine, table: str) -> set[str]:
+    """A table's indexes that a statement made and a statement can drop: not the primary key's, not those SQLite
+    makes for a UNIQUE constraint."""
+    with engine.connect() as conn:
+        names = index_names(conn, table)
+    return {n for n in names if not n.startswith("sqlite_autoindex_") and n != f"{table}_pkey"}
+
+
+def drop_indexes(lab: Course, table: str, *, keep: Sequence[str] = ()) -> None:
+    """Drop a table's secondary indexes on the lesson's copy (but those in `keep`): a cell that builds on
+    "only these indexes" starts from them however often it is rerun."""
+    gone = sorted(secondary_indexes(lab.engine, table) - set(keep))
+    ddl(lab, *(f"DROP INDEX IF EXISTS {name}" for name in gone))
+
+
+def create_yours(lab: Course, answer: Any, table: str = "orders") -> bool:
+    """Put the learner's index on the lesson's copy, `table` cleared of other indexes first (so that a rerun, or
+    a changed answer, starts again from none). Says in one line why not, and returns False, while the answer is
+    still `____` or the database refuses it."""
+    sql = index_sql(answer, lab.engine)
+    drop_indexes(lab, table)
+    if sql is None:
+        say("Your index is not written yet (the cell above holds ____): the race runs without it.", "#7a6a00")
+        return False
+    try:
+        ddl(lab, sql)
+    except DBAPIError as exc:
+        say(f"The database refused your statement ({gist(exc)}): the race runs without it.", "#b00020")
+        return False
+    analyze(lab.engine)
+    return True
 
 
 # ---------------------------------------------------------------------- reading plans
@@ -123,12 +170,11 @@ def indexes_used(plan: Plan) -> list[str]:
     ]
 
 
-def index_entries_read(plan: Plan, index: str) -> int | None:
-    """How many entries a backward scan of `index` produced, as PostgreSQL's EXPLAIN ANALYZE counts them (None
-    where the plan does not say: SQLite's never does)."""
-    pattern = rf"Index (?:Only )?Scan Backward using {re.escape(index)} .*actual rows=(\d+)"
-    found = re.findall(pattern, plan.text)
-    return int(found[0]) if found else None
+def sql_text(statement: ClauseElement, engine: Engine) -> str:
+    """A statement as the database receives it, its values written in (to print a query a learner explains)."""
+    sql = " ".join(str(statement.compile(engine, compile_kwargs={"literal_binds": True})).split())
+    # psycopg's paramstyle doubles a literal '%' in SQL meant for the driver; what the database runs has one.
+    return sql.replace("%%", "%") if engine.dialect.paramstyle in ("format", "pyformat") else sql
 
 
 def seek_table(plans: Mapping[str, Plan], column: str) -> pd.DataFrame:
@@ -140,17 +186,6 @@ def seek_table(plans: Mapping[str, Plan], column: str) -> pd.DataFrame:
         },
         index=list(plans),
     )
-
-
-def explain_case_sensitive_like(engine: Engine, statement: ClauseElement) -> Plan:
-    """SQLite's plan of a statement with `PRAGMA case_sensitive_like = ON`: the pragma is per connection, so it
-    is set on one, the statement explained there, and the pragma undone."""
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA case_sensitive_like = ON")
-        try:
-            return explain(conn, statement)
-        finally:
-            conn.exec_driver_sql("PRAGMA case_sensitive_like = OFF")
 
 
 # ---------------------------------------------------------------------- the database about itself
@@ -175,30 +210,22 @@ def index_definition(engine: Engine, name: str) -> str:
         return str(conn.execute(text(query), {"name": name}).scalar() or "")
 
 
-def collation(engine: Engine) -> str:
-    """A PostgreSQL database's collation: 'C' in the course's cluster (initialised with --no-locale)."""
-    with engine.connect() as conn:
-        query = text("SELECT datcollate FROM pg_database WHERE datname = current_database()")
-        return str(conn.execute(query).scalar_one())
-
-
-def like_note(engine: Engine) -> str:
-    """What decides whether an index on a name serves `LIKE 'An%'` on this database, in one sentence."""
-    if engine.dialect.name == "sqlite":
-        return "SQLite: LIKE ignores ASCII case unless case_sensitive_like is on."
-    found = collation(engine)
-    return f"This database's collation is {found!r}" + (
-        " (the course's cluster is initialised with --no-locale): indexes sort by bytes, and a plain index "
-        "serves LIKE 'An%'. With a language locale it would take CREATE INDEX ... (name text_pattern_ops)."
-        if found in ("C", "POSIX")
-        else ": a plain index does not serve LIKE 'An%' here; (name text_pattern_ops) would."
-    )
-
-
 def has_stat4(engine: Engine) -> bool:
     """Whether this SQLite was built with STAT4, the statistics that let its planner tell values apart."""
     with engine.connect() as conn:
         return "ENABLE_STAT4" in set(conn.exec_driver_sql("PRAGMA compile_options").scalars())
+
+
+def planner_knowledge(engine: Engine, plans: Mapping[str, Plan]) -> str:
+    """Whether the planner chose alike for the values whose plans are given, and what it knows to tell them
+    apart (SQLite's STAT4 statistics, PostgreSQL's most common values), in one sentence."""
+    same = len({plan.uses_index() for plan in plans.values()}) == 1
+    choice = (
+        "made the same choice for every value" if same else "chose differently for the common and the rare value"
+    )
+    if engine.dialect.name == "sqlite":
+        return f"This SQLite {'has' if has_stat4(engine) else 'lacks'} STAT4; its planner {choice}."
+    return f"PostgreSQL, which keeps each column's most common values, {choice}."
 
 
 def index_effect(scan: Measurement, indexed: Measurement) -> str:
@@ -268,7 +295,31 @@ def size_sweep(lab: Course, sizes: Sequence[int], *, matches: int = 5, repeat: i
     )
 
 
-# ---------------------------------------------------------------------- paging, and recorded statements
+def index_sizes(engine: Engine, table: str) -> pd.DataFrame:
+    """The size on disk of a table and of each of its secondary indexes, in MB (SQLite reads its `dbstat` table,
+    PostgreSQL `pg_relation_size`). Empty where this SQLite was built without `dbstat`."""
+    names = sorted(secondary_indexes(engine, table))
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            try:
+                sizes = dict(conn.execute(text("SELECT name, sum(pgsize) FROM dbstat GROUP BY name")).all())
+            except DBAPIError:  # no such table: dbstat (a build without SQLITE_ENABLE_DBSTAT_VTAB)
+                return pd.DataFrame(columns=["MB", "× the table"])
+        else:
+            query = text("SELECT pg_relation_size(CAST(:name AS regclass))")
+            sizes = {name: conn.execute(query, {"name": name}).scalar_one() for name in [table, *names]}
+    frame = pd.DataFrame({"MB": [sizes.get(name, 0) / 1e6 for name in [table, *names]]}, index=[table, *names])
+    frame["× the table"] = frame["MB"] / frame.loc[table, "MB"]
+    return frame
+
+
+# ---------------------------------------------------------------------- the main race
+def lookup_customers(course: Course) -> list[int]:
+    """The customers the lesson's main race looks up: 50, fewer at the larger sizes (without an index each
+    lookup reads every order, and the race should take seconds, not minutes)."""
+    return list(range(1, max(5, min(50, 10_000_000 // course.info.rows["orders"])) + 1))
+
+
 def reader(engine: Engine, query: Executable) -> Callable[[], list[Row[Any]]]:
     """A variant to time: run `query` on a connection of `engine` and return its rows."""
 
@@ -277,37 +328,3 @@ def reader(engine: Engine, query: Executable) -> Callable[[], list[Row[Any]]]:
             return list(conn.execute(query).all())
 
     return run
-
-
-def order_ids(course: Course, *, offset: int, limit: int) -> list[int]:
-    """The ids of `limit` orders of the order list (newest first), after skipping `offset` of them."""
-    with course.session() as session:
-        return list(session.scalars(select(Order.id).order_by(*NEWEST_FIRST).offset(offset).limit(limit)))
-
-
-def cursor_before(course: Course, page: int, per_page: int) -> int | None:
-    """The id of the last order on the page before `page`: the cursor a client sends back (None on page 1)."""
-    if page == 1:
-        return None
-    return order_ids(course, offset=(page - 1) * per_page - 1, limit=1)[0]
-
-
-def offsets(statement: Statement) -> list[int | None]:
-    """The OFFSETs of a statement, read from its SQL and parameters (None: computed in the statement itself)."""
-    found_offsets: list[int | None] = []
-    for found in re.finditer(r"\bOFFSET\s+(\?|%\((\w+)\)s|\d+)?", statement.sql, re.I):
-        token, name = found.group(1), found.group(2)
-        if token is None:
-            found_offsets.append(None)  # OFFSET (SELECT ...): a number of rows the database counts, then skips
-        elif token.isdigit():
-            found_offsets.append(int(token))
-        elif name is not None:
-            found_offsets.append(int(statement.params[name]))
-        else:  # qmark style: the parameter's position is the number of ? before it
-            found_offsets.append(int(statement.params[statement.sql[: found.start()].count("?")]))
-    return found_offsets
-
-
-def statements_on(statements: Iterable[Statement], table: str) -> list[Statement]:
-    """The statements that read `table` (FROM it)."""
-    return [s for s in statements if re.search(rf"\bFROM {re.escape(table)}\b", s.sql)]
