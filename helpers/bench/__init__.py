@@ -19,7 +19,18 @@ from ..config import data_dir
 from ..errors import CourseError
 from . import reads, web, writes  # noqa: F401  (registers the benchmarks, in lesson order below)
 from .registry import REGISTRY, Benchmark, Goal, Race, benchmark
-from .runner import BACKENDS, COLUMNS, run, stability, table, write_csv
+from .runner import (
+    BACKENDS,
+    COLUMNS,
+    details_of,
+    load_table,
+    run,
+    size_table,
+    stability,
+    table,
+    write_csv,
+    write_rows,
+)
 
 REGISTRY.sort(key=lambda b: b.lesson)  # stable: within a lesson, declaration order
 
@@ -54,13 +65,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             only = [n for n in args.only.split(",") if n]
             records = run(backends, size=args.size, only=only, repeat=args.repeat)
             if args.repeat_run:
-                print("\nSecond run, for stability:", flush=True)
+                print("\nSecond run, for stability (the table below is this run):", flush=True)
                 again = run(backends, size=args.size, only=only, repeat=args.repeat)
                 print("\n" + stability(records, again))
+                records = again
     except CourseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     write_csv(records, out)
     print("\n" + table(records))
+    if details := details_of(records):
+        write_rows(details, out.with_name("load.csv"))
+        print("\nUnder load, per endpoint (median and range over the runs):\n" + load_table(details))
+    if not args.notebooks and records:
+        by_size = out.parent / "by-size"
+        write_csv(records, by_size / f"{records[0]['size']}.csv")
+        if moved := size_table(by_size):
+            print("\nHow each ratio moves with size (the latest run at each size):\n" + moved)
     print(f"\nWritten to {out}")
     return 0
