@@ -10,8 +10,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from helpers.course import Course
-from helpers.data import drop_copy
-from helpers.shop import optimized
 from helpers.shop.models import Order
 from helpers.topics.floors import (
     LAYERS,
@@ -21,6 +19,7 @@ from helpers.topics.floors import (
     call_ladder,
     capture,
     endpoint_floor,
+    finished_app,
     ladder,
     raw_driver_app,
     same_answer,
@@ -43,13 +42,8 @@ PATHS = [
 @pytest.fixture(scope="module")
 def finished(course: Course) -> Iterator[Flask]:
     """The finished app on an indexed copy, uncached (every request runs its statements)."""
-    copy = course.private_copy("floors-test")
-    optimized.create_indexes(copy.engine)
-    app = copy.app(views=optimized.bp, CACHE_TYPE="NullCache", CACHE_NO_NULL_WARNING=True)
-    yield app
-    app.extensions["engine"].dispose()
-    copy.engine.dispose()
-    drop_copy(copy.url)
+    with finished_app(course, "floors-test") as app:
+        yield app
 
 
 @pytest.mark.parametrize("path", PATHS)

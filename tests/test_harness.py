@@ -18,6 +18,7 @@ from helpers.measure.harness import (
     compare,
     measure,
     run_variants,
+    samples_per_round,
     scaling,
 )
 from helpers.measure.units import in_ms
@@ -173,6 +174,13 @@ def test_batch_size_makes_each_sample_last_the_minimum() -> None:
     assert batch_size(1e-12, 0.001) == 10_000  # capped
 
 
+def test_fast_variants_take_more_samples_a_round_up_to_ten() -> None:
+    assert samples_per_round([0.001, 0.004, 0.5]) == [10, 10, 1]
+    assert samples_per_round([0.001, 0.0025]) == [2, 1]
+    assert samples_per_round([0.0, 0.001]) == [1, 1]
+    assert samples_per_round([1.0, 3.0]) == [1, 1]  # slow samples: one a round, or the race would last minutes
+
+
 def _fake_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The harness's clock, advanced only by the variants below: timings become exact arithmetic."""
     now = [0.0]
@@ -196,10 +204,11 @@ def test_sub_millisecond_calls_are_timed_in_batches_and_reported_per_call(monkey
         {"fast": costing("fast", 2**-12), "slow": costing("slow", 2**-9)}, repeat=5, warmup=1, min_sample_s=2**-10
     )
     assert (fast.batch, slow.batch) == (4, 1)  # a quarter of the minimum per call: 4 calls per sample
-    assert fast.times_s == [2**-12] * 5 and slow.times_s == [2**-9] * 5  # still seconds per call
-    assert (fast.runs, fast.rows) == (5, 2)
-    # warm-up 1, then calls adding up to the minimum (4 and 1), then 5 samples of a batch each
-    assert calls == {"fast": 1 + 4 + 5 * 4, "slow": 1 + 1 + 5 * 1}
+    # A fast sample lasts half a slow one: two of them per round, 5 rounds. Times are still seconds per call.
+    assert fast.times_s == [2**-12] * 10 and slow.times_s == [2**-9] * 5
+    assert (fast.runs, fast.rows) == (10, 2)
+    # warm-up 1, then calls adding up to the minimum (4 and 1), then the samples of a batch each
+    assert calls == {"fast": 1 + 4 + 10 * 4, "slow": 1 + 1 + 5 * 1}
 
 
 @pytest.mark.parametrize("kwargs", [{"warmup": 0}, {"reset": lambda: None}])

@@ -25,6 +25,7 @@ from .runner import (
     details_of,
     load_table,
     run,
+    selected,
     size_table,
     stability,
     table,
@@ -47,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=None, help="timed runs per variant (default: per benchmark)")
     parser.add_argument("--repeat-run", action="store_true", help="run the suite twice; report how medians moved")
     parser.add_argument("--notebooks", action="store_true", help="time every notebook instead (see notebooks.py)")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions per call under valgrind (instructions.py)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="CSV path (default: data/bench/latest.csv)")
     args = parser.parse_args(argv)
     out = args.out or data_dir() / "bench" / ("notebooks.csv" if args.notebooks else "latest.csv")
@@ -61,6 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .notebooks import time_notebooks
 
             records = time_notebooks(args.size)
+        elif args.instructions:
+            from . import instructions
+
+            only = [n for n in args.only.split(",") if n] or list(instructions.CPU_RACES)
+            counted = instructions.count([b.name for b in selected(only)], backends, args.size)
+            write_rows(counted, out.with_name("instructions.csv"))
+            print("\n" + instructions.table(counted) + f"\n\nWritten to {out.with_name('instructions.csv')}")
+            return 0
         else:
             only = [n for n in args.only.split(",") if n]
             records = run(backends, size=args.size, only=only, repeat=args.repeat)
@@ -77,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if details := details_of(records):
         write_rows(details, out.with_name("load.csv"))
         print("\nUnder load, per endpoint (median and range over the runs):\n" + load_table(details))
-    if not args.notebooks and records:
+    if not args.notebooks and records and not args.only:  # a whole run: the latest at its size
         by_size = out.parent / "by-size"
         write_csv(records, by_size / f"{records[0]['size']}.csv")
         if moved := size_table(by_size):

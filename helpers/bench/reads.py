@@ -16,7 +16,7 @@ from .floors import raw_fetch
 from .registry import Goal, Race, benchmark
 
 
-@benchmark(lesson="02", repeat=15)
+@benchmark(lesson="02", repeat=21)
 def projection(course: Course) -> Race:
     """5,000 customers as (id, name, email): whole entities vs select(columns) vs the raw driver."""
     n = min(5000, course.info.rows["customers"])
@@ -48,7 +48,7 @@ def projection(course: Course) -> Race:
     )
 
 
-@benchmark(lesson="03", repeat=15)
+@benchmark(lesson="03", repeat=21)
 def n_plus_one(course: Course) -> Race:
     """500 newest orders with their customer's name: lazy vs joinedload vs join + columns vs the raw join."""
     n = min(500, course.info.rows["orders"])
@@ -93,7 +93,7 @@ def n_plus_one(course: Course) -> Race:
     )
 
 
-@benchmark(lesson="03", repeat=15)
+@benchmark(lesson="03", repeat=21)
 def filter_in_sql(course: Course) -> Race:
     """The 10 largest delivered orders of a recent window: filtered in Python vs in SQL vs the raw driver."""
     with Session(course.engine) as s:
@@ -132,7 +132,7 @@ def filter_in_sql(course: Course) -> Race:
     )
 
 
-@benchmark(lesson="04", repeat=9)
+@benchmark(lesson="04", repeat=15)
 def index_lookup(course: Course) -> Race:
     """50 lookups of orders by customer id: no index vs an index (on copies) vs the raw driver on the index."""
     plain = course.private_copy("bench_plain")
@@ -182,7 +182,7 @@ def index_lookup(course: Course) -> Race:
     )
 
 
-@benchmark(lesson="04", repeat=21)
+@benchmark(lesson="04", repeat=31)
 def keyset_paging(course: Course) -> Race:
     """A deep page of 20 orders, newest first: OFFSET vs keyset (seek) vs the raw driver's seek, on an index."""
     per_page = 20

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import statistics
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -12,12 +14,11 @@ from sqlalchemy import text
 from sqlalchemy.pool import NullPool
 
 from ..course import Course
-from ..data import drop_copy
 from ..db import make_engine
 from ..measure.harness import Measurement
-from ..servers.wsgi import serve_in_process
+from ..servers.wsgi import Served, serve_in_process
 from ..shop import optimized
-from ..topics.floors import RUNGS, RawPool, bare_view, ladder, same_answer, serve_bare
+from ..topics.floors import RUNGS, RawPool, bare_view, indexed_copy, ladder, same_answer, serve_bare
 from ..topics.loadtest import PathLoad, run_load, run_split_load
 from .floors import select_one_on_open_connection
 from .registry import Goal, Race, benchmark
@@ -30,18 +31,6 @@ ENDPOINTS = {
 }
 
 
-def _optimized_copy(course: Course, name: str) -> tuple[Course, Callable[[], None]]:
-    """A private copy of the dataset with the indexes the optimized views rely on (as `make app` serves)."""
-    copy = course.private_copy(name)
-    optimized.create_indexes(copy.engine)
-
-    def remove() -> None:
-        copy.engine.dispose()
-        drop_copy(copy.url)
-
-    return copy, remove
-
-
 def _body(response: Any) -> Any:
     """Status and JSON; the optimized order list's keyset cursor (`next`, lesson 04) is not in the baseline's."""
     status, body = same_answer(response)
@@ -51,7 +40,7 @@ def _body(response: Any) -> Any:
 def _endpoint_race(course: Course, name: str) -> Race:
     """The baseline app, then the finished app's ladder down to its floors (see `topics.floors.ladder`)."""
     path = ENDPOINTS[name]
-    copy, remove = _optimized_copy(course, f"bench_{name.replace(' ', '_')}")
+    copy, remove = indexed_copy(course, f"bench_{name.replace(' ', '_')}")
     baseline_app = course.app()
     finished = copy.app(views=optimized.bp, CACHE_TYPE="NullCache", CACHE_NO_NULL_WARNING=True)
     rungs, close = ladder(finished, path)
@@ -81,7 +70,7 @@ def _register_endpoint(name: str) -> None:
         f"{ENDPOINTS[name]}: the baseline app vs the finished app (uncached) vs its statements through the raw "
         "driver in a bare Flask view, and the layers between."
     )
-    benchmark(lesson="09", repeat=9)(make)
+    benchmark(lesson="09", repeat=15)(make)
 
 
 for _name in ENDPOINTS:
@@ -90,7 +79,7 @@ for _name in ENDPOINTS:
 
 def _report_apps(course: Course, name: str) -> tuple[Any, Any, Any, Callable[[], None]]:
     """The optimized report on an indexed copy: an uncached app, a cached one (filled), and the cleanup."""
-    copy, remove = _optimized_copy(course, name)
+    copy, remove = indexed_copy(course, name)
     uncached_app = copy.app(views=optimized.bp, CACHE_TYPE="NullCache", CACHE_NO_NULL_WARNING=True)
     cached_app = copy.app(views=optimized.bp, CACHE_TYPE="SimpleCache")
     cached_app.test_client().get(REPORT)  # fills the cache
@@ -106,7 +95,7 @@ def _report_apps(course: Course, name: str) -> tuple[Any, Any, Any, Callable[[],
 REPORT = "/reports/sales?days=30"
 
 
-@benchmark(lesson="05", repeat=15)
+@benchmark(lesson="05", repeat=21)
 def cached_view(course: Course) -> Race:
     """The sales report: uncached (the optimized SQL) vs cached (a SimpleCache hit)."""
     uncached, cached, _, dispose = _report_apps(course, "bench_cache")
@@ -117,7 +106,7 @@ def cached_view(course: Course) -> Race:
     )
 
 
-@benchmark(lesson="05", repeat=31)
+@benchmark(lesson="05", repeat=51)
 def cached_hit(course: Course) -> Race:
     """A cache hit on the sales report vs a bare Flask view returning the same JSON (the floor).
 
@@ -188,11 +177,12 @@ def app_under_load(course: Course) -> Race:
     """The finished app and a bare Flask view serving its JSON, each on waitress (8 threads) in a process of its
     own, under the same locust load: 4 closed-loop users on each endpoint, 16 in all; runs alternate."""
     runs, run_time_s = (1, 2.0) if course.size == "tiny" else (3, 5.0)
-    copy, remove = _optimized_copy(course, "bench_load")
+    copy, remove = indexed_copy(course, "bench_load")
     loads: dict[str, list[list[PathLoad]]] = {LOAD_APP: [], LOAD_FLOOR: []}
     try:
         url = copy.url.render_as_string(hide_password=False)
         with serve_in_process(views="optimized", database_url=url) as app_server:
+            _drain(app_server)
             answers = {path: app_server.get(path) for path in LOAD_PATHS}
             with serve_bare({path: json.loads(body) for path, (_, _, body) in answers.items()}) as floor_server:
                 for path, (_, _, body) in answers.items():
@@ -226,6 +216,14 @@ def app_under_load(course: Course) -> Race:
         measured=measured,
         details=load_details(loads),
     )
+
+
+def _drain(server: Served) -> None:
+    """Read the server's output as it comes, in a thread: waitress warns of every request queued behind its busy
+    threads (16 users, 8 threads), and once the unread pipe is full its next warning blocks the whole server."""
+    output = server.process.stdout if server.process else None
+    if output is not None:
+        threading.Thread(target=lambda: collections.deque(output, maxlen=0), daemon=True).start()
 
 
 LOAD_APP = "finished app (s per request served, 16 users)"

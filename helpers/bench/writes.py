@@ -20,7 +20,7 @@ from ..shop.models import Base
 from .registry import Goal, Race, benchmark
 
 
-@benchmark(lesson="00", repeat=3)
+@benchmark(lesson="00", repeat=5)
 def dataset_build(course: Course) -> Race:
     """Build the dataset vs the raw driver writing the same generated rows (executemany; COPY on PostgreSQL)."""
     rows = list(generate_rows(course.size))  # generated once, outside the timed region
@@ -130,7 +130,7 @@ class BenchLine(_Scratch):
     unit_price: Mapped[Decimal] = mapped_column(Numeric(10, 2))
 
 
-@benchmark(lesson="07", repeat=5)
+@benchmark(lesson="07", repeat=7)
 def bulk_insert(course: Course) -> Race:
     """500 order lines: a commit per row vs ORM bulk insert vs Core executemany vs the raw driver (and COPY)."""
     n = 500  # a commit per row syncs to disk each time: 500 of them take most of a second

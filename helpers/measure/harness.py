@@ -220,8 +220,9 @@ def batch_size(call_s: float, min_sample_s: float | None, *, most: int = 10_000)
     return min(most, math.ceil(min_sample_s / max(call_s, 1e-9)))
 
 
-def _calibrate(fn: Callable[[], Any], min_sample_s: float) -> int:
-    """Call `fn` (untimed for the results) until the calls add up to `min_sample_s`; return the batch size.
+def _calibrate(fn: Callable[[], Any], min_sample_s: float) -> tuple[int, float]:
+    """Call `fn` (untimed for the results) until the calls add up to `min_sample_s`: the batch size, and how
+    long a sample of that batch should last.
 
     These calls warm the variant up as well. The per-call estimate is the total over the calls, so one slow
     call on a busy machine makes the batch smaller, never a sample shorter than one call.
@@ -232,7 +233,16 @@ def _calibrate(fn: Callable[[], Any], min_sample_s: float) -> int:
         fn()
         spent += _clock() - t0
         calls += 1
-    return batch_size(spent / calls, min_sample_s)
+    batch = batch_size(spent / calls, min_sample_s)
+    return batch, batch * spent / calls
+
+
+def samples_per_round(sample_s: Sequence[float], *, most: int = 10, longest_s: float = 0.01) -> list[int]:
+    """How many samples each variant takes in a round: as many as fit in the slowest variant's one (at most
+    `most`), so that a fast variant's median rests on many samples at little cost while a slow one runs. A
+    variant whose sample lasts more than `longest_s` takes one: more of those would lengthen the race."""
+    slowest = max(sample_s, default=0.0)
+    return [min(most, max(1, int(slowest / s))) if 0 < s <= longest_s else 1 for s in sample_s]
 
 
 _clock = time.perf_counter  # the one clock of the timing loop (tests put a counting one in its place)
@@ -260,9 +270,11 @@ def run_variants(
     (a cold call) and is recorded as well.
 
     `min_sample_s` (the bench uses a millisecond) times a faster variant in batches: after its warm-up, untimed
-    calls measure how long one takes, then each of its `repeat` samples makes `batch` calls in a row and
-    records their mean (`Measurement.batch`; `times_s` stays seconds per call). Batches need warm-up calls and
-    no `reset`: a cold call, or one that must start from reset rows, is timed alone.
+    calls measure how long one takes, then each of its samples makes `batch` calls in a row and records their
+    mean (`Measurement.batch`; `times_s` stays seconds per call). A variant whose sample is shorter than the
+    slowest variant's takes several samples a round (`samples_per_round`, up to 10): `repeat` is then the
+    number of rounds. Batches need warm-up calls and no `reset`: a cold call, or one that must start from reset
+    rows, is timed alone.
 
     The hooks are what timing writes needs (`topics.batching.compare_writes`): `reset()` runs untimed before
     every call, so each starts from the same rows; `read()` runs untimed after the counted call, and what it
@@ -277,6 +289,7 @@ def run_variants(
     measurements = [Measurement(name, [], None, None) for name in variants]
     blocks = [list(range(len(fns)))] if interleave else [[i] for i in reversed(range(len(fns)))]
     batching = bool(min_sample_s) and warmup > 0 and reset is None
+    sample_s = [0.0] * len(fns)
 
     def fresh() -> None:
         if reset is not None:
@@ -294,7 +307,9 @@ def run_variants(
                 else:
                     fns[i]()
             if batching and min_sample_s:
-                measurements[i].batch = _calibrate(fns[i], min_sample_s)
+                measurements[i].batch, sample_s[i] = _calibrate(fns[i], min_sample_s)
+        per_round = samples_per_round([sample_s[i] for i in block]) if batching else [1] * len(block)
+        samples = dict(zip(block, per_round, strict=True))
         started = _clock()
         # Everything alive now (modules, the notebook's data) is frozen out of the collector's sight, so the
         # collection before each call below only walks what the calls themselves left: milliseconds, not 0.1 s.
@@ -306,18 +321,19 @@ def run_variants(
                 shift = round_ % len(block)
                 for i in block[shift:] + block[:shift]:
                     m = measurements[i]
-                    fresh()
-                    if round_ == 0 and not warmup:
-                        t0 = _clock()
-                        _counted_call(m, fns[i], engines, None, commits)
-                    else:
-                        fn, calls = fns[i], m.batch
-                        t0 = _clock()
-                        for _ in range(calls):
-                            fn()
-                    m.times_s.append((_clock() - t0) / m.batch)
-                    if round_ == 0 and not warmup and read is not None:
-                        m.result = read()
+                    for _ in range(samples[i]):
+                        fresh()
+                        if round_ == 0 and not warmup:
+                            t0 = _clock()
+                            _counted_call(m, fns[i], engines, None, commits)
+                        else:
+                            fn, calls = fns[i], m.batch
+                            t0 = _clock()
+                            for _ in range(calls):
+                                fn()
+                        m.times_s.append((_clock() - t0) / m.batch)
+                        if round_ == 0 and not warmup and read is not None:
+                            m.result = read()
                 if budget_s is not None and round_ + 1 >= min_repeat and _clock() - started > budget_s:
                     break
         finally:

@@ -13,7 +13,8 @@ Between the two floors and the finished app sit the layers SQLAlchemy and the sh
 path)` measures the rungs of that ladder side by side, each one layer more than the one below it (the same
 statements through a Core connection, then through a Session, then the finished view building its statements
 per request, then the app's own hooks), checks that every rung answers the same JSON, and says how many ms
-each layer adds: lesson 08 shows it for its endpoints with `endpoint_floor(app, path).show()`.
+each layer adds. Lesson 08 shows it for an endpoint of the finished app (`finished_app(course)`, on an indexed
+copy of the dataset) with `endpoint_floor(app, path).show()`.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from werkzeug.datastructures import MultiDict
 
+    from ..course import Course
+
 __all__ = [
     "LAYERS",
     "RUNGS",
@@ -62,6 +65,8 @@ __all__ = [
     "capture",
     "endpoint_floor",
     "endpoint_name",
+    "finished_app",
+    "indexed_copy",
     "ladder",
     "raw_driver_app",
     "raw_driver_view",
@@ -124,6 +129,40 @@ def capture(app: Flask, path: str) -> Captured:
 def same_answer(response: Any) -> Any:
     """What two answers must share to be the same: the status and the JSON."""
     return response.status_code, response.get_json()
+
+
+def indexed_copy(course: Course, name: str) -> tuple[Course, Callable[[], None]]:
+    """A private copy of the dataset with the indexes the finished views rely on (as `make app` serves them),
+    and the function that removes it."""
+    from ..data import drop_copy
+    from ..shop.optimized import create_indexes
+
+    copy = course.private_copy(name)
+    create_indexes(copy.engine)
+
+    def remove() -> None:
+        copy.engine.dispose()
+        drop_copy(copy.url)
+
+    return copy, remove
+
+
+@contextmanager
+def finished_app(course: Course, name: str = "finished") -> Iterator[Flask]:
+    """The finished app, uncached (each request runs its statements), on an indexed copy removed afterwards.
+
+    with finished_app(course) as app:
+        endpoint_floor(app, "/customers/1").show()
+    """
+    from ..shop import optimized
+
+    copy, remove = indexed_copy(course, name)
+    app = copy.app(views=optimized.bp, CACHE_TYPE="NullCache", CACHE_NO_NULL_WARNING=True)
+    try:
+        yield app
+    finally:
+        app.extensions["engine"].dispose()
+        remove()
 
 
 # ------------------------------------------------------------------ rows to JSON, as the finished views build it
