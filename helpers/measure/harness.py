@@ -264,17 +264,17 @@ def run_variants(
 ) -> list[Measurement]:
     """Time each variant `repeat` times, interleaved round by round, after `warmup` untimed calls each.
 
-    Each variant is called exactly `warmup + repeat` times (fewer rounds when `budget_s` runs out after
-    `min_repeat`). Statements and rows come from the first call: an untimed warm-up call when there is one,
-    so the recorder's own small overhead never lands in a timing; with `warmup=0` the first call is timed
-    (a cold call) and is recorded as well.
+    Without `min_sample_s`, each variant is called exactly `warmup + repeat` times (fewer rounds when
+    `budget_s` runs out after `min_repeat`). Statements and rows come from the first call: an untimed warm-up
+    call when there is one, so the recorder's own small overhead never lands in a timing; with `warmup=0` the
+    first call is timed (a cold call) and is recorded as well.
 
-    `min_sample_s` (the bench uses a millisecond) times a faster variant in batches: after its warm-up, untimed
-    calls measure how long one takes, then each of its samples makes `batch` calls in a row and records their
-    mean (`Measurement.batch`; `times_s` stays seconds per call). A variant whose sample is shorter than the
-    slowest variant's takes several samples a round (`samples_per_round`, up to 10): `repeat` is then the
-    number of rounds. Batches need warm-up calls and no `reset`: a cold call, or one that must start from reset
-    rows, is timed alone.
+    `min_sample_s` (the bench uses a millisecond) times a faster variant in batches: when its warm-up call took
+    less than that, untimed calls measure how long one takes, then each of its samples makes `batch` calls in a
+    row and records their mean (`Measurement.batch`; `times_s` stays seconds per call). A variant whose sample
+    is shorter than the slowest variant's takes several samples a round (`samples_per_round`, up to 10):
+    `repeat` is then the number of rounds. Batches need warm-up calls and no `reset`: a cold call, or one that
+    must start from reset rows, is timed alone.
 
     The hooks are what timing writes needs (`topics.batching.compare_writes`): `reset()` runs untimed before
     every call, so each starts from the same rows; `read()` runs untimed after the counted call, and what it
@@ -302,11 +302,14 @@ def run_variants(
         for i in block:
             for call in range(warmup):
                 fresh()
+                t0 = _clock()
                 if call == 0:
                     _counted_call(measurements[i], fns[i], engines, read, commits)
                 else:
                     fns[i]()
-            if batching and min_sample_s:
+                sample_s[i] = _clock() - t0
+            if batching and min_sample_s and sample_s[i] < min_sample_s:
+                # A call slower than a sample's minimum is its own sample: no calibration calls for it.
                 measurements[i].batch, sample_s[i] = _calibrate(fns[i], min_sample_s)
         per_round = samples_per_round([sample_s[i] for i in block]) if batching else [1] * len(block)
         samples = dict(zip(block, per_round, strict=True))
