@@ -386,16 +386,20 @@ class EndpointFloor:
         return frame
 
     def summary(self) -> str:
-        """One sentence computed from the measurements."""
-        above = self.layers.iloc[:4]  # the layers between the reachable floor and the finished app
+        """One sentence computed from the measurements (and a warning when the machine was too busy)."""
+        layers = self.layers
+        above = layers.iloc[:4]  # the layers between the reachable floor and the finished app
         biggest = above["ms"].idxmax()
         gap_s = (self.finished_ms - self.floor_ms) / 1000
-        return (
+        sentence = (
             f"{self.path}: the finished app took {format_ms(self.finished_ms / 1000)}, "
             f"{self.finished_ms / self.floor_ms:.1f}× its reachable floor (the same statements through the raw "
             f"driver, {format_ms(self.floor_ms / 1000)}); of the {format_ms(gap_s)} above it, {biggest} took the "
             f"most: {format_ms(above.loc[biggest, 'ms'] / 1000)}."
         )
+        if (layers["ms"] < 0).any():
+            sentence += " A layer came out negative: the machine was busy while the rungs ran; run it again."
+        return sentence
 
     def show(self) -> None:
         """The ladder's table and chart, the layers, and the sentence (in a notebook)."""
