@@ -324,9 +324,20 @@ def ladder(app: Flask, path: str) -> tuple[dict[str, Callable[[], Any]], Callabl
     """The ladder's variants for `path` (each a GET through a test client) and the cleanup closing their apps."""
     from ..shop.app import create_app
 
-    captured = capture(app, path)
-    engine: Engine = app.extensions["engine"]
-    sessions = app.extensions["sessionmaker"]
+    def clone(**config: Any) -> Flask:
+        views = [bp for bp in app.blueprints.values() if isinstance(bp, Blueprint)]
+        return create_app({**app.config, **config}, views=views)
+
+    # The statements are captured on a throwaway clone: a listener once added leaves an engine dispatching
+    # events on every execution, and the rungs below the finished app must run without any.
+    scratch = clone(STATEMENT_HEADERS=False)
+    try:
+        captured = capture(scratch, path)
+    finally:
+        scratch.extensions["engine"].dispose()
+    no_headers = clone(STATEMENT_HEADERS=False)
+    engine: Engine = no_headers.extensions["engine"]
+    sessions = no_headers.extensions["sessionmaker"]
     shape, statements = SHAPES[captured.endpoint], captured.statements
 
     def core_view(**_: Any) -> Any:
@@ -338,10 +349,6 @@ def ladder(app: Flask, path: str) -> tuple[dict[str, Callable[[], Any]], Callabl
             return shape([list(session.execute(s, p)) for s, p in statements], request.args)
 
     pool = RawPool(engine)
-    no_headers = create_app(
-        {**app.config, "STATEMENT_HEADERS": False},
-        views=[bp for bp in app.blueprints.values() if isinstance(bp, Blueprint)],
-    )
     clients = [
         app.test_client(),
         no_headers.test_client(),
