@@ -221,20 +221,20 @@ def batch_size(call_s: float, min_sample_s: float | None, *, most: int = 10_000)
 
 
 def _calibrate(fn: Callable[[], Any], min_sample_s: float) -> tuple[int, float]:
-    """Call `fn` (untimed for the results) until the calls add up to `min_sample_s`: the batch size, and how
-    long a sample of that batch should last.
+    """Call `fn` (untimed for the results) until the calls add up to `min_sample_s`, and at least three times
+    when that takes less than 30 ms: the batch size, and how long a sample of that batch should last.
 
-    These calls warm the variant up as well. The per-call estimate is the total over the calls, so one slow
-    call on a busy machine makes the batch smaller, never a sample shorter than one call.
+    These calls warm the variant up as well. The batch comes from the mean call, so one slow call on a busy
+    machine makes the batch smaller, never a sample shorter than one call; the sample's length from the fastest
+    call, so that one slow call does not count the variant among the slow ones (`samples_per_round`).
     """
-    calls, spent = 0, 0.0
-    while spent < min_sample_s and calls < 10_000:
+    times: list[float] = []
+    while (sum(times) < min_sample_s or (len(times) < 3 and sum(times) < 0.03)) and len(times) < 10_000:
         t0 = _clock()
         fn()
-        spent += _clock() - t0
-        calls += 1
-    batch = batch_size(spent / calls, min_sample_s)
-    return batch, batch * spent / calls
+        times.append(_clock() - t0)
+    batch = batch_size(sum(times) / len(times), min_sample_s)
+    return batch, batch * min(times)
 
 
 def samples_per_round(sample_s: Sequence[float], *, most: int = 10, longest_s: float = 0.01) -> list[int]:
@@ -245,6 +245,7 @@ def samples_per_round(sample_s: Sequence[float], *, most: int = 10, longest_s: f
     return [min(most, max(1, int(slowest / s))) if 0 < s <= longest_s else 1 for s in sample_s]
 
 
+SLOW_CALL_S = 0.1  # a variant whose warm-up call lasted this long is not calibrated (its sample is one call)
 _clock = time.perf_counter  # the one clock of the timing loop (tests put a counting one in its place)
 
 
@@ -269,12 +270,12 @@ def run_variants(
     call when there is one, so the recorder's own small overhead never lands in a timing; with `warmup=0` the
     first call is timed (a cold call) and is recorded as well.
 
-    `min_sample_s` (the bench uses a millisecond) times a faster variant in batches: when its warm-up call took
-    less than that, untimed calls measure how long one takes, then each of its samples makes `batch` calls in a
-    row and records their mean (`Measurement.batch`; `times_s` stays seconds per call). A variant whose sample
-    is shorter than the slowest variant's takes several samples a round (`samples_per_round`, up to 10):
-    `repeat` is then the number of rounds. Batches need warm-up calls and no `reset`: a cold call, or one that
-    must start from reset rows, is timed alone.
+    `min_sample_s` (the bench uses a millisecond) times a faster variant in batches: unless its warm-up call
+    took `SLOW_CALL_S` or more, untimed calls measure how long one takes, then each of its samples makes `batch`
+    calls in a row and records their mean (`Measurement.batch`; `times_s` stays seconds per call). A variant
+    whose sample is shorter than the slowest variant's takes several samples a round (`samples_per_round`, up
+    to 10): `repeat` is then the number of rounds. Batches need warm-up calls and no `reset`: a cold call, or
+    one that must start from reset rows, is timed alone.
 
     The hooks are what timing writes needs (`topics.batching.compare_writes`): `reset()` runs untimed before
     every call, so each starts from the same rows; `read()` runs untimed after the counted call, and what it
@@ -308,8 +309,8 @@ def run_variants(
                 else:
                     fns[i]()
                 sample_s[i] = _clock() - t0
-            if batching and min_sample_s and sample_s[i] < min_sample_s:
-                # A call slower than a sample's minimum is its own sample: no calibration calls for it.
+            if batching and min_sample_s and sample_s[i] < SLOW_CALL_S:
+                # A call of a tenth of a second or more is its own sample: no calibration calls for it.
                 measurements[i].batch, sample_s[i] = _calibrate(fns[i], min_sample_s)
         per_round = samples_per_round([sample_s[i] for i in block]) if batching else [1] * len(block)
         samples = dict(zip(block, per_round, strict=True))
