@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from helpers.course import Course
-from helpers.measure import results
-from helpers.measure.harness import Measurement, ResultMismatch, compare, measure, run_variants, scaling
+from helpers.measure import harness, results
+from helpers.measure.harness import (
+    Measurement,
+    ResultMismatch,
+    batch_size,
+    compare,
+    measure,
+    run_variants,
+    samples_per_round,
+    scaling,
+)
 from helpers.measure.units import in_ms
 from helpers.shop.models import Customer
 
@@ -154,3 +165,67 @@ def test_one_mapping_from_measurement_to_milliseconds() -> None:
 
     frame = in_ms(pd.DataFrame([row]))
     assert frame.loc[0, "median_ms"] == pytest.approx(2.0) and "iqr_ms" in frame and "median_s" not in frame
+
+
+def test_batch_size_makes_each_sample_last_the_minimum() -> None:
+    assert batch_size(0.0003, 0.001) == 4  # 4 calls of 0.3 ms: 1.2 ms
+    assert batch_size(0.0002, 0.001) == 5
+    assert batch_size(0.002, 0.001) == 1 and batch_size(0.0003, None) == 1
+    assert batch_size(1e-12, 0.001) == 10_000  # capped
+
+
+def test_fast_variants_take_more_samples_a_round_up_to_ten() -> None:
+    assert samples_per_round([0.001, 0.004, 0.5]) == [10, 10, 1]
+    assert samples_per_round([0.001, 0.0025]) == [2, 1]
+    assert samples_per_round([0.0, 0.001]) == [1, 1]
+    assert samples_per_round([1.0, 3.0]) == [1, 1]  # slow samples: one a round, or the race would last minutes
+
+
+def _fake_clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The harness's clock, advanced only by the variants below: timings become exact arithmetic."""
+    now = [0.0]
+    monkeypatch.setattr(harness, "_clock", lambda: now[0])
+    return now
+
+
+def test_sub_millisecond_calls_are_timed_in_batches_and_reported_per_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = _fake_clock(monkeypatch)
+    calls: Counter[str] = Counter()
+
+    def costing(name: str, seconds: float):  # type: ignore[no-untyped-def]
+        def call() -> list[int]:
+            calls[name] += 1
+            now[0] += seconds
+            return [1, 2]
+
+        return call
+
+    fast, slow = run_variants(
+        {"fast": costing("fast", 2**-12), "slow": costing("slow", 2**-9)}, repeat=5, warmup=1, min_sample_s=2**-10
+    )
+    assert (fast.batch, slow.batch) == (4, 1)  # a quarter of the minimum per call: 4 calls per sample
+    # A fast sample lasts half a slow one: two of them per round, 5 rounds. Times are still seconds per call.
+    assert fast.times_s == [2**-12] * 10 and slow.times_s == [2**-9] * 5
+    assert (fast.runs, fast.rows) == (10, 2)
+    # warm-up 1, then calls adding up to the minimum and at least 3 (4 and 3), then the samples of a batch each
+    assert calls == {"fast": 1 + 4 + 10 * 4, "slow": 1 + 3 + 5 * 1}
+
+
+@pytest.mark.parametrize("kwargs", [{"warmup": 0}, {"reset": lambda: None}])
+def test_cold_calls_and_reset_calls_are_never_batched(
+    monkeypatch: pytest.MonkeyPatch, kwargs: dict[str, Any]
+) -> None:
+    now = _fake_clock(monkeypatch)
+
+    def call() -> int:
+        now[0] += 2**-12
+        return 1
+
+    (m,) = run_variants({"a": call}, repeat=3, min_sample_s=2**-10, **kwargs)
+    assert m.batch == 1 and m.times_s == [2**-12] * 3
+
+
+def test_interleaved_rounds_start_one_variant_later_each_round() -> None:
+    order: list[str] = []
+    run_variants({name: (lambda name=name: order.append(name)) for name in "abc"}, repeat=3, warmup=0)
+    assert "".join(order) == "abc" + "bca" + "cab"

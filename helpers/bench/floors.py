@@ -1,15 +1,15 @@
-"""The floors: the same work done the fastest way available, to hold the course's code against."""
+"""The floors of the reads and writes: the same work done the fastest way available, to hold the course's code
+against. The endpoints' floors (a bare Flask view, the raw driver inside one) are `topics.floors`: lesson 09
+shows them too."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from flask import Flask
-
 from ..course import Course
 
-__all__ = ["bare_flask_view", "raw_connection", "raw_fetch", "select_one_on_open_connection"]
+__all__ = ["raw_connection", "raw_fetch", "select_one_on_open_connection"]
 
 
 def raw_connection(course: Course) -> Any:
@@ -43,17 +43,6 @@ def raw_fetch(
                 connection.rollback()
 
     return fetch, connection.close
-
-
-def bare_flask_view(path: str, payload: Any) -> Callable[[], Any]:
-    """A Flask app whose one view returns `payload` (the same JSON an endpoint returns) with no database work.
-
-    The floor for any endpoint: what the request and the JSON encoding alone cost through the test client.
-    """
-    app = Flask("bare")
-    app.add_url_rule(path.split("?")[0], "bare", lambda **_: payload)
-    client = app.test_client()
-    return lambda: client.get(path)
 
 
 def select_one_on_open_connection(course: Course) -> tuple[Callable[[], int], Callable[[], None]]:

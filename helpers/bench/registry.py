@@ -26,9 +26,10 @@ class Goal:
 
     variant: str
     max_vs_floor: float
+    label: str = ""  # how the goal reads, when not "≤ 2× floor"
 
     def text(self) -> str:
-        return f"≤ {self.max_vs_floor:g}× floor"
+        return self.label or f"≤ {self.max_vs_floor:g}× floor"
 
     def met(self, ratio_vs_floor: float) -> bool:
         return ratio_vs_floor <= self.max_vs_floor
@@ -45,6 +46,7 @@ class Race:
     key: Callable[[Any], Any] = normalize  # what must be equal between variants' results
     cleanup: list[Callable[[], None]] = field(default_factory=list)
     measured: list[Measurement] | None = None  # measurements made by the benchmark itself (a load run)
+    details: list[dict[str, Any]] = field(default_factory=list)  # rows of a side table (per endpoint under load)
 
 
 @dataclass(frozen=True)

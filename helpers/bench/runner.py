@@ -3,25 +3,45 @@
 from __future__ import annotations
 
 import csv
+import math
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..config import settings
+import pandas as pd
+
+from ..config import SIZES, settings
 from ..course import Course, setup
 from ..errors import CourseError
 from ..measure.harness import Measurement, check_same, run_variants
+from ..measure.units import in_ms, ms_text
 from .registry import REGISTRY, Benchmark, Race
 
-__all__ = ["BACKENDS", "COLUMNS", "run", "selected", "stability", "table", "write_csv"]
+__all__ = [
+    "BACKENDS",
+    "COLUMNS",
+    "MIN_SAMPLE_S",
+    "details_of",
+    "load_table",
+    "run",
+    "selected",
+    "size_table",
+    "stability",
+    "table",
+    "write_csv",
+    "write_rows",
+]
 
 COLUMNS = (
     "benchmark", "variant", "backend", "size", "median_s", "spread_s", "runs",
     "ratio_vs_baseline", "ratio_vs_floor",
 )  # fmt: skip
 BACKENDS = ("sqlite", "postgres")
+# Each sample of a sub-millisecond variant lasts at least this long (a batch of calls): a call of a few
+# microseconds timed alone is mostly the clock, and one descheduling of the process moves it by multiples.
+MIN_SAMPLE_S = 0.001
 
 
 def selected(only: Sequence[str] | None) -> list[Benchmark]:
@@ -37,7 +57,9 @@ def _measure_race(bench: Benchmark, race: Race, repeat: int | None) -> list[Meas
     """Time a race's variants side by side (or take the measurements it made), and check they agree."""
     if race.measured is not None:
         return race.measured
-    measurements = run_variants(race.variants, repeat=repeat or bench.repeat, warmup=1, budget_s=60)
+    measurements = run_variants(
+        race.variants, repeat=repeat or bench.repeat, warmup=1, budget_s=60, min_sample_s=MIN_SAMPLE_S
+    )
     if race.same_result:
         check_same(measurements, race.key)
     return measurements
@@ -49,7 +71,7 @@ def _records_of(bench: Benchmark, course: Course, race: Race, ms: list[Measureme
     floor = next((m.median_s for m in ms if m.variant == race.floor), None)
     goals = {goal.variant: goal for goal in race.goals}
     records = []
-    for m in ms:
+    for i, m in enumerate(ms):
         vs_floor = m.median_s / floor if floor else None
         goal = goals.get(m.variant)
         records.append(
@@ -66,6 +88,12 @@ def _records_of(bench: Benchmark, course: Course, race: Race, ms: list[Measureme
                 # printed beside the figure, not written to the CSV
                 "goal": goal.text() if goal else "",
                 "meets": "" if goal is None or vs_floor is None else ("yes" if goal.met(vs_floor) else "NO"),
+                "floor": race.floor or "",
+                "batch": m.batch,
+                # the side table's rows (per endpoint under load), carried by the race's first record
+                "details": [{"backend": course.backend, "size": course.size, **row} for row in race.details]
+                if i == 0
+                else [],
             }
         )
     return records
@@ -122,9 +150,6 @@ def write_csv(records: list[dict[str, Any]], path: Path) -> None:
 
 def table(records: list[dict[str, Any]]) -> str:
     """The records as a readable table: ms with sensible digits, ratios, goals."""
-    import pandas as pd
-
-    from ..measure.units import in_ms, ms_text
 
     frame = in_ms(pd.DataFrame(records)).set_index(["benchmark", "backend", "variant"])
     frame["median_ms"] = frame["median_ms"].map(ms_text)
@@ -136,30 +161,102 @@ def table(records: list[dict[str, Any]]) -> str:
 
 
 def stability(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> str:
-    """How much each median moved between two runs of the suite, and how much each ratio within a race moved.
+    """How much each median moved between two runs of the suite, and how much each ratio the table reports moved.
 
     On a shared machine the whole machine speeds up and slows down: medians then move together, while ratios
-    measured within one run (what the course compares) move much less. Both are reported (goal: within 10%).
+    measured within one run (what the course compares) move much less. The ratios are each variant's
+    `× baseline` (naive ÷ variant) and `× floor` (variant ÷ floor), leaving out those that are 1 by definition
+    (a race's naive variant against itself, its floor against itself). Goal: within 10%.
     """
-    import pandas as pd
 
-    key = ["benchmark", "backend", "variant"]
-
-    def frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-        f = pd.DataFrame(records).set_index(key)[["median_s"]]
-        first_of_race = f.groupby(level=["benchmark", "backend"], sort=False)["median_s"].transform("first")
-        return f.assign(ratio=f["median_s"] / first_of_race)
-
-    a, b = frame(first), frame(second)
-    moved = pd.DataFrame(
-        {
-            "median moved": ((b["median_s"] - a["median_s"]).abs() / a["median_s"]),
-            "ratio moved": ((b["ratio"] - a["ratio"]).abs() / a["ratio"]),
-        }
-    ).dropna()
-    lines = moved.map(lambda r: f"{r:.0%}").to_string()
-    medians, ratios = int((moved["median moved"] <= 0.10).sum()), int((moved["ratio moved"] <= 0.10).sum())
+    a, b = _ratios(first), _ratios(second)
+    moved = ((b - a).abs() / a).reindex(a.index)
+    shown = moved.map(lambda r: "" if r != r else f"{r:.0%}").to_string()
+    medians = moved["median_s"].dropna()
+    ratios = pd.concat([moved["× baseline"], moved["× floor"]]).dropna()
+    steady_medians, steady = int((medians <= 0.10).sum()), int((ratios <= 0.10).sum())
+    per_100 = 100 * steady / max(1, len(ratios))
     return (
-        f"{lines}\n\n{medians} of {len(moved)} medians and {ratios} of {len(moved)} ratios within a race "
-        "(variant ÷ the race's first variant) moved by 10% or less between the two runs."
+        f"{shown}\n\n{steady_medians} of {len(medians)} medians and {steady} of {len(ratios)} ratios "
+        f"(× baseline and × floor) moved by 10% or less between the two runs: {per_100:.0f} of every 100 ratios."
     )
+
+
+def _ratios(records: list[dict[str, Any]]) -> pd.DataFrame:
+    """Medians, × baseline and × floor by (benchmark, backend, variant), NaN where a ratio is 1 by definition."""
+
+    races: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for record in records:
+        races.setdefault((record["benchmark"], record["backend"]), []).append(record)
+    rows = {}
+    for (name, backend), race in races.items():
+        naive = race[0]["median_s"]
+        floor = next((r["median_s"] for r in race if r["variant"] == r.get("floor")), None)
+        for i, r in enumerate(race):
+            rows[(name, backend, r["variant"])] = {
+                "median_s": r["median_s"],
+                "× baseline": naive / r["median_s"] if i else math.nan,
+                "× floor": r["median_s"] / floor if floor and r["variant"] != r.get("floor") else math.nan,
+            }
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index.names = ["benchmark", "backend", "variant"]
+    return frame
+
+
+def details_of(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The side-table rows the races carried (per endpoint under load)."""
+    return [row for record in records for row in record.get("details", [])]
+
+
+def load_table(rows: list[dict[str, Any]]) -> str:
+    """Per endpoint under load, app beside floor: throughput and p50/p95/p99, median (min–max) over the runs."""
+
+    def cell(row: pd.Series, name: str, digits: str) -> str:
+        return f"{row[name]:{digits}} ({row[name + '_min']:{digits}}–{row[name + '_max']:{digits}})"
+
+    frame = pd.DataFrame(rows)
+    shown = pd.DataFrame(
+        {
+            "throughput rps": frame.apply(lambda r: cell(r, "throughput_rps", ".0f"), axis=1),
+            **{
+                f"{q} ms": frame.apply(lambda r, q=q: cell(r, f"{q}_ms", ".1f"), axis=1)
+                for q in ("p50", "p95", "p99")
+            },
+            "runs": frame["runs"],
+        }
+    )
+    shown.index = pd.MultiIndex.from_frame(frame[["backend", "endpoint", "server"]])
+    rps = frame.set_index(["backend", "endpoint", "server"])["throughput_rps"].unstack("server")
+    share = (rps["app"] / rps["floor"]).map(lambda r: f"{r:.2f}")
+    return (
+        f"{shown.sort_index(level=[0, 1], sort_remaining=False).to_string()}\n\n"
+        f"The app's throughput ÷ the floor's, by endpoint (medians):\n{share.to_string()}"
+    )
+
+
+def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
+    """Rows of dicts as a CSV, columns in the order of the first row."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def size_table(folder: Path) -> str | None:
+    """× baseline and × floor of every variant at each size measured (by-size/<size>.csv), side by side."""
+
+    files = {p.stem: p for p in folder.glob("*.csv")}
+    sizes = [size for size in SIZES if size in files]
+    if len(sizes) < 2:
+        return None
+    frames = {
+        size: pd.read_csv(files[size]).set_index(["benchmark", "backend", "variant"])[
+            ["ratio_vs_baseline", "ratio_vs_floor"]
+        ]
+        for size in sizes
+    }
+    joined = pd.concat(frames, axis=1).swaplevel(axis=1).sort_index(axis=1, level=0, sort_remaining=False)
+    names = {"ratio_vs_baseline": "× baseline", "ratio_vs_floor": "× floor"}
+    joined.columns = [f"{names[ratio]} {size}" for ratio, size in joined.columns]
+    return str(joined.map(lambda r: "" if r != r else f"{r:.2f}").to_string())

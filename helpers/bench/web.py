@@ -1,24 +1,41 @@
-"""The app: baseline against optimized endpoint by endpoint (01–04), the cached view (06), the pooled request
-(07) and both apps under concurrent load on a real server (10), each against its floor."""
+"""The app: the baseline against the finished app endpoint by endpoint, down to floors an app could reach (01–05,
+09), the cached view (06), the pooled request (07) and the finished app under load beside a floor (10)."""
 
 from __future__ import annotations
 
+import collections
+import json
+import statistics
+import threading
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.pool import NullPool
 
 from ..course import Course
-from ..data import drop_copy
 from ..db import make_engine
 from ..measure.harness import Measurement
+from ..servers.wsgi import Served, serve_in_process
 from ..shop import optimized
-from .floors import bare_flask_view, select_one_on_open_connection
+from ..topics.floors import RUNGS, RawPool, bare_view, indexed_copy, ladder, same_answer, serve_bare
+from ..topics.loadtest import PathLoad, run_load, run_split_load
+from .floors import select_one_on_open_connection
 from .registry import Goal, Race, benchmark
 
-__all__ = ["ENDPOINTS", "REPORT", "app_under_load", "cached_hit", "cached_view", "pooled_request"]
+__all__ = [
+    "ENDPOINTS",
+    "LOAD_APP",
+    "LOAD_FLOOR",
+    "LOAD_PATHS",
+    "REPORT",
+    "USERS_PER_PATH",
+    "app_under_load",
+    "cached_hit",
+    "cached_view",
+    "load_details",
+    "pooled_request",
+]
 
 ENDPOINTS = {
     "customer page": "/customers/1",
@@ -28,46 +45,31 @@ ENDPOINTS = {
 }
 
 
-def _optimized_copy(course: Course, name: str) -> tuple[Course, Callable[[], None]]:
-    """A private copy of the dataset with the indexes the optimized views rely on (as `make app` serves)."""
-    copy = course.private_copy(name)
-    optimized.create_indexes(copy.engine)
-
-    def remove() -> None:
-        copy.engine.dispose()
-        drop_copy(copy.url)
-
-    return copy, remove
-
-
 def _body(response: Any) -> Any:
-    """Status and JSON; the optimized order list's keyset cursor (`next`, lesson 04) is not in the baseline's."""
-    body = response.get_json()
-    return response.status_code, {k: v for k, v in body.items() if k != "next"} if isinstance(body, dict) else body
+    """Status and JSON; the optimized order list's keyset cursor (`next`, lesson 05) is not in the baseline's."""
+    status, body = same_answer(response)
+    return status, {k: v for k, v in body.items() if k != "next"} if isinstance(body, dict) else body
 
 
 def _endpoint_race(course: Course, name: str) -> Race:
+    """The baseline app, then the finished app's ladder down to its floors (see `topics.floors.ladder`)."""
     path = ENDPOINTS[name]
-    copy, remove = _optimized_copy(course, f"bench_{name.replace(' ', '_')}")
-    apps: list[Flask] = [
-        course.app(),
-        copy.app(views=optimized.bp, CACHE_TYPE="NullCache", CACHE_NO_NULL_WARNING=True),
-    ]
-    baseline, fast = (app.test_client() for app in apps)
-    payload = fast.get(path).get_json()
+    copy, remove = indexed_copy(course, f"bench_{name.replace(' ', '_')}")
+    baseline_app = course.app()
+    finished = copy.app(views=optimized.bp, CACHE_TYPE="NullCache", CACHE_NO_NULL_WARNING=True)
+    rungs, close = ladder(finished, path)
+    baseline = baseline_app.test_client()
 
     def dispose() -> None:
-        for app in apps:
+        close()
+        for app in (baseline_app, finished):
             app.extensions["engine"].dispose()
         remove()
 
     return Race(
-        {
-            "baseline app": lambda: baseline.get(path),
-            "optimized app": lambda: fast.get(path),
-            "bare Flask view (floor)": bare_flask_view(path, payload),
-        },
-        floor="bare Flask view (floor)",
+        {"baseline app": lambda: baseline.get(path), **rungs},
+        floor=RUNGS[4],
+        goals=(Goal(RUNGS[0], 2.0),),
         key=_body,
         cleanup=[dispose],
     )
@@ -78,8 +80,11 @@ def _register_endpoint(name: str) -> None:
         return _endpoint_race(course, name)
 
     make.__name__ = "endpoint_" + name.replace(" ", "_")
-    make.__doc__ = f"{ENDPOINTS[name]}: the baseline app vs the optimized app (uncached) vs a bare Flask view."
-    benchmark(lesson="10", repeat=5)(make)
+    make.__doc__ = (
+        f"{ENDPOINTS[name]}: the baseline app vs the finished app (uncached) vs its statements through the raw "
+        "driver in a bare Flask view, and the layers between."
+    )
+    benchmark(lesson="10", repeat=15)(make)
 
 
 for _name in ENDPOINTS:
@@ -88,7 +93,7 @@ for _name in ENDPOINTS:
 
 def _report_apps(course: Course, name: str) -> tuple[Any, Any, Any, Callable[[], None]]:
     """The optimized report on an indexed copy: an uncached app, a cached one (filled), and the cleanup."""
-    copy, remove = _optimized_copy(course, name)
+    copy, remove = indexed_copy(course, name)
     uncached_app = copy.app(views=optimized.bp, CACHE_TYPE="NullCache", CACHE_NO_NULL_WARNING=True)
     cached_app = copy.app(views=optimized.bp, CACHE_TYPE="SimpleCache")
     cached_app.test_client().get(REPORT)  # fills the cache
@@ -104,7 +109,7 @@ def _report_apps(course: Course, name: str) -> tuple[Any, Any, Any, Callable[[],
 REPORT = "/reports/sales?days=30"
 
 
-@benchmark(lesson="06", repeat=15)
+@benchmark(lesson="06", repeat=21)
 def cached_view(course: Course) -> Race:
     """The sales report: uncached (the optimized SQL) vs cached (a SimpleCache hit)."""
     uncached, cached, _, dispose = _report_apps(course, "bench_cache")
@@ -115,7 +120,7 @@ def cached_view(course: Course) -> Race:
     )
 
 
-@benchmark(lesson="06", repeat=31)
+@benchmark(lesson="06", repeat=51)
 def cached_hit(course: Course) -> Race:
     """A cache hit on the sales report vs a bare Flask view returning the same JSON (the floor).
 
@@ -125,7 +130,7 @@ def cached_hit(course: Course) -> Race:
     _, cached, _, dispose = _report_apps(course, "bench_cache_hit")
     payload = cached.get(REPORT).get_json()
     return Race(
-        {"cached": lambda: cached.get(REPORT), "bare Flask view (floor)": bare_flask_view(REPORT, payload)},
+        {"cached": lambda: cached.get(REPORT), "bare Flask view (floor)": bare_view(REPORT, payload)},
         floor="bare Flask view (floor)",
         goals=(Goal("cached", 1.5),),
         key=_body,
@@ -135,52 +140,121 @@ def cached_hit(course: Course) -> Race:
 
 @benchmark(lesson="07", repeat=101)
 def pooled_request(course: Course) -> Race:
-    """Connect and run SELECT 1: a new connection each time (NullPool) vs pooled vs SELECT 1 on an open one."""
+    """Connect and run SELECT 1: a new connection each time (NullPool) vs pooled vs the raw driver's own pool."""
     fresh, pooled = make_engine(course.url, poolclass=NullPool), make_engine(course.url)
+    select_1 = text("SELECT 1")
 
-    def select_one(engine: Any) -> Callable[[], int]:
+    def select_one(engine: Any, statement: Callable[[], Any]) -> Callable[[], int]:
         def run() -> int:
             with engine.connect() as conn:
-                return int(conn.execute(text("SELECT 1")).scalar_one())
+                return int(conn.execute(statement()).scalar_one())
 
         return run
 
-    floor, close = select_one_on_open_connection(course)
+    def checkout_only() -> int:
+        with pooled.connect():
+            return 1  # what taking a connection from SQLAlchemy's pool and giving it back costs alone
+
+    pool = RawPool(pooled)
+
+    def raw_pool() -> int:
+        return int(pool.rows([("SELECT 1", ())])[0][0][0])
+
+    open_floor, close = select_one_on_open_connection(course)
 
     def dispose() -> None:
         close()
+        pool.close()
         fresh.dispose()
         pooled.dispose()
 
     return Race(
         {
-            "new connection (NullPool)": select_one(fresh),
-            "pooled (QueuePool)": select_one(pooled),
-            "SELECT 1 on an open connection (floor)": floor,
+            "new connection (NullPool)": select_one(fresh, lambda: text("SELECT 1")),
+            "pooled (QueuePool)": select_one(pooled, lambda: text("SELECT 1")),
+            "pooled, statement built once": select_one(pooled, lambda: select_1),
+            "pool checkout and return alone": checkout_only,
+            "raw driver, minimal pool (floor)": raw_pool,
+            "SELECT 1 on an open connection": open_floor,
         },
-        floor="SELECT 1 on an open connection (floor)",
+        floor="raw driver, minimal pool (floor)",
         cleanup=[dispose],
     )
 
 
-@benchmark(lesson="10", repeat=1)
-def app_under_load(course: Course) -> Race:
-    """Both apps on waitress in their own processes, 8 concurrent clients over the four endpoints."""
-    from ..servers.wsgi import serve_in_process
-    from ..topics.loadtest import run_load
+LOAD_PATHS = list(ENDPOINTS.values())
+USERS_PER_PATH = 4  # 16 users in all
 
-    requests = 200 if course.size == "tiny" else 120
-    copy, remove = _optimized_copy(course, "bench_load")
-    measured = []
-    for label, views, url in (
-        ("baseline app", "baseline", course.url),
-        ("optimized app", "optimized", copy.url),
-    ):
-        with serve_in_process(views=views, database_url=url.render_as_string(hide_password=False)) as server:
-            run_load(server.url, list(ENDPOINTS.values()), concurrency=8, requests=16)  # warm-up
-            result = run_load(server.url, list(ENDPOINTS.values()), concurrency=8, requests=requests)
-        if result.failed:
-            raise RuntimeError(f"{label}: {result.failed} of {result.requests} requests failed under load")
-        measured.append(Measurement(f"{label} (latency at concurrency 8)", result.latencies_s, None, None))
-    remove()
-    return Race({}, measured=measured)
+
+@benchmark(lesson="10", repeat=3)
+def app_under_load(course: Course) -> Race:
+    """The finished app and a bare Flask view serving its JSON, each on waitress (8 threads) in a process of its
+    own, under the same locust load: 4 closed-loop users on each endpoint, 16 in all; runs alternate."""
+    runs, run_time_s = (1, 2.0) if course.size == "tiny" else (3, 5.0)
+    copy, remove = indexed_copy(course, "bench_load")
+    loads: dict[str, list[list[PathLoad]]] = {LOAD_APP: [], LOAD_FLOOR: []}
+    try:
+        url = copy.url.render_as_string(hide_password=False)
+        with serve_in_process(views="optimized", database_url=url) as app_server:
+            _drain(app_server)
+            answers = {path: app_server.get(path) for path in LOAD_PATHS}
+            with serve_bare({path: json.loads(body) for path, (_, _, body) in answers.items()}) as floor_server:
+                for path, (_, _, body) in answers.items():
+                    if json.loads(floor_server.get(path)[2]) != json.loads(body):
+                        raise RuntimeError(f"the bare Flask floor answers {path} differently from the app")
+                servers = {LOAD_APP: app_server, LOAD_FLOOR: floor_server}
+                for server in servers.values():  # warm both up (caches, pools, the report cached once)
+                    run_load(server.url, LOAD_PATHS, concurrency=4, requests=200)
+                for _ in range(runs):
+                    for label, server in servers.items():
+                        loads[label].append(
+                            run_split_load(
+                                server.url, LOAD_PATHS, users_per_path=USERS_PER_PATH, run_time_s=run_time_s
+                            )
+                        )
+    finally:
+        remove()
+    failed = {label: sum(p.failures for run in runs_ for p in run) for label, runs_ in loads.items()}
+    if any(failed.values()):
+        raise RuntimeError(f"requests failed under load: {failed}")
+    measured = [
+        # Seconds per request served (1 / throughput, all endpoints together), per run: × floor is then the
+        # floor's throughput over the app's.
+        Measurement(label, [1 / sum(p.throughput_rps for p in run) for run in runs_], None, None)
+        for label, runs_ in loads.items()
+    ]
+    return Race(
+        {},
+        floor=LOAD_FLOOR,
+        goals=(Goal(LOAD_APP, 2.0, "≥ 0.5× floor's throughput"),),
+        measured=measured,
+        details=load_details(loads),
+    )
+
+
+def _drain(server: Served) -> None:
+    """Read the server's output as it comes, in a thread: waitress warns of every request queued behind its busy
+    threads (16 users, 8 threads), and once the unread pipe is full its next warning blocks the whole server."""
+    output = server.process.stdout if server.process else None
+    if output is not None:
+        threading.Thread(target=lambda: collections.deque(output, maxlen=0), daemon=True).start()
+
+
+LOAD_APP = "finished app (s per request served, 16 users)"
+LOAD_FLOOR = "bare Flask view, same JSON (floor)"
+
+
+def load_details(loads: dict[str, list[list[PathLoad]]]) -> list[dict[str, Any]]:
+    """One row per server and endpoint: throughput and latency percentiles, median and range over the runs."""
+    rows = []
+    for label, runs in loads.items():
+        for i, path in enumerate(LOAD_PATHS):
+            of_path = [run[i] for run in runs]
+            row: dict[str, Any] = {"server": "floor" if label == LOAD_FLOOR else "app", "endpoint": path}
+            for field in ("throughput_rps", "p50_ms", "p95_ms", "p99_ms"):
+                values = [getattr(p, field) for p in of_path]
+                row[field] = statistics.median(values)
+                row[field + "_min"], row[field + "_max"] = min(values), max(values)
+            row["runs"] = len(of_path)
+            rows.append(row)
+    return rows

@@ -12,6 +12,7 @@ from sqlalchemy import MetaData, Numeric, insert, text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from .. import servers
 from ..config import data_dir
 from ..course import Course
 from ..data import build_dataset, drop_copy, generate_rows
@@ -22,7 +23,7 @@ from .registry import Goal, Race, benchmark
 __all__ = ["bulk_insert", "dataset_build"]
 
 
-@benchmark(lesson="00", repeat=3)
+@benchmark(lesson="00", repeat=5)
 def dataset_build(course: Course) -> Race:
     """Build the dataset vs the raw driver writing the same generated rows (executemany; COPY on PostgreSQL)."""
     rows = list(generate_rows(course.size))  # generated once, outside the timed region
@@ -71,7 +72,6 @@ def _bare_schema() -> MetaData:
 
 
 def _build_postgres(course: Course, rows: list[tuple[str, list[Any]]]) -> Race:
-    from .. import servers
 
     admin = course.url.set(database="postgres").render_as_string(hide_password=False)
     built = course.url.set(database=f"bench_built_{course.size}")
@@ -132,7 +132,7 @@ class _BenchLine(_Scratch):
     unit_price: Mapped[Decimal] = mapped_column(Numeric(10, 2))
 
 
-@benchmark(lesson="08", repeat=5)
+@benchmark(lesson="08", repeat=7)
 def bulk_insert(course: Course) -> Race:
     """500 order lines: a commit per row vs ORM bulk insert vs Core executemany vs the raw driver (and COPY)."""
     n = 500  # a commit per row syncs to disk each time: 500 of them take most of a second

@@ -12,6 +12,7 @@ The public surface, used by the lessons, the exercise checks and `make bench` al
 from __future__ import annotations
 
 import gc
+import math
 import statistics
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence, Sized
@@ -33,11 +34,13 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "SLOW_CALL_S",
     "Comparison",
     "Engines",
     "Measurement",
     "ResultMismatch",
     "Variants",
+    "batch_size",
     "check_same",
     "compare",
     "first_difference",
@@ -45,6 +48,7 @@ __all__ = [
     "merge_runs",
     "normalize",
     "run_variants",
+    "samples_per_round",
     "scaling",
 ]
 
@@ -74,6 +78,7 @@ class Measurement:
     rows: int | None
     result: Any = field(default=None, repr=False)
     commits: int | None = None  # counted only when asked (writes); None: not counted, or not seen by SQLAlchemy
+    batch: int = 1  # calls per sample: a sub-millisecond call is timed in batches, each time is still per call
 
     @property
     def runs(self) -> int:
@@ -233,6 +238,47 @@ def _counted_call(
         m.result = read()
 
 
+def batch_size(call_s: float, min_sample_s: float | None, *, most: int = 10_000) -> int:
+    """How many calls one sample makes so that it lasts at least `min_sample_s`, given one call's duration.
+
+    A call timed alone for a few microseconds is mostly the clock and the loop around it, and one descheduling
+    of the process on a busy machine moves it by multiples; timed in batches of a millisecond or more, each
+    sample averages that away. 1 when no minimum is asked for or a call already lasts that long.
+    """
+    if not min_sample_s or call_s >= min_sample_s:
+        return 1
+    return min(most, math.ceil(min_sample_s / max(call_s, 1e-9)))
+
+
+def _calibrate(fn: Callable[[], Any], min_sample_s: float) -> tuple[int, float]:
+    """Call `fn` (untimed for the results) until the calls add up to `min_sample_s`, and at least three times
+    when that takes less than 30 ms: the batch size, and how long a sample of that batch should last.
+
+    These calls warm the variant up as well. The batch comes from the mean call, so one slow call on a busy
+    machine makes the batch smaller, never a sample shorter than one call; the sample's length from the fastest
+    call, so that one slow call does not count the variant among the slow ones (`samples_per_round`).
+    """
+    times: list[float] = []
+    while (sum(times) < min_sample_s or (len(times) < 3 and sum(times) < 0.03)) and len(times) < 10_000:
+        t0 = _clock()
+        fn()
+        times.append(_clock() - t0)
+    batch = batch_size(sum(times) / len(times), min_sample_s)
+    return batch, batch * min(times)
+
+
+def samples_per_round(sample_s: Sequence[float], *, most: int = 10, longest_s: float = 0.01) -> list[int]:
+    """How many samples each variant takes in a round: as many as fit in the slowest variant's one (at most
+    `most`), so that a fast variant's median rests on many samples at little cost while a slow one runs. A
+    variant whose sample lasts more than `longest_s` takes one: more of those would lengthen the race."""
+    slowest = max(sample_s, default=0.0)
+    return [min(most, max(1, int(slowest / s))) if 0 < s <= longest_s else 1 for s in sample_s]
+
+
+SLOW_CALL_S = 0.1  # a variant whose warm-up call lasted this long is not calibrated (its sample is one call)
+_clock = time.perf_counter  # the one clock of the timing loop (tests put a counting one in its place)
+
+
 def run_variants(
     variants: Variants,
     *,
@@ -245,17 +291,26 @@ def run_variants(
     read: Callable[[], Any] | None = None,
     commits: bool = False,
     interleave: bool = True,
+    min_sample_s: float | None = None,
 ) -> list[Measurement]:
     """Time each variant `repeat` times, interleaved round by round, after `warmup` untimed calls each.
 
-    Each variant is called exactly `warmup + repeat` times (fewer rounds when `budget_s` runs out after
-    `min_repeat`). Statements and rows come from the first call: an untimed warm-up call when there is one,
-    so the recorder's own small overhead never lands in a timing; with `warmup=0` the first call is timed
-    (a cold call) and is recorded as well.
+    Without `min_sample_s`, each variant is called exactly `warmup + repeat` times (fewer rounds when
+    `budget_s` runs out after `min_repeat`). Statements and rows come from the first call: an untimed warm-up
+    call when there is one, so the recorder's own small overhead never lands in a timing; with `warmup=0` the
+    first call is timed (a cold call) and is recorded as well.
+
+    `min_sample_s` (the bench uses a millisecond) times a faster variant in batches: unless its warm-up call
+    took `SLOW_CALL_S` or more, untimed calls measure how long one takes, then each of its samples makes `batch`
+    calls in a row and records their mean (`Measurement.batch`; `times_s` stays seconds per call). A variant
+    whose sample is shorter than the slowest variant's takes several samples a round (`samples_per_round`, up
+    to 10): `repeat` is then the number of rounds. Batches need warm-up calls and no `reset`: a cold call, or
+    one that must start from reset rows, is timed alone.
 
     The hooks are what timing writes needs (`topics.batching.compare_writes`): `reset()` runs untimed before
     every call, so each starts from the same rows; `read()` runs untimed after the counted call, and what it
     returns stands for the variant's result (the rows it wrote); `commits=True` counts commits too.
+    Interleaved rounds start one variant later each round, so that no variant always follows the same one.
     `interleave=False` times each variant in a block of its own, from the last to the first (see `compare`).
     """
     if repeat < 1 or warmup < 0:
@@ -264,6 +319,8 @@ def run_variants(
     fns = list(variants.values())
     measurements = [Measurement(name, [], None, None) for name in variants]
     blocks = [list(range(len(fns)))] if interleave else [[i] for i in reversed(range(len(fns)))]
+    batching = bool(min_sample_s) and warmup > 0 and reset is None
+    sample_s = [0.0] * len(fns)
 
     def fresh() -> None:
         if reset is not None:
@@ -276,11 +333,18 @@ def run_variants(
         for i in block:
             for call in range(warmup):
                 fresh()
+                t0 = _clock()
                 if call == 0:
                     _counted_call(measurements[i], fns[i], engines, read, commits)
                 else:
                     fns[i]()
-        started = time.perf_counter()
+                sample_s[i] = _clock() - t0
+            if batching and min_sample_s and sample_s[i] < SLOW_CALL_S:
+                # A call of a tenth of a second or more is its own sample: no calibration calls for it.
+                measurements[i].batch, sample_s[i] = _calibrate(fns[i], min_sample_s)
+        per_round = samples_per_round([sample_s[i] for i in block]) if batching else [1] * len(block)
+        samples = dict(zip(block, per_round, strict=True))
+        started = _clock()
         # Everything alive now (modules, the notebook's data) is frozen out of the collector's sight, so the
         # collection before each call below only walks what the calls themselves left: milliseconds, not 0.1 s.
         gc.collect()
@@ -288,19 +352,23 @@ def run_variants(
         try:
             # Rounds interleave the variants, so a slow moment on a shared machine hits all of them alike.
             for round_ in range(repeat):
-                for i in block:
+                shift = round_ % len(block)
+                for i in block[shift:] + block[:shift]:
                     m = measurements[i]
-                    fresh()
-                    if round_ == 0 and not warmup:
-                        t0 = time.perf_counter()
-                        _counted_call(m, fns[i], engines, None, commits)
-                    else:
-                        t0 = time.perf_counter()
-                        fns[i]()
-                    m.times_s.append(time.perf_counter() - t0)
-                    if round_ == 0 and not warmup and read is not None:
-                        m.result = read()
-                if budget_s is not None and round_ + 1 >= min_repeat and time.perf_counter() - started > budget_s:
+                    for _ in range(samples[i]):
+                        fresh()
+                        if round_ == 0 and not warmup:
+                            t0 = _clock()
+                            _counted_call(m, fns[i], engines, None, commits)
+                        else:
+                            fn, calls = fns[i], m.batch
+                            t0 = _clock()
+                            for _ in range(calls):
+                                fn()
+                        m.times_s.append((_clock() - t0) / m.batch)
+                        if round_ == 0 and not warmup and read is not None:
+                            m.result = read()
+                if budget_s is not None and round_ + 1 >= min_repeat and _clock() - started > budget_s:
                     break
         finally:
             gc.unfreeze()
@@ -424,6 +492,7 @@ def compare(
     floor: str | None = None,
     prediction: Predicted = None,
     claim: str | None = None,
+    min_sample_s: float | None = None,
 ) -> Comparison:
     """Measure variants side by side; the first is the baseline the others must agree with.
 
@@ -432,6 +501,8 @@ def compare(
     `engine` may be a list when variants run on different databases: statements are counted on all,
     backend and size are read from the first. `title` names the comparison: the results store keeps each
     comparison's history apart from the others' (two comparisons may both have a variant called 'no index').
+
+    `min_sample_s` times sub-millisecond variants in batches (see `run_variants`).
 
     `interleave=False` times each variant in a block of its own, one after the other, from the last to the
     first. Interleaving rounds is fairer on a noisy machine, except when a variant leaves work behind that
@@ -455,7 +526,13 @@ def compare(
         )
     first = next(iter(_engines(engine)), None)
     measurements = run_variants(
-        variants, engine=engine, repeat=repeat, warmup=warmup, budget_s=budget_s, interleave=interleave
+        variants,
+        engine=engine,
+        repeat=repeat,
+        warmup=warmup,
+        budget_s=budget_s,
+        interleave=interleave,
+        min_sample_s=min_sample_s,
     )
     if check:
         check_same(measurements, check if callable(check) else normalize)

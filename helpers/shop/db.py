@@ -28,7 +28,8 @@ def init_app(app: Flask) -> None:
     app.extensions["engine"] = engine
     app.extensions["sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
     app.teardown_appcontext(close_session)
-    _count_statements_per_request(app, engine)
+    if app.config.get("STATEMENT_HEADERS", True):  # off only to measure what the headers cost (lesson 08)
+        _count_statements_per_request(app, engine)
     app.register_error_handler(PoolTimeout, _pool_exhausted)
     app.register_error_handler(OperationalError, _database_unavailable)
 
