@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from flask import g
 from proving import prove, verdict
-from sqlalchemy import event, func, select
+from sqlalchemy import event
 
 from helpers.course import Course
 from helpers.exercises import ____, lesson09
@@ -19,11 +20,15 @@ from helpers.exercises.lesson09 import (
     Q1,
     Q2,
     Q3,
+    Q4,
     add_slow_statement_header,
+    budget_customers,
     exercises,
     issuing_frame,
+    statements_by_line,
 )
-from helpers.shop.models import Order
+from helpers.measure.predictions import Prediction
+from helpers.topics.profiling import trace
 from helpers.topics.query_budget import assert_max_queries
 from tests.cells import notebook_code_cells, run_cell
 
@@ -37,7 +42,7 @@ def said(capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out.strip()
 
 
-@pytest.mark.parametrize("name", ["q1", "q2", "q3"])
+@pytest.mark.parametrize("name", ["q1", "q2", "q3", "q4"])
 def test_the_notebooks_starter_is_declared_and_not_answered_yet(
     ex: Any, capsys: pytest.CaptureFixture[str], name: str
 ) -> None:
@@ -46,6 +51,12 @@ def test_the_notebooks_starter_is_declared_and_not_answered_yet(
     namespace = {"ex": ex, "____": ____, "event": event, "LIBRARY_DIRS": LIBRARY_DIRS}
     exec(starter, namespace | {"assert_max_queries": assert_max_queries})
     assert "Not answered yet" in said(capsys)
+
+
+@pytest.mark.parametrize("question", [Q1, Q2, Q3, Q4], ids=["q1", "q2", "q3", "q4"])
+def test_two_hints_the_idea_then_the_api(question: Any) -> None:
+    assert len(question.hints) >= 2
+    assert all(" = " not in hint and "def " not in hint for hint in question.hints)  # no code spelled out
 
 
 # ---------------------------------------------------------------------------------------- q1
@@ -171,71 +182,99 @@ def test_q2_is_proven(course: Course) -> None:
 
 
 # ---------------------------------------------------------------------------------------- q3
-def budget_test(customer: int, budget: int, path: str | None = None, status: int = 200) -> Any:
-    def test_customer_page(client: Any) -> None:
+def budget_test(budget: int, path: str | None = None, status: int = 200) -> Any:
+    def test_customer_page(client: Any, customer_id: int) -> None:
         with assert_max_queries(budget):
-            response = client.get(path or f"/customers/{customer}")
+            response = client.get(path or f"/customers/{customer_id}")
         assert response.status_code == status
 
     return test_customer_page
 
 
+def budget_named_outside(client: Any, customer_id: int) -> None:
+    """Another right answer: the budget in a name, the status and the JSON checked inside the block."""
+    optimized_statements = 2
+    with assert_max_queries(optimized_statements) as counted:
+        response = client.get(f"/customers/{customer_id}")
+        assert response.status_code == 200 and response.get_json()["id"] == customer_id
+    assert counted.count <= optimized_statements
+
+
 def test_q3_is_proven(ex: Any, course: Course) -> None:
-    assert 2 <= ex.customer_orders <= 8
+    (one, one_orders), (several, several_orders) = budget_customers(course)
+    assert one_orders == 1 and 2 <= several_orders <= 8 and ex.customers == (one, several)
+
+    def only_the_busier(client: Any, customer_id: int) -> None:
+        budget_test(2)(client, several)
+
     prove(
         Q3.bind(course).check,
-        right=[budget_test(ex.customer, 2), budget_test(ex.customer, 3)],
+        right=[lesson09.test_customer_page, budget_named_outside],
         wrong=[
-            (budget_test(ex.customer, 10_000), "your test passed on the baseline app, which ran"),
+            (budget_test(3), f"your test passed on the baseline app for customer {one} (1 order), which ran 3"),
+            (budget_test(10_000), f"passed on the baseline app for customer {several} ({several_orders} orders)"),
             (
-                budget_test(ex.customer, 1),
-                "your test fails on the optimized app too (2 statements ran, the budget is 1.)",
+                budget_test(1),
+                f"fails on the optimized app too for customer {several} (2 statements ran, the budget",
             ),
-            (
-                budget_test(ex.customer, 2, "/customers/0"),
-                "failed on the baseline, but not because of the statement budget",
-            ),
-            (budget_test(ex.customer, 2, status=201), "your test fails on the optimized app: assert 200 == 201"),
+            (budget_test(2, "/customers/0"), "failed on the baseline, but not because of the statement budget"),
+            (budget_test(2, status=201), "fails on the optimized app for customer"),
+            (only_the_busier, f"your test should request /customers/{one}"),
         ],
     )
-    said_so = verdict(Q3.bind(course).check, budget_test(ex.customer, 2))[1]
-    assert (
-        said_so.startswith("Correct! it fails on the baseline (") and "statements ran, the budget is 2." in said_so
-    )
-    assert f"{ex.customer_orders} × SELECT order_lines.id, … FROM order_lines" in said_so  # the repeated shape
+    said_so = verdict(Q3.bind(course).check, lesson09.test_customer_page)[1]
+    assert said_so.startswith(f"Correct! it fails on the baseline for customer {several} ({several_orders} orders")
+    assert f"{several_orders} × SELECT order_lines.id, … FROM order_lines" in said_so  # the repeated shape
+    assert f"for customer {one} (1 order: 3 statements ran, the budget is 2.)" in said_so
 
 
-def test_q3_solution_names_the_customer_through_ex(course: Course, capsys: pytest.CaptureFixture[str]) -> None:
+def test_q3_solution_is_the_reference(course: Course, capsys: pytest.CaptureFixture[str]) -> None:
     Q3.bind(course).solution()
-    assert 'client.get(f"/customers/{ex.customer}")' in said(capsys)
+    assert "with assert_max_queries(2):" in said(capsys)
 
 
-def test_q3_wants_the_given_customers_page(ex: Any, course: Course, capsys: pytest.CaptureFixture[str]) -> None:
-    with course.session() as session:
-        other = session.scalar(
-            select(Order.customer_id)
-            .where(Order.customer_id != ex.customer)
-            .group_by(Order.customer_id)
-            .having(func.count() >= 2)
-            .limit(1)
+# ---------------------------------------------------------------------------------------- q4
+def test_q4_is_proven(ex: Any, course: Course) -> None:
+    by_line = statements_by_line(course, ex.report_url)
+    busiest, most = by_line.most_common(1)[0]
+    assert busiest == f"helpers/shop/baseline.py:{_line_of('category = line.product.category')}" and most >= 2
+    line = int(busiest.rsplit(":", 1)[1])
+    loop_line = _line_of("for line in session.scalars(select(OrderLine)")
+    prove(
+        Q4.bind(course).check,
+        right=[(line, most), (busiest, most), [np.int64(line), np.int64(most)]],
+        wrong=[
+            ((loop_line, 1), f"baseline.py:{loop_line} issued 1 of the"),
+            ((line + 1, most), "issued none of the statements"),
+            ((line, most + 1), f"{busiest} is the line; it issued another number of statements than {most + 1}"),
+            (("the lazy load", most), "give the line as its number"),
+            (line, "give two values"),
+        ],
+    )
+    said_so = verdict(Q4.bind(course).check, (line, most))[1]
+    assert said_so.startswith(f"Correct! {busiest} (category = line.product.category) issued {most} of the")
+
+
+def test_q4_solution_runs_as_a_cell(ex: Any, course: Course) -> None:
+    app = course.app()
+    try:
+        found = run_cell(
+            Q4.solution,
+            "cell09_q4",
+            trace=trace,
+            app_engine=app.extensions["engine"],
+            client=app.test_client(),
+            ex=ex,
         )
-    assert not Q3.bind(course).check(budget_test(ex.customer, 2, f"/customers/{other}"))
-    assert f"should request /customers/{ex.customer}" in said(capsys)
+    finally:
+        app.extensions["engine"].dispose()
+    assert Q4.bind(course).check((found["busiest_line"], found["its_statements"]))
 
 
 # ---------------------------------------------------------------------------------------- improve the app
-GIVEN = """
-my_views = Blueprint("my_views", __name__)
-CENT = Decimal("0.01")
-
-
-@my_views.get("/reports/sales")
-def sales_report():
-    session = get_session()
-    days, conditions = report_window(session)
-    if conditions is None:
-        return {"days": days, "categories": []}
-"""  # what every answer starts with: the notebook's starter, and a constant
+# What every answer starts with: the solution's view up to its second statement (its signature, lesson 06's cache
+# keyed on the report's own parameters, the first statement).
+GIVEN = lesson09.IMPROVE_SOLUTION[: lesson09.IMPROVE_SOLUTION.index("    per_category = (")]
 JOINED = (
     GIVEN
     + """    revenue = {}
@@ -251,16 +290,10 @@ JOINED = (
     ]}
 """
 )
-SELECTIN = JOINED.replace("joinedload(OrderLine.product)", "selectinload(OrderLine.product)")
-ASCENDING = JOINED.replace("key=lambda c: (-revenue[c], c)", "key=lambda c: (revenue[c], c)")
-NO_FILTERS = JOINED.replace(  # its own date window, without the status and minimum-total filters
-    "    days, conditions = report_window(session)\n",
-    "    days = int_arg('days', 7, high=3650)\n"
-    "    newest = session.scalar(select(func.max(Order.created_at)))\n"
-    "    conditions = [Order.created_at >= newest - timedelta(days=days)]\n",
-).replace("my_views = Blueprint", "from datetime import timedelta\n\nmy_views = Blueprint")
-AGGREGATED = (
-    GIVEN
+AGGREGATED = (  # another key function: Flask-Caching's make_cache_key, called with the view's arguments
+    GIVEN.replace("def report_key():", "def report_key(*args, **kwargs):").replace(
+        "key_prefix=report_key", "make_cache_key=report_key"
+    )
     + """    query = (
         select(Product.category, func.sum(OrderLine.quantity * OrderLine.unit_price), func.sum(OrderLine.quantity))
         .join(OrderLine.order)
@@ -273,6 +306,18 @@ AGGREGATED = (
     return {"days": days, "categories": [{"category": c, "revenue": r, "units": u} for c, r, u in rows]}
 """
 )
+SELECTIN = JOINED.replace("joinedload(OrderLine.product)", "selectinload(OrderLine.product)")
+ASCENDING = JOINED.replace("key=lambda c: (-revenue[c], c)", "key=lambda c: (revenue[c], c)")
+NO_FILTERS = JOINED.replace(  # its own date window, without the status and minimum-total filters
+    "    days, conditions = report_window(session)\n",
+    "    days = int_arg('days', 7, high=3650)\n"
+    "    newest = session.scalar(select(func.max(Order.created_at)))\n"
+    "    conditions = [Order.created_at >= newest - timedelta(days=days)]\n",
+).replace("my_views = Blueprint", "from datetime import timedelta\n\nmy_views = Blueprint")
+UNCACHED = JOINED.replace("@cache.cached(timeout=60, key_prefix=report_key)\n", "")
+QUERY_STRING = JOINED.replace("key_prefix=report_key", "query_string=True")
+ONE_KEY = JOINED.replace("key_prefix=report_key", "key_prefix='report'")  # the blog's mistake, again
+assert len({JOINED, AGGREGATED, UNCACHED, QUERY_STRING, ONE_KEY}) == 5
 
 
 @pytest.fixture
@@ -281,13 +326,17 @@ def private_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize("source", [JOINED, AGGREGATED], ids=["joinedload", "aggregate-in-sql"])
-def test_improve_accepts_a_join_or_an_aggregate(
-    ex: Any, private_data: Path, capsys: pytest.CaptureFixture[str], source: str
+@pytest.mark.parametrize("name", ["joinedload", "aggregate-in-sql", "solution"])
+def test_improve_accepts_a_join_or_an_aggregate_still_cached(
+    ex: Any, private_data: Path, capsys: pytest.CaptureFixture[str], name: str
 ) -> None:
-    assert ex.improve.check(run_cell(source, "cell08_1")["my_views"])
-    assert "Correct! Your sales report gives the baseline's answers to 5 requests" in said(capsys)
-    assert (private_data / "my_app" / "09_sales_report.py").exists()
+    source = {"joinedload": JOINED, "aggregate-in-sql": AGGREGATED}.get(name) or ex.improve.solution_text
+    assert ex.improve.check(run_cell(source, "cell09_1")["my_views"])
+    out = said(capsys)
+    assert "Correct! Your sales report gives the baseline's answers with at most 2 statements on a miss" in out
+    assert "still cached as lesson 06 made it" in out
+    saved = (private_data / "my_app" / "09_sales_report.py").read_text()
+    assert "@cache.cached(" in saved  # the capstone serves this file instead of lesson 06's: cached
 
 
 @pytest.mark.parametrize(
@@ -296,20 +345,45 @@ def test_improve_accepts_a_join_or_an_aggregate(
         (SELECTIN, "statements; the budget is 2"),
         (ASCENDING, "GET /reports/sales?days={days}: your JSON['categories'][0]['category'] is"),
         (NO_FILTERS, "GET /reports/sales?days={twice}&status=delivered: "),
+        (UNCACHED, "ran 2 statements: the report is no longer served from the cache lesson 06 gave it"),
+        (QUERY_STRING, "utm_source=newsletter ran 2 statements"),
+        (ONE_KEY, "GET /reports/sales?days={twice}&status=delivered: your JSON"),
     ],
-    ids=["selectinload", "ascending", "filters-ignored"],
+    ids=["selectinload", "ascending", "filters-ignored", "uncached", "query-string-key", "one-key"],
 )
 def test_improve_rejects(
     ex: Any, private_data: Path, capsys: pytest.CaptureFixture[str], source: str, reason: str
 ) -> None:
-    assert not ex.improve.check(run_cell(source, "cell08_2")["my_views"])
+    assert not ex.improve.check(run_cell(source, "cell09_2")["my_views"])
     out = said(capsys)
     assert out.startswith("Not yet") and reason.format(days=ex.days, twice=2 * ex.days) in out
     assert not (private_data / "my_app" / "09_sales_report.py").exists()
 
 
-def test_improve_races_the_uncached_reference(ex: Any, private_data: Path) -> None:
-    comparison = ex.improve.race(run_cell(JOINED, "cell08_3")["my_views"], reference=True, repeat=2)
+def test_improve_races_without_the_cache_and_keeps_the_prediction(ex: Any, private_data: Path) -> None:
+    comparison = ex.improve.race(
+        run_cell(JOINED, "cell09_3")["my_views"], reference=True, repeat=2, prediction=Prediction(speedup=4)
+    )
     statements = comparison.frame["statements"]
     assert statements["yours"] == 2 and statements["the course's version"] == 2  # not 0: no cache in the race
     assert statements["baseline (lesson 01)"] > 2
+    assert comparison.outcome is not None and comparison.outcome.best == "yours"
+
+
+def test_earlier_shows_the_lesson_06_report_or_what_is_wanted(
+    ex: Any, private_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ex.improve.earlier()
+    assert "No lesson 06 report saved yet (data/my_app/06_sales_report.py)" in said(capsys)
+    (private_data / "my_app").mkdir()
+    (private_data / "my_app" / "06_sales_report.py").write_text("@cache.cached(timeout=60, query_string=True)\n")
+    ex.improve.earlier()
+    out = said(capsys)
+    assert "Your lesson 06 report" in out and "query_string=True" in out
+
+
+def test_improve_hints_name_the_idea_then_the_api(ex: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    ex.improve.hint()
+    assert said(capsys).startswith("Hint 1 of 2: The trace and the profile blamed one lazy load per product")
+    ex.improve.hint(2)
+    assert "joinedload" in said(capsys)

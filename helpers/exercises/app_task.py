@@ -35,6 +35,7 @@ from ..db import is_statement_timeout, limit_statement_time
 from ..measure import results
 from ..measure.display import say, show_code
 from ..measure.harness import Comparison, first_difference
+from ..measure.predictions import Predicted
 from ..measure.units import format_ms
 from ..shop import optimized
 from .core import CheckResult, Incorrect, contains_blank, hint_text, judge
@@ -95,6 +96,7 @@ class AppTask:
     extra: Callable[[Flask], str | None] | None = None  # a further check on the learner's app (raises Incorrect)
     method: str = "GET"
     writes: bool = False  # the endpoint writes: each check and race runs on a fresh private copy of `course`
+    solution_text: str | None = None  # the answer as a learner's cell holds it (default: the reference's source)
 
     @property
     def title(self) -> str:
@@ -117,12 +119,20 @@ class AppTask:
         say(hint_text(hints, level), "#3a6fb0")
 
     def solution(self) -> None:
-        """Show the course's reference version of the endpoint."""
+        """Show the course's answer: `solution_text` when given, else the reference view's source."""
+        if self.solution_text is not None:
+            show_code(self.solution_text)
+            return
         view = getattr(self._reference_module(), self.endpoint)
         show_code(textwrap.dedent(inspect.getsource(view)))
 
-    def race(self, views: Blueprint, *, reference: bool = False, repeat: int = 7) -> Comparison:
-        """Lesson 01's baseline against the learner's endpoint (and the reference), side by side, stored."""
+    def race(
+        self, views: Blueprint, *, reference: bool = False, repeat: int = 7, prediction: Predicted = None
+    ) -> Comparison:
+        """Lesson 01's baseline against the learner's endpoint (and the reference), side by side, stored.
+
+        `prediction` (the learner's, for their endpoint) is shown beside what was measured and kept with the run.
+        """
         with self._databases() as (course, baseline_course):
             mine: dict[str, Flask] = {}
             if contains_blank(views):  # Run All on an untouched notebook: still a race worth showing
@@ -134,6 +144,7 @@ class AppTask:
             else:
                 mine["yours"] = self._app(views, course)
             apps = {"baseline (lesson 01)": baseline_course.app(), **mine}
+            best = "yours" if mine else "the course's version"
             if reference:
                 apps["the course's version"] = course.app(views=self._reference())
             clients = {name: app.test_client() for name, app in apps.items()}
@@ -145,6 +156,9 @@ class AppTask:
                     check=lambda response: (response.status_code, self.same(_body(response))),
                     title=f"improve the app: {self.title}",
                     repeat=repeat,
+                    naive="baseline (lesson 01)",
+                    best=best if best in apps else None,
+                    prediction=prediction if mine else None,  # a prediction of yours, not of the course's
                 )
             finally:
                 for engine in engines:

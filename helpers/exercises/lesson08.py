@@ -3,15 +3,22 @@
 An answer is a function of an ORM `Session` (and the task's data) that writes. The check runs it on a copy of
 the dataset, reads back what it wrote and compares that with what the reference writes, then counts what it
 cost: statements, commits, and ORM objects built (a bulk statement builds none). The copy is removed after.
+
+What "one statement" means, on every backend alike: objects added to a session are written by the unit of
+work, which needs each new row's key back. SQLAlchemy folds their INSERTs into one only where its dialect can
+match the keys a multi-row INSERT returns to the objects, in order (PostgreSQL's can); elsewhere (SQLite) it
+sends one INSERT per object. So `add_all` is one statement on PostgreSQL and one per row on SQLite. The checks
+hold code to what it costs wherever it runs: rows that a bulk statement could write must not be built as
+objects, and then the statements counted are the same on both backends.
 """
 
 from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache, partial
@@ -24,40 +31,53 @@ from sqlalchemy.orm import Session
 from ..course import Course
 from ..data import drop_copy
 from ..db import make_engine
+from ..measure.display import say
 from ..measure.recorder import count_commits, objects_built, record
 from ..shop.app import create_app
 from ..shop.models import Customer, Order, OrderLine, Product, Review
+from ..topics.batching import in_session
 from .app_task import AppTask, Call
-from .core import Exercise, Incorrect, Question, same_result
+from .core import Exercise, Incorrect, Question, contains_blank, same_result
 
 __all__ = [
+    "IMPROVE_SOLUTION",
     "Q1",
     "Q2",
     "Q3",
     "Q4",
+    "Q5",
     "STARTER_Q1",
     "STARTER_Q2",
     "STARTER_Q3",
     "STARTER_Q4",
+    "STARTER_Q5",
     "Lesson08Exercises",
     "apply_price_list",
+    "bulk_insert",
     "exercises",
     "import_in_chunks",
-    "import_reviews",
     "improve_task",
+    "low_categories",
+    "measured_statements",
+    "new_customers",
+    "new_reviews",
+    "order_batches",
     "order_counts",
+    "price_list",
     "purge_low_ratings",
     "stored_order",
+    "with_yours",
 ]
 
 _CENT = Decimal("0.01")
 _CHUNK_SIZE = 500  # q4: rows per statement and per commit
+_YOURS = "yours"
 
 
 # ---------------------------------------------------------------------- reference solutions
-def import_reviews(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Reference for q1: every review in one bulk INSERT, no ORM objects, one commit."""
-    session.execute(insert(Review), rows)
+def bulk_insert(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Reference for q1: the ORM bulk insert of the dicts, None sent as NULL so that every row fits one INSERT."""
+    session.execute(insert(Order).execution_options(render_nulls=True), rows)
     session.commit()
 
 
@@ -82,8 +102,39 @@ def import_in_chunks(session: Session, rows: list[dict[str, Any]], size: int) ->
         session.commit()
 
 
+def measured_statements(course: Course, reviews: list[dict[str, Any]]) -> tuple[int, int]:
+    """Reference for q5: the statements add_all and one bulk insert send for `reviews`, counted on a copy."""
+    with course.scratch_copy("exercise08q5") as copy:
+        with copy.record() as flushed, Session(copy.engine) as session:
+            session.add_all([Review(**row) for row in reviews])
+            session.commit()
+        with copy.record() as bulk, Session(copy.engine) as session:
+            session.execute(insert(Review), reviews)
+            session.commit()
+    return flushed.count, bulk.count
+
+
 # ---------------------------------------------------------------------- the tasks' data (seeded)
-def _new_reviews(course: Course, n: int = 300) -> list[dict[str, Any]]:
+def order_batches(newest: datetime, customers: int) -> list[list[dict[str, Any]]]:
+    """q1's two batches of new orders, placed after `newest`: 60 with a note on every third, 25 with the first 10
+    without one (a bulk insert must write both in one statement each, whatever rows leave a column None)."""
+
+    def order(i: int, note: str | None) -> dict[str, Any]:
+        return {
+            "customer_id": 1 + (7 * i) % customers,
+            "status": "pending",
+            "created_at": newest + timedelta(minutes=i + 1),
+            "total": Decimal(1999 + 37 * i) / 100,
+            "shipping_address": f"{i + 1} Harbour Street, Lisbon",
+            "note": note,
+        }
+
+    first = [order(i, None if i % 3 else "leave at the door") for i in range(60)]
+    second = [order(100 + i, None if i < 10 else "ring twice") for i in range(25)]
+    return [first, second]
+
+
+def new_reviews(course: Course, n: int = 300) -> list[dict[str, Any]]:
     """`n` reviews of existing products by existing customers, the same every time."""
     rng = random.Random(7)
     customers, products = course.info.rows["customers"], course.info.rows["products"]
@@ -100,7 +151,7 @@ def _new_reviews(course: Course, n: int = 300) -> list[dict[str, Any]]:
     ]
 
 
-def _new_customers(n: int = 1200) -> list[dict[str, Any]]:
+def new_customers(n: int = 1200) -> list[dict[str, Any]]:
     """`n` customers from a CRM export, the same every time."""
     rng = random.Random(11)
     cities = ("Lisbon", "Porto", "Oslo", "Lyon", "Graz", "Turku")
@@ -118,14 +169,15 @@ def _new_customers(n: int = 1200) -> list[dict[str, Any]]:
     ]
 
 
-def _price_list(course: Course) -> dict[int, Decimal]:
+def price_list(course: Course) -> dict[int, Decimal]:
     """New prices for every other product among the first 400: 10 % up, rounded to the cent."""
-    return dict(_price_list_at(_url(course)))
+    return dict(_price_lists_at(_url(course))[0])
 
 
-def _busiest_low_category(course: Course) -> str:
-    """The category with the most 1- and 2-star reviews (ties: alphabetical)."""
-    return _busiest_low_category_at(_url(course))
+def low_categories(course: Course) -> tuple[str, ...]:
+    """The two categories with the most 1- and 2-star reviews (ties: alphabetical): the notebook shows the first,
+    q2's check deletes from both."""
+    return _low_categories_at(_url(course))
 
 
 def _url(course: Course) -> str:
@@ -133,30 +185,39 @@ def _url(course: Course) -> str:
 
 
 @lru_cache(maxsize=8)
-def _price_list_at(url: str, n: int = 200) -> tuple[tuple[int, Decimal], ...]:
+def _price_lists_at(url: str) -> tuple[tuple[tuple[int, Decimal], ...], ...]:
+    """q3's two price lists: every other product among the first 400 up 10 %; every third among the first 300 down
+    5 % (the notebook shows the first; a check tries both)."""
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            query = select(Product.id, Product.price).where(Product.id <= 2 * n, Product.id % 2 == 1)
-            return tuple((pid, (price * Decimal("1.10")).quantize(_CENT)) for pid, price in conn.execute(query))
+
+            def changed(where: Any, factor: str) -> tuple[tuple[int, Decimal], ...]:
+                rows = conn.execute(select(Product.id, Product.price).where(where).order_by(Product.id))
+                return tuple((pid, (price * Decimal(factor)).quantize(_CENT)) for pid, price in rows)
+
+            return (
+                changed((Product.id <= 400) & (Product.id % 2 == 1), "1.10"),
+                changed((Product.id <= 300) & (Product.id % 3 == 0), "0.95"),
+            )
     finally:
         engine.dispose()
 
 
 @lru_cache(maxsize=8)
-def _busiest_low_category_at(url: str) -> str:
+def _low_categories_at(url: str) -> tuple[str, ...]:
     low = func.count(Review.id)
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            return str(
-                conn.scalar(
+            return tuple(
+                conn.scalars(
                     select(Product.category)
                     .join(Review, Review.product_id == Product.id)
                     .where(Review.rating <= 2)
                     .group_by(Product.category)
                     .order_by(low.desc(), Product.category)
-                    .limit(1)
+                    .limit(2)
                 )
             )
     finally:
@@ -169,7 +230,7 @@ class _Run:
     """What an answer did on a copy: its return value and what it cost."""
 
     result: Any
-    statements: int
+    statements: list[str]  # the SQL of each statement, in order
     commits: int
     objects: int
 
@@ -177,7 +238,7 @@ class _Run:
 @contextmanager
 def _fresh_copy(course: Course) -> Iterator[Course]:
     """A private copy of the dataset for one check, removed afterwards."""
-    copy = course.private_copy("exercise07")
+    copy = course.private_copy("exercise08")
     try:
         yield copy
     finally:
@@ -194,7 +255,7 @@ def _run(copy: Course, answer: Callable[..., Any], *args: Any, models: tuple[typ
         objects_built(*models) as objects,
     ):
         result = answer(session, *args)
-    return _Run(result, statements.count, commits.count, objects.count)
+    return _Run(result, [s.sql for s in statements.statements], commits.count, objects.count)
 
 
 def _max_id(engine: Engine, model: type[Any]) -> int:
@@ -240,64 +301,96 @@ def _no_objects(done: _Run, model: type[Any], instead: str) -> None:
 
 
 def _within(done: _Run, budget: int) -> None:
-    if done.statements > budget:
-        raise Incorrect(f"the right rows in {done.statements:,} statements; the budget is {budget}")
+    if len(done.statements) > budget:
+        raise Incorrect(f"the right rows in {len(done.statements):,} statements; the budget is {budget}")
 
 
-# ---------------------------------------------------------------------- q1 · import reviews in one statement
-_REVIEW_COLUMNS = [Review.product_id, Review.customer_id, Review.rating, Review.body, Review.created_at]
+# ---------------------------------------------------------------------- q1 · the bulk insert (the lesson's race)
+_ORDER_COLUMNS = [
+    Order.customer_id,
+    Order.status,
+    Order.created_at,
+    Order.total,
+    Order.shipping_address,
+    Order.note,
+]
+
+
+def _one_insert(done: _Run, rows: int) -> None:
+    """One statement for the batch, and if not, why: INSERTs naming different columns are the None trap."""
+    sent = len(done.statements)
+    if sent <= 1:
+        return
+    shapes = {sql.split(" VALUES")[0] for sql in done.statements}
+    why = (
+        "its INSERTs name different columns: a bulk insert leaves a None out (so that a column's server default "
+        "applies) and starts a new statement each time the columns left out change from one row to the next "
+        "(hint 2 names the option that sends None as NULL)"
+        if len(shapes) > 1
+        else "hand the whole list to one statement"
+    )
+    raise Incorrect(f"the right {rows} orders in {sent} statements; the budget is 1: {why}")
 
 
 def _check_q1(course: Course, answer: Any) -> str:
-    reviews = _new_reviews(course)
     with _fresh_copy(course) as copy:
-        top = _max_id(copy.engine, Review)
-        done = _run(copy, answer, [dict(row) for row in reviews], models=(Review,))
-        written = _written(copy.engine, _REVIEW_COLUMNS, top, Review.id)
-    if not written:
-        raise Incorrect("no review was kept: the insert needs a session.commit() after it")
-    same_result(written, reviews, "reviews as stored")
-    _one_commit(done)
-    _no_objects(
-        done, Review, "pass the dicts themselves to session.execute(insert(Review), rows), which builds none"
-    )
-    _within(done, 1)
-    return f"{len(reviews)} reviews in {_plural(done.statements, 'statement')} and one commit, no objects built."
+        with copy.session() as session:
+            newest = session.execute(select(func.max(Order.created_at))).scalar_one()
+        for rows in order_batches(newest, course.info.rows["customers"]):
+            top = _max_id(copy.engine, Order)
+            done = _run(copy, answer, [dict(row) for row in rows], models=(Order,))
+            written = _written(copy.engine, _ORDER_COLUMNS, top, Order.id)
+            if not written:
+                raise Incorrect("no order was kept: the insert needs a session.commit() after it")
+            same_result(written, rows, "orders as stored")
+            _no_objects(done, Order, "a bulk insert takes the dicts themselves and builds none")
+            _one_commit(done)
+            _one_insert(done, len(rows))
+    return "two batches of new orders (60 and 25, some without a note), each in one statement and one commit."
 
 
 STARTER_Q1 = """\
-def import_reviews(session, rows):
+def bulk_insert(session, rows):
+    \"\"\"Write every order of `rows` (a list of dicts) in one INSERT statement and one commit, building no
+    Order objects.\"\"\"
     ____
 
 
-ex.q1.check(import_reviews)"""
+ex.q1.check(bulk_insert)"""
 
 
 Q1 = Question(
-    title="Import reviews in one statement",
+    title="The bulk insert",
     starter=STARTER_Q1,
     check=_check_q1,
     hints=(
-        "Pass the whole list of dicts to one session.execute(insert(Review), rows), then commit once. "
-        "No Review(...) objects: that is what makes it a bulk insert.",
+        "Give the database the whole list at once, as plain dicts: no Order(...) per row, so nothing for the "
+        "session to track, one statement for the batch, then one commit.",
+        "Look up the ORM Bulk INSERT Statement in SQLAlchemy's ORM Querying Guide (an insert() of the mapped "
+        "class executed with a list of dicts), and in the same section the execution option render_nulls.",
     ),
-    solution=import_reviews,
+    solution=bulk_insert,
 )
 
 
 # ---------------------------------------------------------------------- q2 · delete low ratings of a category
 def _check_q2(course: Course, answer: Any) -> str:
-    category = _busiest_low_category(course)
-    low_of_category = (
-        select(Review.id)
-        .join(Product, Product.id == Review.product_id)
-        .where(Product.category == category, Review.rating <= 2)
-    )
+    deleted = []
     with _fresh_copy(course) as copy:
-        doomed, before = _ids(copy, low_of_category), _ids(copy, select(Review.id))
-        done = _run(copy, answer, category, models=(Review, Product))
-        after = _ids(copy, select(Review.id))
-    removed = before - after
+        for category in low_categories(course):  # the notebook's category, then another
+            low_of_category = (
+                select(Review.id)
+                .join(Product, Product.id == Review.product_id)
+                .where(Product.category == category, Review.rating <= 2)
+            )
+            doomed, before = _ids(copy, low_of_category), _ids(copy, select(Review.id))
+            done = _run(copy, answer, category, models=(Review, Product))
+            _judge_purge(category, doomed, before - _ids(copy, select(Review.id)), done)
+            deleted.append(f"{len(doomed)} of {category!r}")
+    return f"{' and '.join(deleted)} reviews deleted, each by one DELETE … WHERE, nothing loaded."
+
+
+def _judge_purge(category: str, doomed: set[int], removed: set[int], done: _Run) -> None:
     if removed != doomed:
         wrong = len(removed - doomed)
         kept = len(doomed - removed)
@@ -307,17 +400,21 @@ def _check_q2(course: Course, answer: Any) -> str:
         )
     if done.result != len(doomed):
         raise Incorrect(
-            f"the right reviews are gone, but it returned {done.result!r}: return how many were deleted "
-            "(the result's rowcount)"
+            f"the right reviews are gone, but it returned {done.result!r}: return how many were deleted, as the "
+            "database counted them"
         )
     _one_commit(done)
     _no_objects(done, Review, "one DELETE … WHERE removes them without loading any")
     _within(done, 1)
-    return f"{len(doomed)} reviews deleted by one DELETE … WHERE, nothing loaded."
 
 
 STARTER_Q2 = """\
+print(f"The category: {ex.category}")
+
+
 def purge_low_ratings(session, category):
+    \"\"\"Delete the reviews rated 2 or less of the products in `category`, in one DELETE; commit; return how
+    many were deleted.\"\"\"
     ____
 
 
@@ -329,10 +426,11 @@ Q2 = Question(
     starter=STARTER_Q2,
     check=_check_q2,
     hints=(
-        "delete(Review).where(...) takes the same conditions as a select: the product's category is in "
-        "another table, so compare Review.product_id with a subquery, "
-        "select(Product.id).where(Product.category == category), using .in_(...). "
-        "session.execute(...) returns a result whose rowcount is the number deleted.",
+        "A DELETE's WHERE can hold the same conditions as a SELECT's: the category is a column of products, so "
+        "pick the reviews whose product is among that category's products (a subquery), rated 2 or less. The "
+        "database counts what it deleted: read it from the result instead of loading the rows.",
+        "delete(Review).where(...) with Review.product_id.in_(a select of Product.id); session.execute returns "
+        "a result whose rowcount is the number of rows deleted.",
     ),
     solution=purge_low_ratings,
 )
@@ -340,27 +438,37 @@ Q2 = Question(
 
 # ---------------------------------------------------------------------- q3 · a price list, by primary key
 def _check_q3(course: Course, answer: Any) -> str:
-    prices = _price_list(course)
+    lists = [dict(changes) for changes in _price_lists_at(_url(course))]  # the notebook's list, then another
     with _fresh_copy(course) as copy:
-        before = _prices(copy)
-        done = _run(copy, answer, dict(prices), models=(Product,))
-        after = _prices(copy)
-    expected = {**before, **prices}
+        for prices in lists:
+            before = _prices(copy)
+            done = _run(copy, answer, dict(prices), models=(Product,))
+            _judge_prices({**before, **prices}, before, _prices(copy), done)
+    sizes = " and ".join(str(len(prices)) for prices in lists)
+    return f"price lists of {sizes} products, each set by primary key in one statement."
+
+
+def _judge_prices(
+    expected: dict[int, Decimal], before: dict[int, Decimal], after: dict[int, Decimal], done: _Run
+) -> None:
     changed = [pid for pid in sorted(expected) if after.get(pid) != expected[pid]]
     if changed:
         pid = changed[0]
         raise Incorrect(
-            f"{_plural(len(changed), 'product')} have the wrong price, e.g. product {pid}: "
-            f"{after.get(pid)}, expected {expected[pid]}" + (" (was it committed?)" if after == before else "")
+            f"{_plural(len(changed), 'product')} have the wrong price, e.g. product {pid}: {after.get(pid)}, "
+            f"expected {expected[pid]}" + (" (was it committed?)" if after == before else "")
         )
     _one_commit(done)
     _no_objects(done, Product, "an UPDATE by primary key from a list of dicts loads none")
     _within(done, 1)
-    return f"{len(prices)} prices set by primary key in {_plural(done.statements, 'statement')}."
 
 
 STARTER_Q3 = """\
+print(f"{len(ex.prices)} new prices, e.g. {dict(list(ex.prices.items())[:3])}")
+
+
 def apply_price_list(session, prices):
+    \"\"\"Set each product's new price ({product_id: price}) in one statement, loading no Product; commit.\"\"\"
     ____
 
 
@@ -372,8 +480,10 @@ Q3 = Question(
     starter=STARTER_Q3,
     check=_check_q3,
     hints=(
-        "update(Product) with no WHERE, executed with a list of dicts that each hold the primary key "
-        "('id') and the new 'price', is SQLAlchemy's bulk UPDATE by primary key.",
+        "Each product gets its own price, so no single WHERE fits: turn the mapping into a list of changes, one "
+        "per product, each with the primary key and the new value, and send the whole list in one statement.",
+        "The ORM bulk UPDATE by primary key (the lesson's courier feed): update(Product) with no WHERE, executed "
+        "with a list of dicts holding 'id' and 'price'.",
     ),
     solution=apply_price_list,
 )
@@ -386,12 +496,22 @@ _CUSTOMER_COLUMNS = [
 
 
 def _check_q4(course: Course, answer: Any) -> str:
-    customers = _new_customers()
-    chunks = math.ceil(len(customers) / _CHUNK_SIZE)
+    customers = new_customers()
+    tried = []
     with _fresh_copy(course) as copy:
-        top = _max_id(copy.engine, Customer)
-        done = _run(copy, answer, [dict(row) for row in customers], _CHUNK_SIZE, models=(Customer,))
-        written = _written(copy.engine, _CUSTOMER_COLUMNS, top, Customer.id)
+        for size in (_CHUNK_SIZE, 250):  # the lesson's size, then another: a size written into the code fails
+            top = _max_id(copy.engine, Customer)
+            done = _run(copy, answer, [dict(row) for row in customers], size, models=(Customer,))
+            written = _written(copy.engine, _CUSTOMER_COLUMNS, top, Customer.id)
+            # The next size writes the same customers again, read back above a new top: deleting these first would
+            # check every order for a reference to each, a scan per customer until lesson 04's index.
+            _judge_chunks(customers, size, done, written)
+            tried.append(f"chunks of {size}: {_plural(math.ceil(len(customers) / size), 'commit')}")
+    return f"{len(customers):,} customers, one bulk INSERT and one commit per chunk ({'; '.join(tried)})."
+
+
+def _judge_chunks(customers: list[dict[str, Any]], size: int, done: _Run, written: list[dict[str, Any]]) -> None:
+    chunks = math.ceil(len(customers) / size)
     if not written:
         raise Incorrect("no customer was kept: commit after each chunk")
     if len(written) != len(customers):
@@ -400,19 +520,19 @@ def _check_q4(course: Course, answer: Any) -> str:
             "get written too?"
         )
     same_result(written, customers, "customers as stored")
-    _no_objects(done, Customer, "pass each chunk of dicts to session.execute(insert(Customer), chunk)")
+    _no_objects(done, Customer, "pass each chunk of dicts to one bulk insert")
     if done.commits != chunks:
         raise Incorrect(
-            f"it committed {done.commits:,} time(s); {len(customers):,} rows in chunks of {_CHUNK_SIZE} "
+            f"with size={size} it committed {done.commits:,} time(s); {len(customers):,} rows in chunks of {size} "
             f"make {chunks} chunks, each its own transaction: commit after each chunk"
         )
-    if done.statements != chunks:
-        raise Incorrect(f"it sent {done.statements:,} statements for {chunks} chunks: one bulk INSERT each")
-    return f"{len(customers):,} customers in {chunks} chunks: {chunks} statements, {chunks} commits."
+    if len(done.statements) != chunks:
+        raise Incorrect(f"it sent {len(done.statements):,} statements for {chunks} chunks: one bulk INSERT each")
 
 
 STARTER_Q4 = """\
 def import_in_chunks(session, rows, size):
+    \"\"\"Write `rows` (dicts of new customers) in chunks of `size`: one INSERT and one commit per chunk.\"\"\"
     ____
 
 
@@ -424,11 +544,111 @@ Q4 = Question(
     starter=STARTER_Q4,
     check=_check_q4,
     hints=(
-        "Loop over range(0, len(rows), size), take rows[start : start + size] (the last slice is shorter), "
-        "and run one bulk insert and one commit per slice.",
+        "Walk the list a chunk at a time (the last chunk is shorter); each chunk is one bulk insert of its dicts, "
+        "and its own transaction: commit after each.",
+        "range(0, len(rows), size) gives each chunk's start and a slice rows[start : start + size] its rows; the "
+        "statement is the bulk insert of the lesson's race, with insert(Customer).",
     ),
     solution=import_in_chunks,
 )
+
+
+# ---------------------------------------------------------------------- q5 · count it yourself
+def _whole(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        return None
+    return int(value)
+
+
+def _check_q5(course: Course, answer: Any) -> str:
+    reviews = new_reviews(course)
+    if not isinstance(answer, tuple | list) or len(answer) != 2 or None in map(_whole, answer):
+        raise Incorrect(f"give two whole numbers, (add_all_statements, bulk_statements), not {answer!r:.60}")
+    got = tuple(int(n) for n in answer)
+    add_all, bulk = measured_statements(course, reviews)
+    for what, given, sent in (("add_all", got[0], add_all), ("the bulk insert", got[1], bulk)):
+        if given == sent:
+            continue
+        if given == sent + 1:
+            why = "a commit is not a statement: the recorder counts what goes through cursor.execute()"
+        elif {given, sent} == {1, len(reviews)}:  # one per review, or one for all: the other backend's count
+            why = (
+                f"measure it on {course.backend} instead of reasoning: the count depends on the backend's dialect"
+            )
+        else:
+            why = "record the statements while that write runs, on a session of the lesson's copy"
+        raise Incorrect(f"{what} sent another number of statements here than {given}: {why}")
+    return (
+        f"on {course.backend}, add_all sent {_plural(add_all, 'statement')} for {len(reviews)} reviews and the "
+        f"bulk insert {_plural(bulk, 'statement')}. "
+        + (
+            "SQLAlchemy's SQLite dialect cannot match the keys a multi-row INSERT returns to the objects, so "
+            "the unit of work sends an INSERT per object; on PostgreSQL it sends one."
+            if add_all > 1
+            else "PostgreSQL's dialect matches the keys a multi-row INSERT returns to the objects, so the unit "
+            "of work folded the INSERTs into one; on SQLite it sends one per object."
+        )
+    )
+
+
+STARTER_Q5 = """\
+# Measure on the lesson's copy (lab): how many statements does add_all send for the 300 reviews of ex.reviews
+# (then a commit), and how many does one bulk insert of the same dicts send?
+add_all_statements = ____
+bulk_statements = ____
+
+ex.q5.check((add_all_statements, bulk_statements))"""
+
+
+_SOLUTION_Q5 = """\
+with lab.record() as flushed, Session(lab.engine) as session:
+    session.add_all([Review(**row) for row in ex.reviews])
+    session.commit()
+with lab.record() as bulk, Session(lab.engine) as session:
+    session.execute(insert(Review), ex.reviews)
+    session.commit()
+add_all_statements = flushed.count
+bulk_statements = bulk.count
+"""
+
+
+Q5 = Question(
+    title="Count it yourself: add_all against a bulk insert",
+    starter=STARTER_Q5,
+    check=_check_q5,
+    hints=(
+        "Run each write once on a session of the lesson's copy while a recorder listens, and read how many "
+        "statements it heard; Review(**row) builds a review from one of the dicts.",
+        "lab.record() is the course's recorder for the copy (a QueryRecorder: .count); wrap a Session(lab.engine) "
+        "with add_all and commit in it, then another with the bulk insert of the list and commit.",
+    ),
+    solution=_SOLUTION_Q5,
+)
+
+
+# ---------------------------------------------------------------------- the race: yours beside the others
+def with_yours(
+    variants: Mapping[str, Callable[[], Any]],
+    yours: Callable[..., Any],
+    engine: Engine,
+    *args: Any,
+    instead: str,
+) -> tuple[dict[str, Callable[[], Any]], str]:
+    """The race's variants with the learner's `yours(session, *args)` as 'yours', and the best variant's name.
+
+    While their function still holds ____, the race runs without it, and `instead` (the course's) is the best:
+    said in one line, never an error.
+    """
+    if contains_blank(yours):
+        say(
+            f"Your function still has ____ in it: the race runs without it, with {instead!r} as the best.",
+            "#7a6a00",
+        )
+        return dict(variants), instead
+    names = list(variants)
+    at = names.index(instead) if instead in names else len(names)
+    entries = list(variants.items())
+    return dict([*entries[:at], (_YOURS, in_session(engine, yours, *args)), *entries[at:]]), _YOURS
 
 
 # ---------------------------------------------------------------------- improve the app: POST /orders
@@ -470,7 +690,8 @@ def _order_body(customer_id: int, lines: list[tuple[int, int]]) -> dict[str, Any
 
 _FIRST = [(p, 1 + p % 4) for p in range(1, 11)]  # ten lines, ten products
 _BIG = [(1 + (7 * i) % 20, 1 + i % 9) for i in range(30)]  # 30 lines, 20 products: some come twice
-_WRITTEN_BODY = _order_body(5, _FIRST)
+_WRITTEN_BODIES = (_order_body(5, _FIRST), _order_body(7, [(4, 2), (9, 1), (4, 1)]), _order_body(8, _BIG))
+_BUDGET = 4  # statements per order, whatever its number of lines: checked with the objects (see _judge_cost)
 
 
 def _calls(course: Course) -> list[Call]:
@@ -487,36 +708,58 @@ def _calls(course: Course) -> list[Call]:
     ]
 
 
+def _place(app: Flask, body: dict[str, Any]) -> tuple[Any, int, int]:
+    """POST one order; the response, its commits and the OrderLine objects built while it ran."""
+    with count_commits(app.extensions["engine"]) as commits, objects_built(OrderLine) as built:
+        response = app.test_client().post("/orders", json=body)
+    return response, commits.count, built.count
+
+
 def _written_and_committed(mine: Flask, *, unknown_product: int) -> str:
-    """The order the learner's endpoint writes, and what it costs, against the baseline's."""
+    """The orders the learner's endpoint writes, and what each costs, against the baseline's."""
     engine: Engine = mine.extensions["engine"]
     baseline = create_app({"DATABASE_URL": mine.config["DATABASE_URL"], "CACHE_TYPE": "SimpleCache"})
-    baseline_engine: Engine = baseline.extensions["engine"]
+    sent = []
     try:
-        with count_commits(engine) as commits:
-            got = mine.test_client().post("/orders", json=_WRITTEN_BODY)
-        with count_commits(baseline_engine) as baseline_commits:
-            expected = baseline.test_client().post("/orders", json=_WRITTEN_BODY)
-        if got.status_code != 201:
-            raise Incorrect(f"a ten-line order answered {got.status_code}, not 201")
-        same_result(
-            stored_order(engine, got.get_json()["id"]),
-            stored_order(engine, expected.get_json()["id"]),
-            "order as stored",
-        )
-        if commits.count != 1:
-            raise Incorrect(
-                f"the right order, committed {commits.count} times: write the order and all its lines, "
-                "then commit once"
+        for body in _WRITTEN_BODIES:
+            got, commits, lines_built = _place(mine, body)
+            expected, baseline_commits, _ = _place(baseline, body)
+            if got.status_code != 201:
+                raise Incorrect(f"an order of {len(body['lines'])} lines answered {got.status_code}, not 201")
+            same_result(
+                stored_order(engine, got.get_json()["id"]),
+                stored_order(engine, expected.get_json()["id"]),
+                "order as stored",
             )
+            sent.append(int(got.headers["X-Statements"]))
+            _judge_cost(len(body["lines"]), sent[-1], commits, lines_built)
         _refused_leaves_nothing(mine, _order_body(6, [*_FIRST[:5], (unknown_product, 1)]))
     finally:
-        baseline_engine.dispose()
+        baseline.extensions["engine"].dispose()
     return (
-        f"Your endpoint stores the same order and lines as the baseline with "
-        f"{got.headers['X-Statements']} statements and 1 commit (the baseline: "
-        f"{expected.headers['X-Statements']} statements and {baseline_commits.count} commits)."
+        f"Your endpoint stores the same orders and lines as the baseline with {max(sent)} statements (budget "
+        f"{_BUDGET}) and 1 commit each, no OrderLine object built, for orders of "
+        f"{', '.join(str(len(body['lines'])) for body in _WRITTEN_BODIES)} lines (the baseline: "
+        f"{expected.headers['X-Statements']} statements and {baseline_commits} commits for the last one)."
     )
+
+
+def _judge_cost(lines: int, statements: int, commits: int, lines_built: int) -> None:
+    """What a right order may cost: no OrderLine objects (first: on SQLite they show as statements), then the
+    statement budget, then one commit."""
+    if lines_built:
+        raise Incorrect(
+            f"the right order of {lines} lines in {statements} statements here, but it built "
+            f"{_plural(lines_built, 'OrderLine object')}: SQLAlchemy writes new objects in one INSERT only "
+            "where it can match the keys it gets back to the objects (PostgreSQL), one INSERT per object on "
+            "SQLite; write the lines as one bulk insert of dicts, one statement on every backend"
+        )
+    if statements > _BUDGET:
+        raise Incorrect(f"the right order of {lines} lines in {statements} statements; the budget is {_BUDGET}")
+    if commits != 1:
+        raise Incorrect(
+            f"the right order, committed {commits} times: write the order and its lines, then commit once"
+        )
 
 
 def _refused_leaves_nothing(mine: Flask, refused_body: dict[str, Any]) -> None:
@@ -531,26 +774,61 @@ def _refused_leaves_nothing(mine: Flask, refused_body: dict[str, Any]) -> None:
         )
 
 
+IMPROVE_SOLUTION = """\
+my_views = Blueprint("my_views", __name__)
+
+
+@my_views.post("/orders")
+def place_order():
+    wanted = order_request()
+    session = get_session()
+    address = session.scalar(select(Customer.address).where(Customer.id == wanted.customer_id))
+    if address is None:
+        unknown_customer(wanted.customer_id)
+    in_order = select(Product.id, Product.price).where(Product.id.in_(wanted.product_ids))
+    prices = dict(session.execute(in_order).all())  # every price in one SELECT … IN
+    for line in wanted.lines:
+        if line.product_id not in prices:
+            unknown_product(line.product_id)
+    created_at = placed_at()
+    total = sum((line.quantity * prices[line.product_id] for line in wanted.lines), Decimal(0))
+    order = {"customer_id": wanted.customer_id, "status": "pending", "created_at": created_at, "total": total,
+             "shipping_address": address, "note": None}
+    order_id = session.execute(insert(Order).values(**order).returning(Order.id)).scalar_one()
+    lines = [
+        {"order_id": order_id, "product_id": line.product_id, "quantity": line.quantity,
+         "unit_price": prices[line.product_id]}
+        for line in wanted.lines
+    ]
+    session.execute(insert(OrderLine), lines)  # every line in one bulk INSERT
+    session.commit()  # once, with everything checked
+    return order_json(order_id, wanted, prices, created_at=created_at, total=total), 201
+"""
+
+
 def improve_task(course: Course) -> AppTask:
-    """Improve the app: POST /orders in at most four statements and one commit."""
+    """Improve the app: POST /orders in at most four statements and one commit, its lines as one bulk INSERT."""
     return AppTask(
         lesson="08",
         endpoint="place_order",
         rule="/orders",
         method="POST",
         calls=_calls(course),
-        timed=Call("/orders", "POST", _WRITTEN_BODY),
-        budget=4,
+        timed=Call("/orders", "POST", _WRITTEN_BODIES[0]),
+        budget=None,  # _judge_cost holds each order to _BUDGET, once it has checked that no line was an object
         hint_text=(
-            "Ask for every price at once: dict(session.execute(select(Product.id, Product.price)"
-            ".where(Product.id.in_(wanted.product_ids))).all()). Insert the order with "
-            "session.execute(insert(Order).values(...).returning(Order.id)).scalar_one(), then every line in one "
-            "session.execute(insert(OrderLine), [{...}, ...]), and commit once at the end."
+            "Four statements whatever the number of lines: the customer's address, every price in one SELECT … "
+            "IN, the order with its new id given back by the same statement, every line in one bulk INSERT of "
+            "dicts; one commit at the end, once everything is checked.",
+            "A select of Product.id and Product.price filtered with in_() on wanted.product_ids; insert(Order) "
+            "with values() and returning(Order.id), read with scalar_one() (the lesson's RETURNING cell); "
+            "insert(OrderLine) executed with a list of dicts (exercise 1's bulk insert).",
         ),
         course=course,
         same=_without_identity,
         extra=partial(_written_and_committed, unknown_product=course.info.rows["products"] + 1_000_000),
         writes=True,
+        solution_text=IMPROVE_SOLUTION,
     )
 
 
@@ -563,12 +841,16 @@ class Lesson08Exercises:
     q2: Exercise
     q3: Exercise
     q4: Exercise
+    q5: Exercise
     improve: AppTask
-    reviews: list[dict[str, Any]]
-    customers: list[dict[str, Any]]
-    prices: dict[int, Decimal]
+    reviews: list[dict[str, Any]] = field(repr=False)
+    customers: list[dict[str, Any]] = field(repr=False)
+    prices: dict[int, Decimal] = field(repr=False)
     category: str
     chunk_size: int = _CHUNK_SIZE
+    reference_bulk_insert: Callable[[Session, list[dict[str, Any]]], None] = (
+        bulk_insert  # q1's, raced as the course's
+    )
 
 
 def exercises(course: Course) -> Lesson08Exercises:
@@ -578,9 +860,10 @@ def exercises(course: Course) -> Lesson08Exercises:
         q2=Q2.bind(course),
         q3=Q3.bind(course),
         q4=Q4.bind(course),
+        q5=Q5.bind(course),
         improve=improve_task(course),
-        reviews=_new_reviews(course),
-        customers=_new_customers(),
-        prices=_price_list(course),
-        category=_busiest_low_category(course),
+        reviews=new_reviews(course),
+        customers=new_customers(),
+        prices=price_list(course),
+        category=low_categories(course)[0],
     )

@@ -30,6 +30,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
@@ -40,6 +42,7 @@ from ..db import make_engine
 from ..errors import CourseError
 from ..measure import results
 from ..measure.harness import Comparison, check_same, normalize, run_variants, scaling
+from ..measure.predictions import Predicted, as_prediction
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -53,7 +56,9 @@ __all__ = [
     "WriteComparison",
     "chunk_sizes_said",
     "compare_writes",
+    "driver_floor",
     "durability_sweep",
+    "in_session",
     "indexed_copy",
     "merged",
     "round_trip_sweep",
@@ -147,6 +152,11 @@ def compare_writes(
     min_repeat: int = 3,
     check: bool | Callable[[Any], Any] = True,
     store: bool = True,
+    naive: str | None = None,
+    best: str | None = None,
+    floor: str | None = None,
+    prediction: Predicted = None,
+    claim: str | None = None,
 ) -> WriteComparison:
     """Time variants that write, side by side: `reset()` before every call, untimed; the first is the baseline.
 
@@ -155,10 +165,16 @@ def compare_writes(
     Its first call, an untimed warm-up, is the one whose statements and commits are counted and whose writes
     `read()` returns; `check` compares those with the first variant's. Statements and commits are counted on
     `engine` (default: the course's), or on each of several engines when variants write through different ones
-    (the same file with other settings).
+    (the same file with other settings). `naive`, `best`, `floor`, `prediction` and `claim` are `compare`'s: the
+    roles the course-wide summary reads, the learner's prediction, the blog's claim the race is evidence for.
     """
     if not variants:
         raise CourseError("compare_writes() needs at least one variant: a dict of {label: function}.")
+    roles = {name: role for role, name in (("naive", naive), ("best", best), ("floor", floor)) if name}
+    if unknown := [name for name in roles if name not in variants]:
+        raise CourseError(f"No variant called {unknown[0]!r} in this race: use one of {', '.join(variants)}.")
+    if claim is not None and best is None:
+        raise CourseError(f"A race that tests a claim ({claim!r}) names its best variant: best=...")
     if repeat < 1 or warmup < 1:
         raise CourseError("compare_writes needs repeat >= 1 and warmup >= 1: the warm-up is the counted call.")
     engines = [course.engine] if engine is None else [engine] if isinstance(engine, Engine) else list(engine)
@@ -181,10 +197,66 @@ def compare_writes(
         size=course.size,
         measurements=measurements,
         title=title,
+        roles=roles,
+        prediction=as_prediction(prediction),
+        claim=claim,
     )
     if store:
         results.store(comparison)
     return comparison
+
+
+def in_session(engine: Engine, write: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+    """`write(session, *args)` as a variant to time: each call on a new Session of `engine`, closed after."""
+
+    def call() -> Any:
+        with Session(engine) as session:
+            return write(session, *args)
+
+    return call
+
+
+def driver_floor(engine: Engine, model: Any, rows: Sequence[Mapping[str, Any]]) -> dict[str, Callable[[], None]]:
+    """The floor for inserting `rows` into `model`'s table: the raw driver's `executemany`, and on PostgreSQL
+    `COPY … FROM STDIN` (psycopg's `cursor.copy`), the server's bulk-load protocol.
+
+    No SQLAlchemy in the timed call: the SQL written by hand, the values converted as SQLAlchemy's types store
+    them (sqlite3 knows text and numbers: dates and money become text), on a DBAPI connection lent by the pool.
+    """
+    table, columns, backend = _table(model).name, list(rows[0]), engine.dialect.name
+    mark = "?" if backend == "sqlite" else "%s"
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
+
+    def as_stored(value: Any) -> Any:
+        if backend != "sqlite":
+            return value  # psycopg adapts datetime and Decimal itself
+        if isinstance(value, datetime):
+            return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return str(value) if isinstance(value, Decimal) else value
+
+    def executemany() -> None:
+        connection = engine.raw_connection()  # the driver's own connection, lent by SQLAlchemy's pool
+        try:
+            connection.cursor().executemany(sql, [tuple(as_stored(v) for v in row.values()) for row in rows])
+            connection.commit()
+        finally:
+            connection.close()  # back to the pool
+
+    def copy() -> None:
+        connection = engine.raw_connection()
+        try:
+            cursor: Any = connection.cursor()  # psycopg's: a context manager, with copy()
+            with cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as out:
+                for row in rows:
+                    out.write_row(tuple(row.values()))
+            connection.commit()
+        finally:
+            connection.close()
+
+    floors = {"raw driver executemany": executemany}
+    if backend == "postgresql":
+        floors["COPY (PostgreSQL)"] = copy
+    return floors
 
 
 # ---------------------------------------------------------------------- the lesson's copy, and putting it back

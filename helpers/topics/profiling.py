@@ -15,6 +15,7 @@ EXPLAIN of a recorded statement, and PostgreSQL's own slow-query log read back f
 from __future__ import annotations
 
 import linecache
+import logging
 import os
 import pstats
 import re
@@ -24,7 +25,7 @@ import sysconfig
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -33,10 +34,11 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy.exc import DBAPIError
 
 from ..config import PROJECT_ROOT
-from ..db import Executed, statements_heard
+from ..db import Executed, make_engine, statements_heard
 from ..errors import CourseError
 from ..measure.plans import Plan, plan_from_rows
 from ..measure.recorder import QueryRecorder, Statement
@@ -45,14 +47,22 @@ from ..servers import postgres_log_path  # re-exported: the lesson reads the log
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..course import Course
+    from ..measure.harness import Comparison
+
 __all__ = [
     "CATEGORIES",
+    "PROFILER_INTERVAL_S",
+    "AutoExplain",
     "LogEntry",
     "Origin",
+    "ProfileRuns",
     "PytestRun",
+    "SQLAlchemyTools",
     "Trace",
     "TracedStatement",
     "application_frame",
+    "auto_explain",
     "category_of",
     "explain_statement",
     "explainable",
@@ -61,10 +71,16 @@ __all__ = [
     "lesson_requests",
     "log_size",
     "one_line",
+    "overheads_said",
+    "plan_entries",
+    "profile_runs",
     "read_postgres_log",
     "report_days",
     "run_test_file",
+    "server_slow_log",
     "short_path",
+    "slow_logger",
+    "sqlalchemy_tools",
     "statement_entries",
     "time_by_category",
     "time_by_line",
@@ -300,6 +316,8 @@ def explain_statement(bind: Engine | Connection, statement: Statement, *, analyz
 
 
 # ---------------------------------------------------------------------------------------- profiles
+PROFILER_INTERVAL_S = 0.001  # pyinstrument's default: a sample every millisecond
+
 # Where self time is charged, in the order tables and charts list them.
 CATEGORIES = (
     "database driver (sqlite3, psycopg)",
@@ -577,3 +595,262 @@ def lesson_requests(rows: Mapping[str, int]) -> dict[str, str]:
         "search": "/search?city=Lisbon&name=an&limit=20",
         "sales report": f"/reports/sales?days={report_days(rows['orders'])}",
     }
+
+
+# ---------------------------------------------------------------------------------------- the slow-query logs
+def slow_logger(name: str = "shop.slow_sql") -> logging.Logger:
+    """A logger whose WARNING lines appear under the cell, with one handler however often the cell runs."""
+    log = logging.getLogger(name)
+    log.setLevel(logging.WARNING)
+    log.propagate = False
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    log.handlers[:] = [handler]
+    return log
+
+
+def server_slow_log(pg: Course, threshold_ms: float, urls: Sequence[str]) -> tuple[list[Any], pd.DataFrame]:
+    """Send `urls` to an app on the course's PostgreSQL whose sessions log statements slower than `threshold_ms`.
+
+    Each new connection of that app runs `SET log_min_duration_statement = <threshold>` (a session setting, so
+    other notebooks sharing the server are not affected, and it ends with the session). Returns the responses
+    and the server log's entries for that app's sessions only, the SET itself left out.
+    """
+    app = pg.app()
+    engine = app.extensions["engine"]
+    backend_pids: set[int] = set()
+
+    @event.listens_for(engine, "connect")
+    def log_slow_statements(dbapi_connection: Any, connection_record: Any) -> None:
+        dbapi_connection.autocommit = True  # a session setting, outside any transaction
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET log_min_duration_statement = {int(threshold_ms)}")
+        dbapi_connection.autocommit = False
+        backend_pids.add(dbapi_connection.info.backend_pid)  # the server process serving this session
+
+    start = log_size()
+    client = app.test_client()
+    responses = [client.get(url) for url in urls]
+    engine.dispose()  # close the sessions: the setting lived in them
+    entries = statement_entries(read_postgres_log(start, pids=backend_pids))
+    return responses, entries[~entries["sql"].str.startswith("SET log_min_duration_statement")]
+
+
+@dataclass(frozen=True)
+class AutoExplain:
+    """Whether the course's PostgreSQL can `LOAD 'auto_explain'` into a session, and the plans it logged."""
+
+    available: bool
+    reason: str  # the server's answer to LOAD when it cannot
+    plans: pd.DataFrame | None  # duration_ms, query, plan: one row per statement it explained
+
+
+def auto_explain(pg: Course, url: str, *, threshold_ms: float = 0) -> AutoExplain:
+    """Try `LOAD 'auto_explain'` on the course's PostgreSQL; where it loads, log the plan of every statement of
+    `url` slower than `threshold_ms` (with `log_analyze`: actual times and rows) and read the plans back.
+
+    A superuser can LOAD it into one session, no `shared_preload_libraries` and no restart, but only when the
+    server's installation ships the module: PostgreSQL builds and distributions differ.
+    """
+    engine = make_engine(pg.url)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("LOAD 'auto_explain'")
+    except DBAPIError as exc:
+        return AutoExplain(False, str(exc.orig).strip().splitlines()[0], None)
+    finally:
+        engine.dispose()
+    app = pg.app()
+    engine = app.extensions["engine"]
+    backend_pids: set[int] = set()
+
+    @event.listens_for(engine, "connect")
+    def explain_slow_statements(dbapi_connection: Any, connection_record: Any) -> None:
+        dbapi_connection.autocommit = True
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("LOAD 'auto_explain'")
+            cursor.execute(f"SET auto_explain.log_min_duration = {int(threshold_ms)}")
+            cursor.execute("SET auto_explain.log_analyze = on")
+        dbapi_connection.autocommit = False
+        backend_pids.add(dbapi_connection.info.backend_pid)
+
+    start = log_size()
+    app.test_client().get(url)
+    engine.dispose()
+    return AutoExplain(True, "", plan_entries(read_postgres_log(start, pids=backend_pids)))
+
+
+_PLAN = re.compile(r"^duration: ([\d.]+) ms  plan:\n(.*)$", re.DOTALL)
+_PLAN_NODE = re.compile(r"\((cost|actual time)=")  # a plan node's line: 'Seq Scan on orders  (cost=…) (actual…'
+
+
+def plan_entries(entries: list[LogEntry]) -> pd.DataFrame:
+    """The plans `auto_explain` logged: duration, the query text and the plan below it."""
+    import pandas as pd  # deferred: pandas is heavy; only the tables need it
+
+    rows = []
+    for entry in entries:
+        match = _PLAN.match(entry.message) if entry.level == "LOG" else None
+        if match:
+            ms, body = match.groups()
+            lines = body.removeprefix("Query Text: ").splitlines()
+            # The query text runs over as many lines as the client sent; the plan starts at its first node.
+            start = next((i for i, line in enumerate(lines) if _PLAN_NODE.search(line)), len(lines))
+            query, plan = one_line(" ".join(lines[:start])), "\n".join(lines[start:])
+            rows.append({"duration_ms": float(ms), "query": query, "plan": plan})
+    return pd.DataFrame(rows, columns=["duration_ms", "query", "plan"])
+
+
+# ---------------------------------------------------------------------------------------- how many samples
+def _pyinstrument(call: Callable[[], Any], times: int) -> Any:
+    from pyinstrument import Profiler  # deferred: the profilers load only when a profile is taken
+
+    profiler = Profiler(interval=PROFILER_INTERVAL_S, async_mode="disabled")
+    with profiler:
+        for _ in range(times):
+            call()
+    return profiler.last_session
+
+
+def _cprofile(call: Callable[[], Any], times: int) -> pstats.Stats:
+    import cProfile  # deferred: see _pyinstrument
+
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(times):
+        call()
+    profile.disable()
+    return pstats.Stats(profile)
+
+
+def _shares(profile: Any) -> pd.Series:
+    """Each category's share (%) of a profile's self time; all 0 for a profile that caught no sample."""
+    split = time_by_category(profile)
+    total = split.sum()
+    return split / total * 100 if total > 0 else split * 0
+
+
+@dataclass
+class ProfileRuns:
+    """pyinstrument and cProfile on one request (pyinstrument several times) and on a loop of `loop` requests."""
+
+    samples_one: list[int]  # pyinstrument's samples in each profile of one request
+    one: pd.DataFrame  # shares (%) per category: a column per profile of one request
+    loop: int  # requests in the loop
+    samples_loop: int
+    loop_shares: pd.DataFrame  # shares (%) per category: pyinstrument and cProfile over the loop
+    cprofile_one: pd.Series
+
+    def table(self) -> pd.DataFrame:
+        """Per category: pyinstrument's range over the profiles of one request, then the loop's shares."""
+        import pandas as pd  # deferred: pandas is heavy; only the tables need it
+
+        low, high = self.one.min(axis=1), self.one.max(axis=1)
+        table = pd.DataFrame(
+            {
+                f"pyinstrument, 1 request ({len(self.samples_one)} profiles)": [
+                    f"{a:.0f}–{b:.0f}%" for a, b in zip(low, high, strict=True)
+                ],
+                "cProfile, 1 request": self.cprofile_one.map("{:.0f}%".format),
+                f"pyinstrument, {self.loop} requests": self.loop_shares["pyinstrument"].map("{:.0f}%".format),
+                f"cProfile, {self.loop} requests": self.loop_shares["cProfile"].map("{:.0f}%".format),
+            },
+            index=self.one.index,
+        )
+        shown = (self.one.max(axis=1) >= 1) | (self.loop_shares.max(axis=1) >= 1)
+        return table[shown]
+
+    def widest(self) -> tuple[str, float, float]:
+        """The category whose share moved most between profiles of one request: its name, lowest and highest."""
+        spread = self.one.max(axis=1) - self.one.min(axis=1)
+        name = str(spread.idxmax())
+        return name, float(self.one.loc[name].min()), float(self.one.loc[name].max())
+
+
+def profile_runs(call: Callable[[], Any], *, profiles: int = 5, loop_s: float = 1.0) -> ProfileRuns:
+    """Profile `call` (one request) `profiles` times with pyinstrument and once with cProfile, then a loop of
+    requests long enough for about `loop_s` seconds of samples with each."""
+    import pandas as pd  # deferred: pandas is heavy; only the tables need it
+
+    call()  # warm-up
+    started = time.perf_counter()
+    call()
+    one_s = time.perf_counter() - started
+    sessions = [_pyinstrument(call, 1) for _ in range(profiles)]
+    loop = max(5, min(200, round(loop_s / max(one_s, 1e-4))))
+    looped = _pyinstrument(call, loop)
+    return ProfileRuns(
+        samples_one=[session.sample_count for session in sessions],
+        one=pd.DataFrame({i: _shares(session) for i, session in enumerate(sessions)}),
+        loop=loop,
+        samples_loop=looped.sample_count,
+        loop_shares=pd.DataFrame({"pyinstrument": _shares(looped), "cProfile": _shares(_cprofile(call, loop))}),
+        cprofile_one=_shares(_cprofile(call, 1)),
+    )
+
+
+# ---------------------------------------------------------------------------------------- what watching costs
+def overheads_said(watching: Comparison, base: str, again: str, *, limit: float = 0.10) -> str:
+    """Each instrument's overhead beside the noise of this run. `again` is `base` raced against itself: the two
+    medians' mean is the reference, and their distance from each other (as a share of it) the bound below which
+    an overhead cannot be told from noise. An instrument 'costs under `limit`' only when its overhead plus that
+    bound stays below it, and nothing is claimed when the noise alone exceeds it."""
+    first, second = watching[base].median_s, watching[again].median_s
+    reference = (first + second) / 2
+    noise = abs(first - second) / reference
+    parts, light = [], []
+    for m in watching.measurements:
+        if m.variant in (base, again):
+            continue
+        overhead = m.median_s / reference - 1
+        within = " (within the noise)" if abs(overhead) <= noise else ""
+        parts.append(f"{m.variant} {overhead:+.0%}{within}")
+        if overhead + noise < limit:
+            light.append(m.variant)
+    verdict = (
+        f"Under {limit:.0%} with the noise added: {', '.join(light) or 'none'}."
+        if noise < limit
+        else f"Under {limit:.0%}: this run cannot tell, its noise ({noise:.0%}) is larger than that."
+    )
+    return (
+        f"The same request raced against itself ({base!r} and {again!r}) differed by {noise:.1%}: this run cannot "
+        f"tell apart overheads smaller than that. Overheads, against the mean of the two: {', '.join(parts)}.\n"
+        f"{verdict}"
+    )
+
+
+# ---------------------------------------------------------------------------------------- SQLAlchemy's tools
+@dataclass(frozen=True)
+class SQLAlchemyTools:
+    """What the installed SQLAlchemy offers for watching queries: its cursor events, `echo`, and any module
+    named for profiling (its own test suite's)."""
+
+    version: str
+    cursor_events: tuple[str, ...]
+    echo: bool
+    profiling_modules: tuple[str, ...]
+
+    def said(self) -> str:
+        modules = ", ".join(self.profiling_modules) or "none"
+        return (
+            f"SQLAlchemy {self.version} has no profiler for applications: it has the cursor events "
+            f"{' and '.join(self.cursor_events)} (timers and counters are built on them), echo=True, and the "
+            f"FAQ's cProfile recipe; its modules named for profiling: {modules} (for its own test suite)."
+        )
+
+
+def sqlalchemy_tools() -> SQLAlchemyTools:
+    """Look in the installed SQLAlchemy for what it offers to watch queries."""
+    import sqlalchemy  # deferred: read when asked
+    from sqlalchemy.engine.events import ConnectionEvents  # deferred: read when asked, like the package itself
+
+    root = Path(sqlalchemy.__file__).parent
+    modules = sorted(
+        "sqlalchemy." + ".".join(path.relative_to(root).with_suffix("").parts)
+        for path in root.rglob("*.py")
+        if "profil" in path.stem
+    )
+    events = tuple(
+        name for name in ("before_cursor_execute", "after_cursor_execute") if hasattr(ConnectionEvents, name)
+    )
+    return SQLAlchemyTools(sqlalchemy.__version__, events, hasattr(Engine, "echo"), tuple(modules))
