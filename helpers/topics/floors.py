@@ -421,7 +421,7 @@ class EndpointFloor:
 
 
 def endpoint_floor(
-    app: Flask, path: str, *, lesson: str = "08", repeat: int = 15, store: bool = True
+    app: Flask, path: str, *, lesson: str = "09", repeat: int = 15, store: bool = True
 ) -> EndpointFloor:
     """The finished endpoint at `path` beside its floors and the rungs between them, side by side in one run.
 
