@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import collections
 import json
 import statistics
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +14,7 @@ from sqlalchemy.pool import NullPool
 from ..course import Course
 from ..db import make_engine
 from ..measure.harness import Measurement
-from ..servers.wsgi import Served, serve_in_process
+from ..servers.wsgi import serve_in_process
 from ..shop import optimized
 from ..topics.floors import RUNGS, RawPool, bare_view, indexed_copy, ladder, same_answer, serve_bare
 from ..topics.loadtest import PathLoad, run_load, run_split_load
@@ -196,7 +194,6 @@ def app_under_load(course: Course) -> Race:
     try:
         url = copy.url.render_as_string(hide_password=False)
         with serve_in_process(views="optimized", database_url=url) as app_server:
-            _drain(app_server)
             answers = {path: app_server.get(path) for path in LOAD_PATHS}
             with serve_bare({path: json.loads(body) for path, (_, _, body) in answers.items()}) as floor_server:
                 for path, (_, _, body) in answers.items():
@@ -230,14 +227,6 @@ def app_under_load(course: Course) -> Race:
         measured=measured,
         details=load_details(loads),
     )
-
-
-def _drain(server: Served) -> None:
-    """Read the server's output as it comes, in a thread: waitress warns of every request queued behind its busy
-    threads (16 users, 8 threads), and once the unread pipe is full its next warning blocks the whole server."""
-    output = server.process.stdout if server.process else None
-    if output is not None:
-        threading.Thread(target=lambda: collections.deque(output, maxlen=0), daemon=True).start()
 
 
 LOAD_APP = "finished app (s per request served, 16 users)"

@@ -20,6 +20,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -145,12 +146,15 @@ def serve_in_process(
         command += ["--database-url", database_url]
     if engine_options:
         command += ["--engine-options", json.dumps(dict(engine_options))]
+    # The server's output goes to a file, not a pipe: under load waitress warns of every request queued behind its
+    # busy threads, and a pipe nobody reads fills up and blocks the whole server. Read back if it fails to start.
+    output = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
     process = subprocess.Popen(
         command,
         cwd=PROJECT_ROOT,
         env={**os.environ, **(env or {})},
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
         start_new_session=True,  # Jupyter's interrupt (SIGINT to the kernel's group) spares it
     )
@@ -163,17 +167,17 @@ def serve_in_process(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        output.close()
 
     served = Served(f"http://127.0.0.1:{port}", stop, process)
     atexit.register(served.stop)
     deadline = time.monotonic() + ready_timeout_s
     while True:
         if process.poll() is not None:
-            output = process.stdout.read().decode(errors="replace") if process.stdout else ""
+            output.seek(0)
+            said = output.read().decode(errors="replace")
             served.stop()
-            last = [line for line in output.splitlines() if line.strip()][-1:] or ["no output"]
+            last = [line for line in said.splitlines() if line.strip()][-1:] or ["no output"]
             raise CourseError(f"The app server did not start ({last[0]}).")
         try:
             if _get(served.url, "/", 2)[0] == 200:
