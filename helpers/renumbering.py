@@ -14,26 +14,28 @@ from contextlib import closing
 from pathlib import Path
 
 from .config import data_dir
-from .measure.results import results_path
+from .measure.results import LESSON_NUMBERING, results_path
 
 __all__ = ["NUMBERING", "renumber_saved_work"]
 
-NUMBERING = "2"  # written to data/.lesson-numbering once what was saved follows the current numbers
+NUMBERING = LESSON_NUMBERING  # written beside the saved answers, and in the results store, once they follow it
 _MOVED = {"05": "06", "06": "07", "07": "08", "08": "09", "09": "10"}
 # What lesson 04 measured about the endpoints (paging, search) is lesson 05's history now.
 _ENDPOINT_TOPICS = re.compile(r"keyset|offset|pag(e|ing)|search|like|fragment|improve the app", re.IGNORECASE)
 
 
 def renumber_saved_work(folder: Path | None = None, results: Path | None = None) -> list[str]:
-    """Move the learner's saved endpoints and stored history to the current numbers, once; say what moved."""
-    folder = folder or data_dir()
-    marker = folder / ".lesson-numbering"
-    if marker.exists():
-        return []
-    moved = _rename_answers(folder / "my_app") + _relabel_history(results or results_path())
-    folder.mkdir(parents=True, exist_ok=True)
+    """Move the learner's saved endpoints and stored history to the current numbers, once each; say what moved.
+
+    Each keeps its own mark: the answers a `.lesson-numbering` file beside them, the results store a row of its
+    own (a store made by this version of the course is marked when it is created).
+    """
+    my_app = (folder or data_dir()) / "my_app"
+    marker = my_app / ".lesson-numbering"
+    moved = [] if marker.exists() else _rename_answers(my_app)
+    my_app.mkdir(parents=True, exist_ok=True)
     marker.write_text(NUMBERING + "\n")
-    return moved
+    return moved + _relabel_history(results or results_path())
 
 
 def _new_number(old: str, endpoint: str) -> str:
@@ -62,15 +64,20 @@ def _relabel_history(path: Path) -> list[str]:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "measurements" not in tables:
             return []
+        if "store_meta" in tables:
+            mark = conn.execute("SELECT value FROM store_meta WHERE key = 'lesson_numbering'").fetchone()
+            if mark is not None and mark[0] == NUMBERING:
+                return []
+        else:
+            conn.execute("CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT)")
         changed = 0
         for old, new in sorted(_MOVED.items(), reverse=True):
             changed += conn.execute("UPDATE measurements SET lesson = ? WHERE lesson = ?", (new, old)).rowcount
-        titles = [
-            row[0] for row in conn.execute("SELECT DISTINCT comparison FROM measurements WHERE lesson = '04'")
-        ]
-        for title in titles:
+        query = "SELECT DISTINCT comparison FROM measurements WHERE lesson = '04'"
+        for (title,) in conn.execute(query).fetchall():
             if title and _ENDPOINT_TOPICS.search(title):
                 changed += conn.execute(
                     "UPDATE measurements SET lesson = '05' WHERE lesson = '04' AND comparison = ?", (title,)
                 ).rowcount
+        conn.execute("INSERT OR REPLACE INTO store_meta VALUES ('lesson_numbering', ?)", (NUMBERING,))
     return [f"{changed} stored measurements relabelled to the new lesson numbers"] if changed else []

@@ -226,7 +226,7 @@ def test_notebook_setup_shows_one_line_under_the_cell(
 ) -> None:
     bad, env = bad_input
     nb = nbformat.v4.new_notebook(
-        cells=[nbformat.v4.new_code_cell('from helpers import setup\ncourse = setup("00")')]
+        cells=[nbformat.v4.new_code_cell('from helpers.course import setup\ncourse = setup("00")')]
     )
     for name in COURSE_VARIABLES:
         monkeypatch.delenv(name, raising=False)

@@ -23,7 +23,17 @@ if TYPE_CHECKING:
 
     from .harness import Comparison
 
-__all__ = ["COLUMNS", "claims", "clear", "history", "predictions", "record_claim", "results_path", "store"]
+__all__ = [
+    "COLUMNS",
+    "LESSON_NUMBERING",
+    "claims",
+    "clear",
+    "history",
+    "predictions",
+    "record_claim",
+    "results_path",
+    "store",
+]
 
 _MEASUREMENT_COLUMNS = (
     "variant", "median_s", "spread_s", "q1_s", "q3_s", "min_s", "max_s", "runs", "statements", "rows",
@@ -37,7 +47,10 @@ _PREDICTION_COLUMNS = (
     "run_id", "lesson", "comparison", "backend", "size", "naive", "best", "predicted_speedup", "measured_speedup",
     "statements_of", "predicted_statements", "measured_statements", "measured_at",
 )  # fmt: skip
+# The lesson numbers the store's rows use (helpers/renumbering.py moves an older store's rows once).
+LESSON_NUMBERING = "2"
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS measurements (
     id INTEGER PRIMARY KEY,
     run_id TEXT, lesson TEXT, comparison TEXT, variant TEXT, backend TEXT, size TEXT,
@@ -65,7 +78,11 @@ def _connect(path: Path | None = None) -> sqlite3.Connection:
     path = path or results_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, timeout=10)
+    fresh = not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'measurements'").fetchone()
     conn.executescript(_SCHEMA)
+    if fresh:  # a new store is written with today's lesson numbers: nothing in it to renumber
+        conn.execute("INSERT OR IGNORE INTO store_meta VALUES ('lesson_numbering', ?)", (LESSON_NUMBERING,))
+        conn.commit()
     columns = {row[1] for row in conn.execute("PRAGMA table_info(measurements)")}
     if "comparison" not in columns:  # a store written before comparisons had names: theirs is the lesson's
         conn.execute("ALTER TABLE measurements ADD COLUMN comparison TEXT")
