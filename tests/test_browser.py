@@ -235,18 +235,27 @@ def _wait_for_change(page: Any, container: Any, before: str, what: str) -> str:
     raise AssertionError(f"{what}: the widget's output did not change within {WIDGET_TIMEOUT_S} s")
 
 
+def _first_in_view(page: Any, selector: str) -> Any | None:
+    """The first element `selector` finds, scrolled into view; None when the lesson shows none."""
+    found = page.locator(selector)
+    if not found.count():
+        return None
+    first = found.first
+    first.scroll_into_view_if_needed()
+    return first
+
+
 def _try_widgets(page: Any, stem: str, shots: Path) -> list[str]:
     """Use the lesson's widgets as an instructor would; return what was exercised."""
     done: list[str] = []
 
     # The dataset picker (00): choose another size, press its button if it has one, see the output change.
-    picker = page.locator(
+    box = _first_in_view(
+        page,
         ".jp-OutputArea-output > .widget-vbox:has(select:has(option:text-is('tiny'))"
-        ":has(option:text-is('small'))):has(.widget-output)"
+        ":has(option:text-is('small'))):has(.widget-output)",
     )
-    if picker.count():
-        box = picker.first
-        box.scroll_into_view_if_needed()
+    if box is not None:
         select = box.locator("select:has(option:text-is('small'))").first
         target = "small" if select.evaluate("s => s.options[s.selectedIndex]?.text") != "small" else "tiny"
         before = str(box.evaluate(SIGNATURE))
@@ -260,13 +269,12 @@ def _try_widgets(page: Any, stem: str, shots: Path) -> list[str]:
         done.append(f"picker→{target}")
 
     # A rerun button (every lesson's main comparison from 02 on): press it, see the table and chart redrawn.
-    rerun = page.locator(
+    box = _first_in_view(
+        page,
         ".widget-vbox:has(> .widget-button):has(> .widget-output)"
-        ":has(> .widget-button:text-matches('again|rerun|re-run', 'i'), > .widget-button .fa-refresh)"
+        ":has(> .widget-button:text-matches('again|rerun|re-run', 'i'), > .widget-button .fa-refresh)",
     )
-    if rerun.count():
-        box = rerun.first
-        box.scroll_into_view_if_needed()
+    if box is not None:
         before = str(box.evaluate(SIGNATURE))
         box.locator("> .widget-button").first.click()
         _wait_for_change(page, box, before, "rerun button")
@@ -274,10 +282,8 @@ def _try_widgets(page: Any, stem: str, shots: Path) -> list[str]:
         done.append("rerun button")
 
     # A slider that reruns a measurement (03): move it one step, see the readout and the chart change.
-    sliders = page.locator(".widget-vbox:has(> .widget-slider .noUi-handle):has(> .widget-output)")
-    if sliders.count():
-        box = sliders.first
-        box.scroll_into_view_if_needed()
+    box = _first_in_view(page, ".widget-vbox:has(> .widget-slider .noUi-handle):has(> .widget-output)")
+    if box is not None:
         handle = box.locator(".noUi-handle").first
         readout = box.locator(".widget-readout").first
         old_value = readout.text_content()
@@ -291,10 +297,8 @@ def _try_widgets(page: Any, stem: str, shots: Path) -> list[str]:
         done.append(f"slider {old_value}→{readout.text_content()}")
 
     # The query panel (09): EXPLAIN the selected statement, see the plan appear.
-    panels = page.locator(".course-query-panel:has(.course-explain-button)")
-    if panels.count():
-        panel = panels.first
-        panel.scroll_into_view_if_needed()
+    panel = _first_in_view(page, ".course-query-panel:has(.course-explain-button)")
+    if panel is not None:
         before = str(panel.evaluate(SIGNATURE))
         button = panel.locator(".course-explain-button").first
         (button.locator("button").first if button.locator("button").count() else button).click()

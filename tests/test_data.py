@@ -8,10 +8,12 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import URL
 
 from helpers.config import SIZES
@@ -25,12 +27,19 @@ def sqlite_url(path: Path) -> URL:
     return URL.create("sqlite+pysqlite", database=str(path))
 
 
-def fingerprint(path: Path) -> dict[str, str]:
-    engine = make_engine(sqlite_url(path))
+@contextmanager
+def engine_on(url: str | URL) -> Iterator[Engine]:
+    """An engine for one test's queries, its connections closed after, whatever happened."""
+    engine = make_engine(url)
     try:
-        return content_fingerprint(engine)
+        yield engine
     finally:
         engine.dispose()
+
+
+def fingerprint(path: Path) -> dict[str, str]:
+    with engine_on(sqlite_url(path)) as engine:
+        return content_fingerprint(engine)
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +63,8 @@ def test_another_seed_gives_other_data(tiny_file: Path, tmp_path: Path) -> None:
 
 def test_row_counts_match_the_size(tiny_file: Path) -> None:
     spec = SIZES["tiny"]
-    engine = make_engine(sqlite_url(tiny_file))
-    counts = row_counts(engine)
-    engine.dispose()
+    with engine_on(sqlite_url(tiny_file)) as engine:
+        counts = row_counts(engine)
     assert counts["customers"] == spec.customers
     assert counts["products"] == spec.products
     assert counts["orders"] == spec.orders
@@ -67,15 +75,13 @@ def test_row_counts_match_the_size(tiny_file: Path) -> None:
 
 
 def test_no_secondary_indexes(tiny_file: Path) -> None:
-    engine = make_engine(sqlite_url(tiny_file))
-    inspector = inspect(engine)
-    assert all(inspector.get_indexes(t) == [] for t in dataset_info.TABLE_ORDER)
-    engine.dispose()
+    with engine_on(sqlite_url(tiny_file)) as engine:
+        inspector = inspect(engine)
+        assert all(inspector.get_indexes(t) == [] for t in dataset_info.TABLE_ORDER)
 
 
 def test_orders_reference_real_rows_and_totals_add_up(tiny_file: Path) -> None:
-    engine = make_engine(sqlite_url(tiny_file))
-    with engine.connect() as conn:
+    with engine_on(sqlite_url(tiny_file)) as engine, engine.connect() as conn:
         orphans = conn.exec_driver_sql(
             "SELECT count(*) FROM orders o LEFT JOIN customers c ON c.id = o.customer_id WHERE c.id IS NULL"
         ).scalar_one()
@@ -83,20 +89,17 @@ def test_orders_reference_real_rows_and_totals_add_up(tiny_file: Path) -> None:
             "SELECT count(*) FROM orders o JOIN (SELECT order_id, sum(quantity * unit_price) AS s "
             "FROM order_lines GROUP BY order_id) l ON l.order_id = o.id WHERE abs(o.total - l.s) > 0.01"
         ).scalar_one()
-    engine.dispose()
     assert (orphans, mismatched) == (0, 0)
 
 
 def test_popularity_is_skewed(tiny_file: Path) -> None:
-    engine = make_engine(sqlite_url(tiny_file))
-    with engine.connect() as conn:
+    with engine_on(sqlite_url(tiny_file)) as engine, engine.connect() as conn:
         per_product = [
             r[0]
             for r in conn.exec_driver_sql(
                 "SELECT count(*) FROM order_lines GROUP BY product_id ORDER BY count(*) DESC"
             )
         ]
-    engine.dispose()
     top_tenth = sum(per_product[: len(per_product) // 10])
     assert top_tenth > 0.4 * sum(per_product)  # a Zipf-like head: caching has something to hit
 
@@ -173,9 +176,8 @@ def test_a_dataset_from_an_older_version_of_the_course_is_rebuilt_in_place(
 
 def test_a_half_built_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "half.sqlite"
-    engine = make_engine(sqlite_url(path))
-    build.Base.metadata.create_all(engine)  # tables, but no course_meta: not finished
-    engine.dispose()
+    with engine_on(sqlite_url(path)) as engine:
+        build.Base.metadata.create_all(engine)  # tables, but no course_meta: not finished
     with pytest.raises(CourseError, match="not a complete course dataset"):
         read_info(sqlite_url(path))
 
@@ -200,9 +202,8 @@ def test_an_index_made_on_a_model_does_not_reach_new_datasets(tmp_path: Path) ->
     stray = Index("ix_lesson_experiment", Order.status)  # what a learner might type in a lesson
     try:
         build_dataset("tiny", url=sqlite_url(tmp_path / "fresh.sqlite"), progress=False)
-        engine = make_engine(sqlite_url(tmp_path / "fresh.sqlite"))
-        assert inspect(engine).get_indexes("orders") == []
-        engine.dispose()
+        with engine_on(sqlite_url(tmp_path / "fresh.sqlite")) as engine:
+            assert inspect(engine).get_indexes("orders") == []
     finally:
         Order.__table__.indexes.discard(stray)
 
@@ -218,9 +219,8 @@ def test_new_rows_get_fresh_ids_on_postgres() -> None:
     source = course_url(settings(size="tiny", backend="postgres"))
     build_dataset("tiny", url=source, progress=False)
     copy = copy_dataset("tiny", "ids-test", source=source)
-    engine = make_engine(copy)
     try:
-        with engine.begin() as conn:
+        with engine_on(copy) as engine, engine.begin() as conn:
             new_id = conn.execute(
                 text(
                     "INSERT INTO customers (name, email, city, address, notes, created_at) "
@@ -229,7 +229,6 @@ def test_new_rows_get_fresh_ids_on_postgres() -> None:
             ).scalar_one()
         assert new_id == SIZES["tiny"].customers + 1
     finally:
-        engine.dispose()
         drop_copy(copy)
 
 
@@ -244,21 +243,17 @@ def test_a_postgres_build_is_ready_for_the_planner() -> None:
 
     source = course_url(settings(size="tiny", backend="postgres"))
     build_dataset("tiny", url=source, force=True, progress=False)
-    engine = make_engine(source)
-    try:
-        with engine.connect() as conn:
-            tables = conn.execute(
-                text(
-                    "SELECT relname, relpages, relallvisible, "
-                    "(SELECT count(*) FROM pg_stats s WHERE s.tablename = c.relname) AS columns_with_stats, "
-                    "(SELECT count(*) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 "
-                    "AND NOT a.attisdropped) AS columns "
-                    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    "WHERE n.nspname = 'public' AND c.relkind = 'r'"
-                )
-            ).all()
-    finally:
-        engine.dispose()
+    with engine_on(source) as engine, engine.connect() as conn:
+        tables = conn.execute(
+            text(
+                "SELECT relname, relpages, relallvisible, "
+                "(SELECT count(*) FROM pg_stats s WHERE s.tablename = c.relname) AS columns_with_stats, "
+                "(SELECT count(*) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 "
+                "AND NOT a.attisdropped) AS columns "
+                "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'public' AND c.relkind = 'r'"
+            )
+        ).all()
     assert {t.relname for t in tables} == {*dataset_info.TABLE_ORDER, dataset_info.META_TABLE}
     for table in tables:
         assert table.relpages > 0 and table.relallvisible == table.relpages, table
@@ -306,20 +301,16 @@ def test_a_rebuild_keeps_a_postgres_database_that_is_not_a_dataset(capsys: pytes
         servers.drop_database(name)
     servers.create_database("shop_mine")
     url = make_engine(servers.postgres_url("shop_mine")).url
-    engine = make_engine(url)
-    with engine.begin() as conn:
+    with engine_on(url) as engine, engine.begin() as conn:
         conn.execute(text("CREATE TABLE notes (body text)"))
         conn.execute(text("INSERT INTO notes VALUES ('mine')"))
-    engine.dispose()
     try:
         with pytest.raises(CourseError, match="is not a complete course dataset"):
             build_dataset("tiny", url=url, progress=False)  # without --force: refused, untouched
         assert build_dataset("tiny", url=url, force=True, progress=False).size == "tiny"
         assert capsys.readouterr().err == "Kept the database that was named shop_mine as shop_mine__bak.\n"
-        kept = make_engine(url.set(database="shop_mine__bak"))
-        with kept.connect() as conn:
+        with engine_on(url.set(database="shop_mine__bak")) as kept, kept.connect() as conn:
             assert conn.execute(text("SELECT body FROM notes")).scalar_one() == "mine"
-        kept.dispose()
         build_dataset("tiny", url=url, force=True, progress=False)  # a dataset is replaced, not kept
         assert not servers.database_exists("shop_mine__bak1")
     finally:

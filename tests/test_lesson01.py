@@ -23,22 +23,16 @@ from helpers.exercises.lesson01 import (
     Q2,
     Q3,
     Q4,
-    STARTER_Q1,
-    STARTER_Q2,
-    STARTER_Q3,
-    STARTER_Q4,
     Lesson01Exercises,
     chattiest,
-    close_session,
     create_app,
     exercises,
-    get_session,
     products,
     statements_per_endpoint,
 )
 from helpers.measure.harness import Comparison
 from helpers.shop import baseline
-from helpers.shop.db import get_session as course_get_session
+from helpers.shop.db import close_session, get_session
 from helpers.shop.models import Customer, Product
 from helpers.shop.params import ID
 from tests.cells import run_cell
@@ -108,12 +102,12 @@ def filled(starter: str, *lines: str) -> str:
 def test_the_starters_filled_in_as_a_learner_would_pass(course: Course, baseline_table: Comparison) -> None:
     """The starters' given parts work: each, with its blank filled in, passes, building on the cells before it."""
     q1 = run_cell(
-        filled(STARTER_Q1, 'session = g.pop("db_session", None)', "if session:", "    session.close()"),
+        filled(Q1.starter, 'session = g.pop("db_session", None)', "if session:", "    session.close()"),
         "q1", g=g, current_app=current_app,
     )  # fmt: skip
     q2 = run_cell(
         filled(
-            STARTER_Q2,
+            Q2.starter,
             'engine = make_engine(config["DATABASE_URL"])',
             'app.extensions["engine"] = engine',
             'app.extensions["sessionmaker"] = sessionmaker(engine, expire_on_commit=False)',
@@ -124,7 +118,7 @@ def test_the_starters_filled_in_as_a_learner_would_pass(course: Course, baseline
     )  # fmt: skip
     q3 = run_cell(
         filled(
-            STARTER_Q3,
+            Q3.starter,
             "product = get_session().get(Product, product_id)",
             "if product is None:",
             '    abort(404, description=f"no product with id {product_id}")',
@@ -135,7 +129,7 @@ def test_the_starters_filled_in_as_a_learner_would_pass(course: Course, baseline
     )  # fmt: skip
     q4 = run_cell(
         'statements = baseline_table.frame["statements"]\n'
-        + STARTER_Q4.replace("(____, ____)", "(statements.idxmax(), statements.max())"),
+        + Q4.starter.replace("(____, ____)", "(statements.idxmax(), statements.max())"),
         "q4", baseline_table=baseline_table,
     )  # fmt: skip
     answers = {Q1: (q1["get_session"], q1["close_session"]), Q2: q2["create_app"], Q3: q3["my_views"]}
@@ -310,15 +304,13 @@ def test_q2_is_proven(course: Course, shared_engine_factory: Any) -> None:
 
 
 # ---------------------------------------------------------------- q3: one endpoint
-def product_views(
-    body: Callable[[Any], Any], *, lookup: str = "get", not_found: bool = True, session_of: Any = get_session
-) -> Blueprint:
-    """A product page built from parts: the learner's get_session (q1) by default, as in the notebook."""
+def product_views(body: Callable[[Any], Any], *, lookup: str = "get", not_found: bool = True) -> Blueprint:
+    """A product page built from parts, on the shop's get_session (q1's reference), as in the notebook."""
     views = Blueprint(f"views_{id(body)}_{lookup}_{not_found}", __name__)
 
     @views.get(f"/products/<{ID}:product_id>")
     def product_page(product_id: int) -> Any:
-        session = session_of()
+        session = get_session()
         if lookup == "get":
             product = session.get(Product, product_id)
         elif lookup == "first":
@@ -342,7 +334,7 @@ written_otherwise = Blueprint("written_otherwise", __name__)
 @written_otherwise.get(f"/products/<{ID}:product_id>")
 def product_by_select(product_id: int) -> Any:
     row = (
-        course_get_session()
+        get_session()
         .execute(select(Product.id, Product.name, Product.category, Product.price).where(Product.id == product_id))
         .one_or_none()
     )
@@ -358,7 +350,6 @@ def test_q3_is_proven(course: Course) -> None:
             products,
             written_otherwise,
             product_views(right),
-            product_views(right, session_of=course_get_session),
         ],
         wrong=[
             (product_views(lambda p: {**right(p), "price": float(p.price)}), "never a float"),

@@ -4,9 +4,10 @@ changes), and its three exercises proven on both backends."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from sqlalchemy import Index, func, select, text
+from sqlalchemy import Index, Select, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from helpers.course import Course
@@ -110,13 +111,18 @@ def test_unique_email_index_is_used_and_enforced(lab: Course) -> None:
         )
 
 
-def test_composite_index_serves_filter_order_and_limit(lab: Course) -> None:
-    query = (
-        select(Order.id, Order.created_at)
+def _latest_orders_of_the_busiest(lab: Course, *columns: Any) -> Select[*tuple[Any, ...]]:
+    """The busiest customer's 10 latest orders: a filter, an order and a limit for an index to serve."""
+    return (
+        select(*columns)
         .where(Order.customer_id == busiest_customer(lab))
         .order_by(Order.created_at.desc())
         .limit(10)
     )
+
+
+def test_composite_index_serves_filter_order_and_limit(lab: Course) -> None:
+    query = _latest_orders_of_the_busiest(lab, Order.id, Order.created_at)
     ddl(lab, "CREATE INDEX ix_orders_customer_id ON orders (customer_id)")
     single = lab.explain(query)
     assert single.uses_index("ix_orders_customer_id") and single.temp_sort()
@@ -126,12 +132,7 @@ def test_composite_index_serves_filter_order_and_limit(lab: Course) -> None:
 
 
 def test_covering_index_avoids_the_table(lab: Course) -> None:
-    query = (
-        select(Order.created_at, Order.total)
-        .where(Order.customer_id == busiest_customer(lab))
-        .order_by(Order.created_at.desc())
-        .limit(10)
-    )
+    query = _latest_orders_of_the_busiest(lab, Order.created_at, Order.total)
     ddl(lab, "CREATE INDEX ix_orders_cov ON orders (customer_id, created_at, total)")
     if lab.backend == "postgresql":
         with lab.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:

@@ -21,6 +21,7 @@ __all__ = [
     "generate_rows",
     "iso",
     "paragraphs",
+    "person",
     "timestamps",
     "zipf_weights",
 ]
@@ -93,6 +94,13 @@ def zipf_weights(n: int, s: float = 1.1) -> np.ndarray:
     weights = 1.0 / np.arange(1, n + 1, dtype=np.float64) ** s
     normalised: np.ndarray = weights / weights.sum()
     return normalised
+
+
+def person(first: int, last: int, city: int, number: int, domain: str) -> tuple[str, str, str]:
+    """A person's name, email and city, from drawn positions in FIRST_NAMES, LAST_NAMES and CITIES; `number`
+    (their id) makes the email unique."""
+    given, family = FIRST_NAMES[first], LAST_NAMES[last]
+    return f"{given} {family}", f"{given.lower()}.{family.lower()}{number}@{domain}", CITIES[city]
 
 
 def timestamps(rng: np.random.Generator, count: int, *, ordered: bool) -> np.ndarray:
@@ -173,9 +181,7 @@ class _Generator:
             yield [
                 (
                     i + 1,
-                    f"{FIRST_NAMES[first[i]]} {LAST_NAMES[last[i]]}",
-                    f"{FIRST_NAMES[first[i]].lower()}.{LAST_NAMES[last[i]].lower()}{i + 1}@example.com",
-                    CITIES[city[i]],
+                    *person(first[i], last[i], city[i], i + 1, "example.com"),
                     addresses[i],
                     self.notes[note[i]],
                     created[i],

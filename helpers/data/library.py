@@ -13,7 +13,7 @@ import numpy as np
 
 from ..config import size_spec
 from ..library.models import GENRES, LOAN_DAYS, TODAY
-from .generate import CHUNK, CITIES, FIRST_NAMES, LAST_NAMES, Row, iso, paragraphs, zipf_weights
+from .generate import CHUNK, CITIES, FIRST_NAMES, LAST_NAMES, Row, iso, paragraphs, person, zipf_weights
 from .info import SEED
 
 __all__ = [
@@ -132,9 +132,7 @@ def _members(spec: LibrarySize, seed: int) -> Iterator[list[Row]]:
         yield [
             (
                 i + 1,
-                f"{FIRST_NAMES[first[i]]} {LAST_NAMES[last[i]]}",
-                f"{FIRST_NAMES[first[i]].lower()}.{LAST_NAMES[last[i]].lower()}{i + 1}@example.org",
-                CITIES[city[i]],
+                *person(first[i], last[i], city[i], i + 1, "example.org"),
                 joined[i],
                 notes[note[i]],
             )

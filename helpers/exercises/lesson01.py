@@ -19,7 +19,7 @@ from numbers import Integral
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Flask, abort, current_app, g
+from flask import Blueprint, Flask, abort
 from sqlalchemy import Engine, event, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +29,7 @@ from ..measure.harness import Comparison, first_difference
 from ..measure.recorder import QueryRecorder, record, rows_fetched
 from ..shop import baseline
 from ..shop import db as shop_db
+from ..shop.db import close_session, get_session  # q1's references: the shop's own session per request
 from ..shop.models import Customer, Product
 from ..shop.params import ID, MAX_ID
 from .app_task import ENDPOINT_NAMES
@@ -38,24 +39,14 @@ if TYPE_CHECKING:
     from flask.testing import FlaskClient
 
 __all__ = [
-    "HINTS_Q1",
-    "HINTS_Q2",
-    "HINTS_Q3",
-    "HINTS_Q4",
     "Q1",
     "Q2",
     "Q3",
     "Q4",
-    "STARTER_Q1",
-    "STARTER_Q2",
-    "STARTER_Q3",
-    "STARTER_Q4",
     "Lesson01Exercises",
     "chattiest",
-    "close_session",
     "create_app",
     "exercises",
-    "get_session",
     "product_page",
     "products",
     "statements_per_endpoint",
@@ -63,21 +54,6 @@ __all__ = [
 
 
 # ---------------------------------------------------------------- references
-def get_session() -> Session:
-    """The request's session: opened on first use, then kept on g for the rest of the request."""
-    if "db_session" not in g:
-        g.db_session = current_app.extensions["sessionmaker"]()
-    session: Session = g.db_session
-    return session
-
-
-def close_session(exc: BaseException | None = None) -> None:
-    """Reference for q1: at teardown, close the request's session (if it opened one), whatever happened."""
-    session = g.pop("db_session", None)
-    if session is not None:
-        session.close()
-
-
 def create_app(config: dict[str, Any], views: Blueprint) -> Flask:
     """Reference for q2: one engine per app, a session per request closed at teardown, the views registered."""
     app = Flask("my_shop")
@@ -551,7 +527,7 @@ def _check_chattiest(course: Course, answer: Any) -> str:
 
 
 # ---------------------------------------------------------------- the exercises
-STARTER_Q1 = '''\
+_STARTER_Q1 = '''\
 def get_session():
     """The request's session: opened on first use, then kept on g for the rest of the request."""
     if "db_session" not in g:
@@ -569,7 +545,7 @@ def close_session(exc=None):
 
 ex.q1.check((get_session, close_session))'''
 
-STARTER_Q2 = '''\
+_STARTER_Q2 = '''\
 def create_app(config, views):
     """One app built from `config`: one engine (with its pool) on config["DATABASE_URL"], a sessionmaker bound to
     it, your close_session called after every request, and the endpoints of the blueprint `views`.
@@ -584,7 +560,7 @@ def create_app(config, views):
 
 ex.q2.check(create_app)'''
 
-STARTER_Q3 = '''\
+_STARTER_Q3 = '''\
 my_views = Blueprint("my_views", __name__)
 
 
@@ -596,19 +572,19 @@ def product_page(product_id):
 
 ex.q3.check(my_views)'''
 
-STARTER_Q4 = """\
+_STARTER_Q4 = """\
 finding = (____, ____)  # (the endpoint's name as the table writes it, its statements per request)
 
 ex.q4.check(finding)"""
 
-HINTS_Q1 = (
+_HINTS_Q1 = (
     "A request may or may not have opened a session, and it may have failed. Whatever happened, the teardown ends "
     "the session: closing it throws away what the request did not commit, forgets the objects it loaded and hands "
     "its connection back to the pool. Committing here would keep a failed request's half-done change.",
     "g.pop(name, default) takes a value off Flask's g (the default when it is not there); Session.close() in "
     "SQLAlchemy's session basics (the section on closing).",
 )
-HINTS_Q2 = (
+_HINTS_Q2 = (
     "Build everything from what create_app was given: the database URL comes from `config`, never from the course "
     "or a global, so two configs give two apps on two databases. Keep the engine and a sessionmaker where "
     "get_session() and the checks look for them, have Flask call your teardown after every request (even one "
@@ -617,26 +593,26 @@ HINTS_Q2 = (
     "app.extensions; app.teardown_appcontext(function), not after_request, which a failing view skips; "
     "app.register_blueprint(blueprint).",
 )
-HINTS_Q3 = (
+_HINTS_Q3 = (
     "Ask the database for exactly one row, by its primary key, through the request's session: not every product, "
     "filtered in Python. When there is none, answer 404 instead of failing on None; return a dict, and leave the "
     "price the Decimal it is.",
     "get_session() from exercise 1; Session.get(Model, primary_key) returns the object or None; "
     "flask.abort(404, description=...).",
 )
-HINTS_Q4 = (
+_HINTS_Q4 = (
     "Statements are counted, not timed: the table's statements column holds, for each endpoint, how many "
     "statements its example request ran. Find the largest; name its endpoint as the table writes it.",
     "baseline_table.frame is a pandas DataFrame indexed by endpoint: its 'statements' column, and a Series' "
     "idxmax() and max().",
 )
 
-Q1 = Question("A session per request: the teardown", STARTER_Q1, _check_session_functions, HINTS_Q1, solution=(
+Q1 = Question("A session per request: the teardown", _STARTER_Q1, _check_session_functions, _HINTS_Q1, solution=(
     "\n\n".join(inspect.getsource(reference) for reference in (get_session, close_session))
 ))  # fmt: skip
-Q2 = Question("The app factory", STARTER_Q2, _check_factory, HINTS_Q2, solution=create_app)
-Q3 = Question("One endpoint: the product page", STARTER_Q3, _check_product_page, HINTS_Q3, solution=product_page)
-Q4 = Question("Read the baseline table", STARTER_Q4, _check_chattiest, HINTS_Q4, solution=chattiest)
+Q2 = Question("The app factory", _STARTER_Q2, _check_factory, _HINTS_Q2, solution=create_app)
+Q3 = Question("One endpoint: the product page", _STARTER_Q3, _check_product_page, _HINTS_Q3, solution=product_page)
+Q4 = Question("Read the baseline table", _STARTER_Q4, _check_chattiest, _HINTS_Q4, solution=chattiest)
 
 
 @dataclass(frozen=True)

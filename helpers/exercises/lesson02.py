@@ -8,8 +8,7 @@ previews cut by the database), and `improve_task(course)`. `exercises(course)` b
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -24,8 +23,8 @@ from ..shop.models import Customer, Order, Product
 from ..shop.params import ID, MAX_ID
 from ..topics.profiling import one_line
 from .app_task import AppTask, Call
-from .core import Exercise, Incorrect, Question, counting, same_result, within_budget
-from .racing import with_yours
+from .core import Incorrect, Question, counting, same_result, within_budget
+from .racing import RacedExercises
 
 __all__ = [
     "COLUMNS_REFERENCE",
@@ -34,10 +33,6 @@ __all__ = [
     "Q3",
     "Q4",
     "STARTER_IMPROVE",
-    "STARTER_Q1",
-    "STARTER_Q2",
-    "STARTER_Q3",
-    "STARTER_Q4",
     "TRAP_CATEGORY",
     "Lesson02Exercises",
     "customer_columns",
@@ -309,7 +304,7 @@ def _check_previews(course: Course, answer: Any) -> str:
 
 
 # ---------------------------------------------------------------- the questions
-STARTER_Q1 = '''\
+_STARTER_Q1 = '''\
 def customer_columns(session, n):
     """The first n customers by id, as rows of (id, name, email): only those three columns selected, no ORM
     objects, one statement that the database orders and limits."""
@@ -319,7 +314,7 @@ def customer_columns(session, n):
 ex.q1.check(customer_columns)
 # ex.q1.hint()  ex.q1.hint(2)  ex.q1.solution()'''
 
-STARTER_Q2 = f"""\
+_STARTER_Q2 = f"""\
 with course.record() as rec:
     ____  # your loop: the {TRAP_CATEGORY} products loaded with load_only(Product.id, Product.name),
     #       then each one's price and description read, as a template would
@@ -328,7 +323,7 @@ trap_statements = ____  # how many statements ran: read it off rec
 ex.q2.check(trap_statements)
 # ex.q2.hint()  ex.q2.hint(2)  ex.q2.solution()"""
 
-STARTER_Q3 = '''\
+_STARTER_Q3 = '''\
 def product_cards(session, category):
     """A category's products by id, as Product objects with only id, name and price loaded, in one statement;
     reading any other attribute raises instead of running a SELECT."""
@@ -338,7 +333,7 @@ def product_cards(session, category):
 ex.q3.check(product_cards)
 # ex.q3.hint()  ex.q3.hint(2)  ex.q3.solution()'''
 
-STARTER_Q4 = '''\
+_STARTER_Q4 = '''\
 def note_previews(session, city):
     """A city's customers by id, as rows of (id, name, preview): preview is the first 40 characters of their
     notes, cut by the database."""
@@ -373,10 +368,10 @@ _HINTS_Q4 = (
     "where(), order_by() and session.execute(...).all() as in exercise 1.",
 )
 
-Q1 = Question("Your select() of columns", STARTER_Q1, _check_columns, _HINTS_Q1, customer_columns)
-Q2 = Question("The trap, counted", STARTER_Q2, _check_trap_count, _HINTS_Q2, trap_statements)
-Q3 = Question("Product cards that refuse to lazy-load", STARTER_Q3, _check_cards, _HINTS_Q3, product_cards)
-Q4 = Question("Note previews cut by the database", STARTER_Q4, _check_previews, _HINTS_Q4, note_previews)
+Q1 = Question("Your select() of columns", _STARTER_Q1, _check_columns, _HINTS_Q1, customer_columns)
+Q2 = Question("The trap, counted", _STARTER_Q2, _check_trap_count, _HINTS_Q2, trap_statements)
+Q3 = Question("Product cards that refuse to lazy-load", _STARTER_Q3, _check_cards, _HINTS_Q3, product_cards)
+Q4 = Question("Note previews cut by the database", _STARTER_Q4, _check_previews, _HINTS_Q4, note_previews)
 
 
 # ---------------------------------------------------------------- the improve-the-app task
@@ -501,23 +496,11 @@ def improve_task(course: Course) -> AppTask:
 
 
 # ---------------------------------------------------------------- the exercises
-@dataclass(frozen=True)
-class Lesson02Exercises:
-    """Lesson 02's exercises, bound to its database, and its improve-the-app task (the customer page)."""
+class Lesson02Exercises(RacedExercises):
+    """Lesson 02's exercises, bound to its database, and its improve-the-app task (the customer page); in the main
+    race your `customer_columns` runs beside the course's select(columns)."""
 
-    q1: Exercise
-    q2: Exercise
-    q3: Exercise
-    q4: Exercise
-    improve: AppTask
-
-    def with_yours(
-        self, answer: Callable[..., Any], contrast: Mapping[str, Callable[..., Any]]
-    ) -> tuple[dict[str, Callable[..., Any]], str]:
-        """The main race's variants: `contrast`, the course's select(columns), and your `customer_columns` as
-        "yours" once it passes q1's check; and the variant that plays the best role (yours, or the course's)."""
-        variants = {**contrast, COLUMNS_REFERENCE: customer_columns}
-        return with_yours(self.q1, answer, variants, reference=COLUMNS_REFERENCE)
+    reference = (COLUMNS_REFERENCE, customer_columns)
 
 
 def exercises(course: Course) -> Lesson02Exercises:

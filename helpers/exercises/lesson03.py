@@ -10,8 +10,6 @@ them to the lesson's database.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -24,18 +22,14 @@ from ..measure.recorder import QueryRecorder, rows_fetched
 from ..shop.models import Customer, Order, Review
 from ..topics.joins import order_by_clause
 from .app_task import AppTask
-from .core import Exercise, Incorrect, Question, counting, same_result, within_budget
+from .core import Incorrect, Question, counting, same_result, within_budget
 from .order_list import order_list_task
-from .racing import with_yours
+from .racing import RacedExercises
 
 __all__ = [
     "JOINS_REFERENCE",
     "LINES_ORDERS",
     "STARTER_IMPROVE",
-    "STARTER_Q1",
-    "STARTER_Q2",
-    "STARTER_Q3",
-    "STARTER_Q4",
     "Lesson03Exercises",
     "exercises",
     "improve_task",
@@ -91,7 +85,7 @@ def _check_page(course: Course, answer: Any) -> str:
     return f"{said}: no statement per customer. It races in the comparison below."
 
 
-STARTER_Q1 = '''\
+_STARTER_Q1 = '''\
 def orders_with_names(session, n):
     """The n newest orders (highest id first) as (order id, customer name) pairs, in at most two statements
     whatever n is: tell the query what the loop will touch, or join and select the two columns."""
@@ -136,7 +130,7 @@ def _check_selectin_count(course: Course, answer: Any) -> str:
     )
 
 
-STARTER_Q2 = f"""\
+_STARTER_Q2 = f"""\
 with course.record() as rec:
     ____  # your page: the {LINES_ORDERS:,} newest orders with selectinload(Order.lines),
     #       then each order's len(order.lines) read
@@ -262,7 +256,7 @@ def _first_sql(rec: QueryRecorder) -> str:
     return " ".join(rec.statements[0].sql.split()) if rec.statements else ""
 
 
-STARTER_Q3 = '''\
+_STARTER_Q3 = '''\
 def top_customers(session, city):
     """A city's 10 customers with the most orders as (customer id, name, number of orders), most orders first,
     ties broken by a key unique per customer, in one statement that sends back only those ten rows."""
@@ -347,7 +341,7 @@ def _check_review_counts(course: Course, answer: Any) -> str:
     return f"every customer, in one statement per city, those who never wrote a review ({zeros}) counted as 0."
 
 
-STARTER_Q4 = '''\
+_STARTER_Q4 = '''\
 def review_counts(session, city):
     """Every customer of a city, by id, as (customer id, name, number of reviews): those who never wrote one
     included, with 0, in one statement."""
@@ -367,11 +361,11 @@ _HINTS_Q4 = (
 
 # The questions, each declared beside its check above; bound to a course by `exercises(course)`.
 Q1, Q2, Q3, Q4 = (
-    Question("Your page without the N+1", STARTER_Q1, _check_page, _HINTS_Q1, orders_with_names),
-    Question("selectinload, counted", STARTER_Q2, _check_selectin_count, _HINTS_Q2, selectin_statements),
-    Question("Top customers of a city, with a tie-breaker", STARTER_Q3, _check_ranking, _HINTS_Q3, top_customers),
+    Question("Your page without the N+1", _STARTER_Q1, _check_page, _HINTS_Q1, orders_with_names),
+    Question("selectinload, counted", _STARTER_Q2, _check_selectin_count, _HINTS_Q2, selectin_statements),
+    Question("Top customers of a city, with a tie-breaker", _STARTER_Q3, _check_ranking, _HINTS_Q3, top_customers),
     Question(
-        "Every customer, with their reviews counted", STARTER_Q4, _check_review_counts, _HINTS_Q4, review_counts
+        "Every customer, with their reviews counted", _STARTER_Q4, _check_review_counts, _HINTS_Q4, review_counts
     ),
 )
 
@@ -412,23 +406,11 @@ def improve_task(course: Course) -> AppTask:
 
 
 # ---------------------------------------------------------------------- the exercises
-@dataclass(frozen=True)
-class Lesson03Exercises:
-    """Lesson 03's exercises and its improve-the-app task, bound to its database."""
+class Lesson03Exercises(RacedExercises):
+    """Lesson 03's exercises and its improve-the-app task, bound to its database; in the main race your
+    `orders_with_names` runs beside the course's joinedload."""
 
-    q1: Exercise
-    q2: Exercise
-    q3: Exercise
-    q4: Exercise
-    improve: AppTask
-
-    def with_yours(
-        self, answer: Callable[..., Any], contrast: Mapping[str, Callable[..., Any]]
-    ) -> tuple[dict[str, Callable[..., Any]], str]:
-        """The main race's variants: `contrast`, the course's joinedload, and your `orders_with_names` as "yours"
-        once it passes q1's check; and the variant that plays the best role (yours, or the course's)."""
-        variants = {**contrast, JOINS_REFERENCE: orders_with_names}
-        return with_yours(self.q1, answer, variants, reference=JOINS_REFERENCE)
+    reference = (JOINS_REFERENCE, orders_with_names)
 
 
 def exercises(course: Course) -> Lesson03Exercises:

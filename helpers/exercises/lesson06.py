@@ -56,10 +56,6 @@ __all__ = [
     "Q2",
     "Q3",
     "Q4",
-    "STARTER_Q1",
-    "STARTER_Q2",
-    "STARTER_Q3",
-    "STARTER_Q4",
     "Lesson06Exercises",
     "ReportTask",
     "exercises",
@@ -72,7 +68,7 @@ __all__ = [
 _HINTS_LINE = "# ex.{q}.hint()  ex.{q}.hint(2)  ex.{q}.solution()"
 
 # ---------------------------------------------------------------------- the starter cells, verbatim
-STARTER_Q1 = f"""\
+_STARTER_Q1 = f"""\
 yours = Blueprint("yours", __name__)
 
 
@@ -86,7 +82,7 @@ def your_report():
 ex.q1.check(yours)
 {_HINTS_LINE.format(q="q1")}"""
 
-STARTER_Q2 = f"""\
+_STARTER_Q2 = f"""\
 q2_views = Blueprint("q2_views", __name__)
 
 
@@ -111,7 +107,7 @@ def my_orders():
 ex.q2.check(q2_views)
 {_HINTS_LINE.format(q="q2")}"""
 
-STARTER_Q3 = f"""\
+_STARTER_Q3 = f"""\
 @cache.memoize(timeout=300)
 def order_summary(customer_id):
     \"\"\"How many orders a customer has and what they spent: cached per customer.\"\"\"
@@ -140,7 +136,7 @@ def move_order(order_id):
 ex.q3.check(q3_views)
 {_HINTS_LINE.format(q="q3")}"""
 
-STARTER_Q4 = f"""\
+_STARTER_Q4 = f"""\
 product_pages = pages["product pages"]
 target = 0.75 * (1 - len(set(product_pages)) / len(product_pages))  # 3/4 of what a never-evicting cache answers
 print(f"The target: {{target:.1%}} of the product-page requests answered from the cache.")
@@ -156,13 +152,13 @@ def _filled(starter: str, blank: str, code: str) -> str:
 
 
 _SOLUTION_Q1 = _filled(
-    STARTER_Q1,
+    _STARTER_Q1,
     f'@yours.get("{YOUR_REPORT}")\ndef',
     f'@yours.get("{YOUR_REPORT}")\n@cache.cached(timeout=300, query_string=True)  # under the route: Flask calls '
     "the cached view\ndef",
 ).replace("    ____\n", "    return compute_report()\n")
 _SOLUTION_Q2 = _filled(
-    STARTER_Q2,
+    _STARTER_Q2,
     "    return ____",
     "    return f\"me/orders/{current_customer_id()}/{int_arg('limit', 5, high=50)}\"",
 ).replace(
@@ -170,7 +166,7 @@ _SOLUTION_Q2 = _filled(
     '@q2_views.get("/me/orders")\n@cache.cached(timeout=300, key_prefix=my_orders_key)  # called: the whole key\n',
 )
 _SOLUTION_Q3 = _filled(
-    STARTER_Q3,
+    _STARTER_Q3,
     "    ____",
     """    session = get_session()
     old_owner = session.scalar(select(Order.customer_id).where(Order.id == order_id))  # before the change
@@ -330,7 +326,7 @@ def _check_q1(course: Course, views: Any) -> str:
 
 Q1 = Question(
     title="Cache the report",
-    starter=STARTER_Q1,
+    starter=_STARTER_Q1,
     check=_check_q1,
     hints=(
         "A decorator stores what the view returns under a key and answers the next request with the same key "
@@ -392,7 +388,7 @@ def _check_q2(course: Course, views: Any) -> str:
 
 Q2 = Question(
     title="A key per signed-in customer",
-    starter=STARTER_Q2,
+    starter=_STARTER_Q2,
     check=_check_q2,
     hints=(
         "The path /me/orders is the same for everyone, and who is signed in is not in the query string: the key "
@@ -474,7 +470,7 @@ def _check_q3(lab: Course, views: Any) -> str:
 
 Q3 = Question(
     title="One write, two entries",
-    starter=STARTER_Q3,
+    starter=_STARTER_Q3,
     check=_check_q3,
     hints=(
         "Moving an order changes two summaries: the customer who had it and the one who gets it. Read who had it "
@@ -554,7 +550,7 @@ def _check_q4(course: Course, answer: Any) -> str:
 
 Q4 = Question(
     title="The smallest cache for a hit ratio",
-    starter=STARTER_Q4,
+    starter=_STARTER_Q4,
     check=_check_q4,
     hints=(
         "The hit ratio grows with the cache's size, fastest at first: try a size, see on which side of the "

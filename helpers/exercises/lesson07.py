@@ -62,9 +62,6 @@ __all__ = [
     "Q1",
     "Q2",
     "Q3",
-    "STARTER_Q1",
-    "STARTER_Q2",
-    "STARTER_Q3",
     "STEADY",
     "Lesson07Exercises",
     "PoolTask",
@@ -93,19 +90,19 @@ _MISSING = 999_999_999  # a customer id no dataset has: the 404 path
 _HINT_LINE = "# ex.{q}.hint()  ex.{q}.hint(2)  ex.{q}.solution()"
 
 # ---------------------------------------------------------------------- the starter cells, verbatim
-STARTER_Q1 = f"""\
+_STARTER_Q1 = f"""\
 my_pool = ____  # a dict of create_engine's pool options: {{"pool_size": ..., ...}}
 
 ex.q1.check(my_pool)
 {_HINT_LINE.format(q="q1")}"""
 
-STARTER_Q2 = f"""\
+_STARTER_Q2 = f"""\
 leaking_request = ____  # a path, such as "/customers/1/badge"
 
 ex.q2.check(leaking_request)
 {_HINT_LINE.format(q="q2")}"""
 
-STARTER_Q3 = f"""\
+_STARTER_Q3 = f"""\
 quick_shipping = Blueprint("quick_shipping", __name__)
 
 
@@ -159,7 +156,7 @@ ENGINE_OPTIONS = {
 
 
 def _solution_q3() -> str:
-    return STARTER_Q3.replace(
+    return _STARTER_Q3.replace(
         "    ____",
         "    session = get_session()\n"
         "    city = session.scalar(select(Customer.city).where(Customer.id == customer_id))\n"
@@ -303,7 +300,7 @@ def _check_q1(course: Course, answer: Any) -> str:
 
 Q1 = Question(
     title="A pool for the stated load",
-    starter=STARTER_Q1,
+    starter=_STARTER_Q1,
     check=_check_q1,
     hints=(
         "Three numbers answer three sentences of the load: what stays open (the traffic that never goes away), "
@@ -378,7 +375,7 @@ def _check_q2(course: Course, answer: Any) -> str:
 
 Q2 = Question(
     title="The request that leaks",
-    starter=STARTER_Q2,
+    starter=_STARTER_Q2,
     check=_check_q2,
     hints=(
         "A leak is a connection still checked out after its request has answered. It may hide on one endpoint, "
@@ -507,7 +504,7 @@ def _check_q3(course: Course, answer: Any) -> str:
 
 Q3 = Question(
     title="Give the connection back before a slow call",
-    starter=STARTER_Q3,
+    starter=_STARTER_Q3,
     check=_check_q3,
     hints=(
         "A session keeps its connection from its first statement until its transaction ends. Read what you need, "

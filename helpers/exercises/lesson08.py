@@ -46,11 +46,6 @@ __all__ = [
     "Q3",
     "Q4",
     "Q5",
-    "STARTER_Q1",
-    "STARTER_Q2",
-    "STARTER_Q3",
-    "STARTER_Q4",
-    "STARTER_Q5",
     "Lesson08Exercises",
     "apply_price_list",
     "bulk_insert",
@@ -349,7 +344,7 @@ def _check_q1(course: Course, answer: Any) -> str:
     return "two batches of new orders (60 and 25, some without a note), each in one statement and one commit."
 
 
-STARTER_Q1 = """\
+_STARTER_Q1 = """\
 def bulk_insert(session, rows):
     \"\"\"Write every order of `rows` (a list of dicts) in one INSERT statement and one commit, building no
     Order objects.\"\"\"
@@ -361,7 +356,7 @@ ex.q1.check(bulk_insert)"""
 
 Q1 = Question(
     title="The bulk insert",
-    starter=STARTER_Q1,
+    starter=_STARTER_Q1,
     check=_check_q1,
     hints=(
         "Give the database the whole list at once, as plain dicts: no Order(...) per row, so nothing for the "
@@ -408,7 +403,7 @@ def _judge_purge(category: str, doomed: set[int], removed: set[int], done: _Run)
     _within(done, 1)
 
 
-STARTER_Q2 = """\
+_STARTER_Q2 = """\
 print(f"The category: {ex.category}")
 
 
@@ -423,7 +418,7 @@ ex.q2.check(purge_low_ratings)"""
 
 Q2 = Question(
     title="Delete low ratings of a category in one statement",
-    starter=STARTER_Q2,
+    starter=_STARTER_Q2,
     check=_check_q2,
     hints=(
         "A DELETE's WHERE can hold the same conditions as a SELECT's: the category is a column of products, so "
@@ -463,7 +458,7 @@ def _judge_prices(
     _within(done, 1)
 
 
-STARTER_Q3 = """\
+_STARTER_Q3 = """\
 print(f"{len(ex.prices)} new prices, e.g. {dict(list(ex.prices.items())[:3])}")
 
 
@@ -477,7 +472,7 @@ ex.q3.check(apply_price_list)"""
 
 Q3 = Question(
     title="A price list, by primary key",
-    starter=STARTER_Q3,
+    starter=_STARTER_Q3,
     check=_check_q3,
     hints=(
         "Each product gets its own price, so no single WHERE fits: turn the mapping into a list of changes, one "
@@ -530,7 +525,7 @@ def _judge_chunks(customers: list[dict[str, Any]], size: int, done: _Run, writte
         raise Incorrect(f"it sent {len(done.statements):,} statements for {chunks} chunks: one bulk INSERT each")
 
 
-STARTER_Q4 = """\
+_STARTER_Q4 = """\
 def import_in_chunks(session, rows, size):
     \"\"\"Write `rows` (dicts of new customers) in chunks of `size`: one INSERT and one commit per chunk.\"\"\"
     ____
@@ -541,7 +536,7 @@ ex.q4.check(import_in_chunks)"""
 
 Q4 = Question(
     title="An import in chunks",
-    starter=STARTER_Q4,
+    starter=_STARTER_Q4,
     check=_check_q4,
     hints=(
         "Walk the list a chunk at a time (the last chunk is shorter); each chunk is one bulk insert of its dicts, "
@@ -591,7 +586,7 @@ def _check_q5(course: Course, answer: Any) -> str:
     )
 
 
-STARTER_Q5 = """\
+_STARTER_Q5 = """\
 # Measure on the lesson's copy (lab): how many statements does add_all send for the 300 reviews of ex.reviews
 # (then a commit), and how many does one bulk insert of the same dicts send?
 add_all_statements = ____
@@ -614,7 +609,7 @@ bulk_statements = bulk.count
 
 Q5 = Question(
     title="Count it yourself: add_all against a bulk insert",
-    starter=STARTER_Q5,
+    starter=_STARTER_Q5,
     check=_check_q5,
     hints=(
         "Run each write once on a session of the lesson's copy while a recorder listens, and read how many "

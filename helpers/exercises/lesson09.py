@@ -43,10 +43,6 @@ __all__ = [
     "Q2",
     "Q3",
     "Q4",
-    "STARTER_Q1",
-    "STARTER_Q2",
-    "STARTER_Q3",
-    "STARTER_Q4",
     "CachedReportTask",
     "Lesson09Exercises",
     "add_slow_statement_header",
@@ -213,7 +209,7 @@ def _check_q1(course: Course, answer: Any) -> str:
     )
 
 
-STARTER_Q1 = """\
+_STARTER_Q1 = """\
 from flask import g, has_request_context  # noqa: F401 (for your hooks: g lives as long as one request)
 
 
@@ -239,7 +235,7 @@ ex.q1.check(add_slow_statement_header)"""
 
 Q1 = Question(
     title="A slow-statement count in every response",
-    starter=STARTER_Q1,
+    starter=_STARTER_Q1,
     check=_check_q1,
     hints=(
         "Three hooks share one count per request: the first notes when a statement starts (on the connection, "
@@ -313,7 +309,7 @@ def _check_q2(course: Course, answer: Any) -> str:
     return f"GET {_Q2_URL}: every statement traced to its line. The N+1: {lines}."
 
 
-STARTER_Q2 = """\
+_STARTER_Q2 = """\
 print(LIBRARY_DIRS)
 
 
@@ -326,7 +322,7 @@ ex.q2.check(issuing_frame)"""
 
 Q2 = Question(
     title="The line that issued a statement",
-    starter=STARTER_Q2,
+    starter=_STARTER_Q2,
     check=_check_q2,
     hints=(
         "The stack is listed outermost first, and the statement's own frames (SQLAlchemy's, the standard "
@@ -426,7 +422,7 @@ def _check_q3(course: Course, answer: Any) -> str:
     )
 
 
-STARTER_Q3 = """\
+_STARTER_Q3 = """\
 print(f"Customer {ex.customers[0]} has one order, customer {ex.customers[1]} has {ex.customer_orders}.")
 
 
@@ -441,7 +437,7 @@ ex.q3.check(test_customer_page)"""
 
 Q3 = Question(
     title="A budget test that fails for the right reason, for every customer",
-    starter=STARTER_Q3,
+    starter=_STARTER_Q3,
     check=_check_q3,
     hints=(
         "Count the statements each version of the page runs for a customer with n orders: the optimized one "
@@ -508,7 +504,7 @@ def _check_q4(course: Course, answer: Any) -> str:
     )
 
 
-STARTER_Q4 = """\
+_STARTER_Q4 = """\
 # Trace GET ex.report_url on the baseline app: which line of helpers/shop/baseline.py issued the most statements,
 # and how many?
 busiest_line = ____  # its line number in helpers/shop/baseline.py
@@ -519,7 +515,7 @@ ex.q4.check((busiest_line, its_statements))"""
 
 Q4 = Question(
     title="Read the trace: the line that issued the most statements",
-    starter=STARTER_Q4,
+    starter=_STARTER_Q4,
     check=_check_q4,
     hints=(
         "Record the request's statements with the line that issued each, then count them per line: one line "

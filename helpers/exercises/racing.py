@@ -7,13 +7,15 @@ line, never an error on Run All) while it still holds `____` or is not right yet
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
 
 from ..measure.display import say
+from .app_task import AppTask
 from .core import Exercise, Incorrect, contains_blank
 
-__all__ = ["YOURS", "V", "with_yours"]
+__all__ = ["YOURS", "RacedExercises", "V", "with_yours"]
 
 YOURS = "yours"  # the label the learner's variant races under
 V = TypeVar("V")
@@ -43,3 +45,24 @@ def _not_ready(exercise: Exercise, answer: Any) -> str | None:
     except Exception as exc:  # the learner's code failed: the check cell says how; here one line is enough
         return f"raised {type(exc).__name__}"
     return None
+
+
+@dataclass(frozen=True)
+class RacedExercises:
+    """A lesson's four exercises and its improve-the-app task, bound to its database, where q1's answer joins the
+    lesson's main race beside the course's `reference` (its label, its function), which each lesson names."""
+
+    q1: Exercise
+    q2: Exercise
+    q3: Exercise
+    q4: Exercise
+    improve: AppTask
+    reference: ClassVar[tuple[str, Callable[..., Any]]]
+
+    def with_yours(
+        self, answer: Callable[..., Any], contrast: Mapping[str, Callable[..., Any]]
+    ) -> tuple[dict[str, Callable[..., Any]], str]:
+        """The main race's variants: `contrast`, the course's reference, and your q1 answer as "yours" once it
+        passes q1's check; and the variant that plays the best role (yours, or the course's)."""
+        label, function = self.reference
+        return with_yours(self.q1, answer, {**contrast, label: function}, reference=label)

@@ -1,6 +1,7 @@
 """Query plans: EXPLAIN a statement on SQLite or PostgreSQL and ask the plan the questions lessons ask.
 
 * `explain(bind, statement)` runs SQLite's `EXPLAIN QUERY PLAN` or PostgreSQL's `EXPLAIN` (ANALYZE if asked);
+  `explain_sql(bind, sql, params)` does the same for SQL text already in the driver's form;
 * `Plan` holds the plan's lines: `scans(table)`, `uses_index(name)`, `searches(column)`, `covering()`,
   `temp_sort()`;
 * `plan_from_rows` turns the rows an EXPLAIN returned into a `Plan`; `analyze` refreshes the statistics.
@@ -17,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.sql import ClauseElement
 
-__all__ = ["Plan", "analyze", "explain", "plan_from_rows"]
+__all__ = ["Plan", "analyze", "explain", "explain_sql", "plan_from_rows"]
 
 
 @dataclass(frozen=True)
@@ -77,28 +78,30 @@ class Plan:
 
 def explain(bind: Engine | Connection, statement: ClauseElement | str, *, analyze: bool = False) -> Plan:
     """EXPLAIN a statement: SQLite's EXPLAIN QUERY PLAN, PostgreSQL's EXPLAIN (ANALYZE if asked)."""
-    backend = bind.dialect.name
     compiled: Any = (
         statement
         if isinstance(statement, str)
         else statement.compile(dialect=bind.dialect, compile_kwargs={"render_postcompile": True})
     )
     sql, params = (statement, {}) if isinstance(statement, str) else (str(compiled), compiled.params)
+    return explain_sql(bind, sql, _driver_params(compiled, params), analyze="TIMING OFF" if analyze else None)
+
+
+def explain_sql(bind: Engine | Connection, sql: str, params: Any = (), *, analyze: str | None = None) -> Plan:
+    """EXPLAIN SQL text run with the driver's `params`: SQLite's EXPLAIN QUERY PLAN, PostgreSQL's EXPLAIN without
+    costs, or its EXPLAIN ANALYZE (which runs the statement) with the options `analyze` names ("TIMING OFF")."""
+    backend = bind.dialect.name
     if backend == "sqlite":
         prefix = "EXPLAIN QUERY PLAN "
     elif backend == "postgresql":
-        prefix = "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " if analyze else "EXPLAIN (COSTS OFF) "
+        prefix = f"EXPLAIN (ANALYZE, COSTS OFF, {analyze}) " if analyze else "EXPLAIN (COSTS OFF) "
     else:
         prefix = "EXPLAIN "
-
-    def run(conn: Connection) -> list[Any]:
-        return list(conn.exec_driver_sql(prefix + sql, _driver_params(compiled, params)))
-
     if isinstance(bind, Connection):
-        rows = run(bind)
+        rows = list(bind.exec_driver_sql(prefix + sql, params))
     else:
-        with bind.connect() as conn:
-            rows = run(conn)
+        with bind.connect() as conn:  # closed without a commit: whatever ANALYZE ran is rolled back
+            rows = list(conn.exec_driver_sql(prefix + sql, params))
     return plan_from_rows(backend, rows)
 
 

@@ -13,10 +13,6 @@ from .databases import create_database, database_exists, drop_database, rename_d
 from .latency import LatencyProxy
 from .postgres import (
     PG_MISSING,
-    PG_ON_WINDOWS,
-    PG_PORT,
-    PG_USER,
-    REBUILDABLE,
     postgres_log_path,
     postgres_socket_dir,
     postgres_url,
@@ -27,7 +23,6 @@ from .postgres import (
 from .processes import REDIS_PROGRAMS, remove_servers, servers_dir
 from .redis import (
     REDIS_MISSING,
-    REDIS_ON_WINDOWS,
     check_redis,
     redis_executable,
     redis_socket,
@@ -38,12 +33,7 @@ from .redis import (
 
 __all__ = [
     "PG_MISSING",
-    "PG_ON_WINDOWS",
-    "PG_PORT",
-    "PG_USER",
-    "REBUILDABLE",
     "REDIS_MISSING",
-    "REDIS_ON_WINDOWS",
     "REDIS_PROGRAMS",
     "LatencyProxy",
     "check_redis",

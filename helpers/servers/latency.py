@@ -7,16 +7,41 @@ import queue
 import socket
 import threading
 import time
+from abc import ABC, abstractmethod
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 from urllib.parse import quote
 
 from .postgres import PG_PORT, PG_USER, postgres_socket_dir, postgres_url
 
-__all__ = ["LatencyProxy"]
+__all__ = ["Latency", "LatencyProxy"]
 
 
-class LatencyProxy:
+class Latency(ABC):
+    """Delay added to a database's round trips: `delay_ms` (changeable while it runs), `start()`, `close()`, and
+    `with` for both."""
+
+    delay_ms: float
+
+    @abstractmethod
+    def start(self) -> Self:
+        """Begin delaying (again: nothing more); return self."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Stop delaying."""
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class LatencyProxy(Latency):
     """A TCP proxy on 127.0.0.1 that delays client→server traffic by `delay_ms` (changeable while running)."""
 
     def __init__(self, delay_ms: float = 0.0, target: str | Path | tuple[str, int] | None = None) -> None:
@@ -51,14 +76,6 @@ class LatencyProxy:
             listener, self._listener = self._listener, None
             sockets, self._sockets = self._sockets, set()
         _hang_up(*sockets, *([listener] if listener else []))
-
-    def __enter__(self) -> LatencyProxy:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def _accept(self, listener: socket.socket) -> None:
         """Serve each new client on its own threads until close()."""

@@ -40,10 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PG_MISSING",
-    "PG_ON_WINDOWS",
     "PG_PORT",
     "PG_USER",
-    "REBUILDABLE",
     "pgdata_dir",
     "postgres_log_path",
     "postgres_socket_dir",
@@ -59,11 +57,11 @@ PG_MISSING = (
     "PostgreSQL binaries not found: run `make lab` to install the course's dependencies, "
     "or set DATABASE_URL to your own server."
 )
-PG_ON_WINDOWS = (
+_PG_ON_WINDOWS = (
     "set DATABASE_URL to your own PostgreSQL (postgresql+psycopg://user:password@localhost:5432/shop), "
     "or use COURSE_BACKEND=sqlite"
 )
-REBUILDABLE = "it holds only data the course can rebuild"
+_REBUILDABLE = "it holds only data the course can rebuild"
 # SIGINT is a fast shutdown (what `pg_ctl stop -m fast` sends); SIGQUIT if it hangs, SIGKILL last.
 _STOP_SIGNALS = signals("SIGINT", "SIGQUIT", "SIGKILL")
 
@@ -92,7 +90,7 @@ def postgres_log_path() -> Path:
 def postgres_url(database: str = "postgres") -> str:
     """Start the course's PostgreSQL if needed; return a psycopg 3 URL for `database` on its unix socket."""
     global _pg
-    native_windows_stop("PostgreSQL", PG_ON_WINDOWS)
+    native_windows_stop("PostgreSQL", _PG_ON_WINDOWS)
     pgdata = pgdata_dir()
     with _lock:
         if _pg is not None and (_pg.path != pgdata or not running(_pg.pid)):
@@ -224,7 +222,7 @@ def _bin_dir(pgdata: Path) -> Path:
             return bin_dir
     raise CourseError(
         f"The course's PostgreSQL data in {pgdata} is from version {wanted}, which is not installed: "
-        f"delete that folder ({REBUILDABLE}) and try again."
+        f"delete that folder ({_REBUILDABLE}) and try again."
     )
 
 
@@ -313,5 +311,5 @@ def _pg_ctl_start(pgdata: Path, bin_dir: Path, user: pwd.struct_passwd | None) -
             return int((pgdata / "postmaster.pid").read_text().split()[0])
     raise CourseError(
         f"PostgreSQL did not start ({log_gist(read_log(log) or out)}): see {log}; stop any other server "
-        f"using {pgdata}, or delete that folder ({REBUILDABLE})."
+        f"using {pgdata}, or delete that folder ({_REBUILDABLE})."
     )

@@ -44,7 +44,6 @@ from .processes import (
 
 __all__ = [
     "REDIS_MISSING",
-    "REDIS_ON_WINDOWS",
     "check_redis",
     "redis_dir",
     "redis_executable",
@@ -69,7 +68,7 @@ REDIS_MISSING = (
     "redis-server or valkey-server, or set CACHE_REDIS_URL to your own Redis."
 )
 
-REDIS_ON_WINDOWS = "set CACHE_REDIS_URL to your own Redis (redis://localhost:6379/0), or use COURSE_CACHE=simple"
+_REDIS_ON_WINDOWS = "set CACHE_REDIS_URL to your own Redis (redis://localhost:6379/0), or use COURSE_CACHE=simple"
 
 _lock = threading.RLock()
 _redis: Server | None = None
@@ -88,7 +87,7 @@ def redis_socket() -> Path:
 def redis_url() -> str:
     """Start the course's Redis if needed; return its unix-socket URL (for redis-py and CACHE_REDIS_URL)."""
     global _redis
-    native_windows_stop("Redis", REDIS_ON_WINDOWS)
+    native_windows_stop("Redis", _REDIS_ON_WINDOWS)
     sock = redis_socket()
     with _lock:
         if _redis is not None and (_redis.path != sock or not _alive(_redis)):

@@ -12,8 +12,8 @@ from sqlalchemy import select
 from .db import get_session
 from .models import Customer, Order, OrderLine, Product
 from .orders import EXAMPLE_BODY, order_json, order_request, placed_at, unknown_customer, unknown_product
-from .params import ID, example, int_arg, str_arg
-from .queries import NEWEST_FIRST, report_window
+from .params import ID, example, int_arg
+from .queries import NEWEST_FIRST, report_window, search_terms
 
 __all__ = ["bp", "customer_page", "order_list", "place_order", "sales_report", "search"]
 
@@ -76,9 +76,7 @@ def order_list() -> dict[str, Any]:
 @example("/search?city=Lisbon&name=ana&limit=20")
 def search() -> dict[str, Any]:
     """Customers by city and name fragment, ordered by name (filtered in Python)."""
-    city = str_arg("city")
-    name = str_arg("name")
-    limit = int_arg("limit", 20, high=500)
+    city, name, limit = search_terms()
     session = get_session()
     customers = session.scalars(select(Customer)).all()  # every customer, every column
     matches = [

@@ -19,7 +19,7 @@ from .db import get_engine, get_session
 from .models import STATUSES, Customer, Order, OrderLine, Product, Review
 from .orders import order_json, order_request, placed_at, unknown_customer, unknown_product
 from .params import ID, MAX_ID, amount_arg, choice_arg, example, int_arg, number_arg, str_arg
-from .queries import NEWEST_FIRST, report_window
+from .queries import NEWEST_FIRST, report_window, search_terms
 
 __all__ = [
     "ID",
@@ -61,6 +61,7 @@ __all__ = [
     "raiseload",
     "report_window",
     "request",
+    "search_terms",
     "select",
     "selectinload",
     "str_arg",

@@ -17,8 +17,8 @@ from .caching import cache
 from .db import get_session
 from .models import Base, Customer, Order, OrderLine, Product
 from .orders import EXAMPLE_BODY, order_json, order_request, placed_at, unknown_customer, unknown_product
-from .params import ID, MAX_ID, example, int_arg, str_arg
-from .queries import NEWEST_FIRST, report_window
+from .params import ID, MAX_ID, example, int_arg
+from .queries import NEWEST_FIRST, report_window, search_terms
 
 __all__ = [
     "CENT",
@@ -144,9 +144,7 @@ def order_list() -> dict[str, Any]:
 @example("/search?city=Lisbon&name=ana&limit=20")
 def search() -> dict[str, Any]:
     """Customers by city and name fragment, ordered by name (filtered in the database)."""
-    city = str_arg("city")
-    name = str_arg("name")
-    limit = int_arg("limit", 20, high=500)
+    city, name, limit = search_terms()
     conditions = []
     if city is not None:
         conditions.append(Customer.city == city)

@@ -1,4 +1,5 @@
-"""Query pieces both sets of views share: the sales report's window and filters, the order list's order."""
+"""Query pieces both sets of views share: the sales report's window and filters, the order list's order, the
+search's terms."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from sqlalchemy import ColumnElement, UnaryExpression, func, select
 from sqlalchemy.orm import Session
 
 from .models import STATUSES, Order
-from .params import amount_arg, choice_arg, int_arg
+from .params import amount_arg, choice_arg, int_arg, str_arg
 
-__all__ = ["NEWEST_FIRST", "report_window"]
+__all__ = ["NEWEST_FIRST", "report_window", "search_terms"]
 
 # The order list shows the newest orders first; ids break ties between orders placed in the same second.
 NEWEST_FIRST: tuple[UnaryExpression[Any], ...] = (Order.created_at.desc(), Order.id.desc())
@@ -34,3 +35,8 @@ def report_window(session: Session) -> tuple[int, list[ColumnElement[bool]] | No
     if min_total is not None:
         conditions.append(Order.total >= min_total)
     return days, conditions
+
+
+def search_terms() -> tuple[str | None, str | None, int]:
+    """The search's parameters: a city and a fragment of the name (both optional), how many to list."""
+    return str_arg("city"), str_arg("name"), int_arg("limit", 20, high=500)

@@ -32,7 +32,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import Engine, Row, Table, delete, event, insert, select, text, update
@@ -43,10 +43,9 @@ from ..errors import CourseError
 from ..measure import results
 from ..measure.harness import Comparison, check_same, normalize, run_variants, scaling
 from ..measure.predictions import Predicted, as_prediction
+from ..servers.latency import Latency
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from ..course import Course
 
 __all__ = [
@@ -67,7 +66,7 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------- latency on SQLite
-class SimulatedLatency:
+class SimulatedLatency(Latency):
     """A simulation, not a network: sleep `delay_ms` before every statement and every commit on `engine`.
 
     SQLite runs inside the process, so it has no round trips to delay. This stands in for what a database
@@ -96,14 +95,6 @@ class SimulatedLatency:
             event.remove(self.engine, "before_cursor_execute", self._wait)
             event.remove(self.engine, "commit", self._wait)
             self._started = False
-
-    def __enter__(self) -> SimulatedLatency:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 # ---------------------------------------------------------------------- comparing writes
@@ -413,12 +404,6 @@ def _race_engines(
 
 
 # ---------------------------------------------------------------------- round trips
-class _Delay(Protocol):
-    delay_ms: float
-
-    def close(self) -> None: ...
-
-
 def round_trip_sweep(
     lab: Course,
     variants_on: Callable[[Engine], Mapping[str, Callable[[], Any]]],
@@ -431,7 +416,7 @@ def round_trip_sweep(
     PostgreSQL: the lesson's connections pass through a proxy on loopback that delays real traffic. SQLite has
     no round trips: `SimulatedLatency` sleeps before every statement and commit instead (labelled as such).
     """
-    latency: _Delay
+    latency: Latency
     if lab.backend == "postgresql":
         target, latency = lab.with_latency(0)
         kind = "added delay per round trip (ms)"

@@ -32,7 +32,7 @@ from ..db import make_engine
 from ..measure.harness import Comparison, Variants, scaling
 from ..measure.plans import Plan
 from ..measure.plots import scaling_chart, show_figure
-from ..servers import LatencyProxy
+from ..servers.latency import Latency
 from ..shop.models import Order
 from .batching import SimulatedLatency
 
@@ -265,10 +265,10 @@ def delay_sentence(sweep: DelaySweep, naive: str = "lazy (N+1)", best: str = "jo
 
 
 @contextmanager
-def _delayed(course: Course) -> Iterator[tuple[Engine, LatencyProxy | SimulatedLatency, str]]:
+def _delayed(course: Course) -> Iterator[tuple[Engine, Latency, str]]:
     """An engine on the lesson's database whose round trips wait `delay.delay_ms`: through the course's latency
     proxy on PostgreSQL, a sleep before each statement on SQLite (a separate engine: the course's stays fast)."""
-    delay: LatencyProxy | SimulatedLatency
+    delay: Latency
     if course.backend == "postgresql":
         networked, delay = course.with_latency(0)
         engine, label = networked.engine, REAL

@@ -40,7 +40,7 @@ from sqlalchemy.exc import DBAPIError
 from ..config import PROJECT_ROOT
 from ..db import Executed, make_engine, statements_heard
 from ..errors import CourseError
-from ..measure.plans import Plan, plan_from_rows
+from ..measure.plans import Plan, explain_sql
 from ..measure.recorder import QueryRecorder, Statement
 from ..servers import postgres_log_path  # re-exported: the lesson reads the log through this module
 
@@ -289,30 +289,13 @@ def explain_statement(bind: Engine | Connection, statement: Statement, *, analyz
     """
     if not explainable(statement):
         raise CourseError(f"EXPLAIN shows plans of queries and data changes, not of {one_line(statement.sql)!r}.")
-    backend = bind.dialect.name
     is_query = bool(re.match(r"\s*(\(?\s*SELECT|WITH)\b", statement.sql, re.IGNORECASE))
     if analyze is None:
         analyze = is_query
     if analyze and not is_query:
         raise CourseError("EXPLAIN ANALYZE runs the statement: use it on SELECTs, not on data changes.")
-    if backend == "sqlite":
-        prefix = "EXPLAIN QUERY PLAN "
-    elif backend == "postgresql":
-        prefix = "EXPLAIN (ANALYZE, COSTS OFF, BUFFERS OFF) " if analyze else "EXPLAIN (COSTS OFF) "
-    else:
-        prefix = "EXPLAIN "
     params = statement.params[0] if statement.executemany and statement.params else statement.params
-
-    def run(conn: Connection) -> list[Any]:
-        return list(conn.exec_driver_sql(prefix + statement.sql, params if params else ()))
-
-    if isinstance(bind, Connection):
-        rows = run(bind)
-    else:
-        with bind.connect() as conn:
-            rows = run(conn)
-            conn.rollback()
-    return plan_from_rows(backend, rows)
+    return explain_sql(bind, statement.sql, params if params else (), analyze="BUFFERS OFF" if analyze else None)
 
 
 # ---------------------------------------------------------------------------------------- profiles
