@@ -32,15 +32,15 @@ from ..course import setup
 from ..errors import CourseError
 from .registry import REGISTRY
 
-__all__ = ["CPU_RACES", "SLOWEST_CALL_S", "SPENT_PER_VARIANT_S", "count", "table"]
+__all__ = ["CPU_RACES", "count", "table"]
 
 # The races where the layers between the app and the driver are the subject (those counted by default).
 CPU_RACES = (
     "keyset_paging", "pooled_request", "cached_hit", "endpoint_customer_page", "endpoint_order_list",
     "endpoint_search", "endpoint_sales_report",
 )  # fmt: skip
-SLOWEST_CALL_S = 3.0  # under valgrind, about 50 times a native call: a variant slower than this is left out
-SPENT_PER_VARIANT_S = 6.0  # the N calls of a variant take about this long under valgrind
+_SLOWEST_CALL_S = 3.0  # under valgrind, about 50 times a native call: a variant slower than this is left out
+_SPENT_PER_VARIANT_S = 6.0  # the N calls of a variant take about this long under valgrind
 
 
 def count(names: Sequence[str], backends: Sequence[str], size: str | None) -> list[dict[str, Any]]:
@@ -114,8 +114,8 @@ def _dump(label: str) -> None:
 
 
 def _calls_for(first_s: float) -> int:
-    """N: about SPENT_PER_VARIANT_S for the 3N calls, at least 2 (a first call under valgrind is the slowest)."""
-    return max(2, int(SPENT_PER_VARIANT_S / 3 / max(first_s, 1e-6)))
+    """N: about _SPENT_PER_VARIANT_S for the 3N calls, at least 2 (a first call under valgrind is the slowest)."""
+    return max(2, int(_SPENT_PER_VARIANT_S / 3 / max(first_s, 1e-6)))
 
 
 def _child(spec: dict[str, Any]) -> None:
@@ -135,8 +135,8 @@ def _child(spec: dict[str, Any]) -> None:
                     first_s = time.perf_counter() - started
                     n = (
                         0
-                        if first_s > SLOWEST_CALL_S
-                        else max(2, int(SPENT_PER_VARIANT_S / 3 / max(first_s, 1e-6)))
+                        if first_s > _SLOWEST_CALL_S
+                        else max(2, int(_SPENT_PER_VARIANT_S / 3 / max(first_s, 1e-6)))
                     )
                     for _ in range(min(n, 3)):
                         fn()  # warm

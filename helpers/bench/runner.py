@@ -22,7 +22,6 @@ from .registry import REGISTRY, Benchmark, Race
 __all__ = [
     "BACKENDS",
     "COLUMNS",
-    "MIN_SAMPLE_S",
     "details_of",
     "load_table",
     "run",
@@ -41,7 +40,7 @@ COLUMNS = (
 BACKENDS = ("sqlite", "postgres")
 # Each sample of a sub-millisecond variant lasts at least this long (a batch of calls): a call of a few
 # microseconds timed alone is mostly the clock, and one descheduling of the process moves it by multiples.
-MIN_SAMPLE_S = 0.001
+_MIN_SAMPLE_S = 0.001
 
 
 def selected(only: Sequence[str] | None) -> list[Benchmark]:
@@ -58,7 +57,7 @@ def _measure_race(bench: Benchmark, race: Race, repeat: int | None) -> list[Meas
     if race.measured is not None:
         return race.measured
     measurements = run_variants(
-        race.variants, repeat=repeat or bench.repeat, warmup=1, budget_s=60, min_sample_s=MIN_SAMPLE_S
+        race.variants, repeat=repeat or bench.repeat, warmup=1, budget_s=60, min_sample_s=_MIN_SAMPLE_S
     )
     if race.same_result:
         check_same(measurements, race.key)

@@ -21,19 +21,7 @@ from ..topics.loadtest import PathLoad, run_load, run_split_load
 from .floors import select_one_on_open_connection
 from .registry import Goal, Race, benchmark
 
-__all__ = [
-    "ENDPOINTS",
-    "LOAD_APP",
-    "LOAD_FLOOR",
-    "LOAD_PATHS",
-    "REPORT",
-    "USERS_PER_PATH",
-    "app_under_load",
-    "cached_hit",
-    "cached_view",
-    "load_details",
-    "pooled_request",
-]
+__all__ = ["ENDPOINTS", "REPORT", "app_under_load", "cached_hit", "cached_view", "pooled_request"]
 
 ENDPOINTS = {
     "customer page": "/customers/1",
@@ -180,8 +168,8 @@ def pooled_request(course: Course) -> Race:
     )
 
 
-LOAD_PATHS = list(ENDPOINTS.values())
-USERS_PER_PATH = 4  # 16 users in all
+_LOAD_PATHS = list(ENDPOINTS.values())
+_USERS_PER_PATH = 4  # 16 users in all
 
 
 @benchmark(lesson="10", repeat=3)
@@ -190,23 +178,23 @@ def app_under_load(course: Course) -> Race:
     own, under the same locust load: 4 closed-loop users on each endpoint, 16 in all; runs alternate."""
     runs, run_time_s = (1, 2.0) if course.size == "tiny" else (3, 5.0)
     copy, remove = indexed_copy(course, "bench_load")
-    loads: dict[str, list[list[PathLoad]]] = {LOAD_APP: [], LOAD_FLOOR: []}
+    loads: dict[str, list[list[PathLoad]]] = {_LOAD_APP: [], _LOAD_FLOOR: []}
     try:
         url = copy.url.render_as_string(hide_password=False)
         with serve_in_process(views="optimized", database_url=url) as app_server:
-            answers = {path: app_server.get(path) for path in LOAD_PATHS}
+            answers = {path: app_server.get(path) for path in _LOAD_PATHS}
             with serve_bare({path: json.loads(body) for path, (_, _, body) in answers.items()}) as floor_server:
                 for path, (_, _, body) in answers.items():
                     if json.loads(floor_server.get(path)[2]) != json.loads(body):
                         raise RuntimeError(f"the bare Flask floor answers {path} differently from the app")
-                servers = {LOAD_APP: app_server, LOAD_FLOOR: floor_server}
+                servers = {_LOAD_APP: app_server, _LOAD_FLOOR: floor_server}
                 for server in servers.values():  # warm both up (caches, pools, the report cached once)
-                    run_load(server.url, LOAD_PATHS, concurrency=4, requests=200)
+                    run_load(server.url, _LOAD_PATHS, concurrency=4, requests=200)
                 for _ in range(runs):
                     for label, server in servers.items():
                         loads[label].append(
                             run_split_load(
-                                server.url, LOAD_PATHS, users_per_path=USERS_PER_PATH, run_time_s=run_time_s
+                                server.url, _LOAD_PATHS, users_per_path=_USERS_PER_PATH, run_time_s=run_time_s
                             )
                         )
     finally:
@@ -222,24 +210,24 @@ def app_under_load(course: Course) -> Race:
     ]
     return Race(
         {},
-        floor=LOAD_FLOOR,
-        goals=(Goal(LOAD_APP, 2.0, "≥ 0.5× floor's throughput"),),
+        floor=_LOAD_FLOOR,
+        goals=(Goal(_LOAD_APP, 2.0, "≥ 0.5× floor's throughput"),),
         measured=measured,
-        details=load_details(loads),
+        details=_load_details(loads),
     )
 
 
-LOAD_APP = "finished app (s per request served, 16 users)"
-LOAD_FLOOR = "bare Flask view, same JSON (floor)"
+_LOAD_APP = "finished app (s per request served, 16 users)"
+_LOAD_FLOOR = "bare Flask view, same JSON (floor)"
 
 
-def load_details(loads: dict[str, list[list[PathLoad]]]) -> list[dict[str, Any]]:
+def _load_details(loads: dict[str, list[list[PathLoad]]]) -> list[dict[str, Any]]:
     """One row per server and endpoint: throughput and latency percentiles, median and range over the runs."""
     rows = []
     for label, runs in loads.items():
-        for i, path in enumerate(LOAD_PATHS):
+        for i, path in enumerate(_LOAD_PATHS):
             of_path = [run[i] for run in runs]
-            row: dict[str, Any] = {"server": "floor" if label == LOAD_FLOOR else "app", "endpoint": path}
+            row: dict[str, Any] = {"server": "floor" if label == _LOAD_FLOOR else "app", "endpoint": path}
             for field in ("throughput_rps", "p50_ms", "p95_ms", "p99_ms"):
                 values = [getattr(p, field) for p in of_path]
                 row[field] = statistics.median(values)

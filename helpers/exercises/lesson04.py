@@ -38,7 +38,6 @@ __all__ = [
     "pending_queue",
     "plan_queries",
     "plans_read",
-    "queue_queries",
     "starter_cell",
     "with_index",
 ]
@@ -268,7 +267,7 @@ answer_2 = {"a": ____, "b": ____, "c": ____, "d": ____}""",
 
 
 # ---------------------------------------------------------------------- q3 · the pending-orders queue
-def queue_queries(course: Course) -> dict[str, Select[*tuple[Any, ...]]]:
+def _queue_queries(course: Course) -> dict[str, Select[*tuple[Any, ...]]]:
     """q3's two screens: the 20 oldest pending orders, and the next 20 after the last of them."""
     first = (
         select(Order.id, Order.created_at)
@@ -317,7 +316,7 @@ def _serves_the_queue(plan: Plan, copy: Course, what: str) -> None:
 
 
 def _check_q3(course: Course, answer: Any) -> str:
-    plans = _check_lookups(course, answer, queue_queries(course), _serves_the_queue)
+    plans = _check_lookups(course, answer, _queue_queries(course), _serves_the_queue)
     return f"both screens are read from your partial index, in order: {key_line(plans[-1])}"
 
 
@@ -361,5 +360,5 @@ def exercises(course: Course, lab: Course) -> Lesson04Exercises:
         q2=Q2.bind(lab),
         q3=Q3.bind(course),
         plan_queries=plan_queries(lab),
-        queue_query=queue_queries(course)["for the first screen"],
+        queue_query=_queue_queries(course)["for the first screen"],
     )

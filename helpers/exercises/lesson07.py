@@ -52,7 +52,6 @@ from .core import CheckResult, Exercise, Incorrect, NotAnswered, Question, conta
 from .saved_views import assemble, save_engine_options, saved_files
 
 __all__ = [
-    "APP_THREADS",
     "BUDGET",
     "CLIENTS",
     "COURSE_POOL",
@@ -62,7 +61,6 @@ __all__ = [
     "Q1",
     "Q2",
     "Q3",
-    "STEADY",
     "Lesson07Exercises",
     "PoolTask",
     "exercises",
@@ -77,13 +75,13 @@ __all__ = [
 # keeps each connection 30 ms; a request that cannot get one answers 503 within a second.
 CLIENTS = 12
 BUDGET = 8
-STEADY = 8
+_STEADY = 8
 HOLD_MS = 30
 _FAIL_WITHIN_S = 1.0
 _MIN_TIMEOUT_S = 0.25  # well above the waits the stated load makes (a few holds of 30 ms)
 COURSE_POOL = {"pool_size": 8, "max_overflow": 0, "pool_timeout": 1}
 # The improve-the-app task: your app on waitress with 8 threads (make app and the capstone), 8 connections.
-APP_THREADS = 8
+_APP_THREADS = 8
 _APP_TIMEOUT_S = 2.0
 _CARRIER_DELAY_S = 0.02  # q3: what the carrier's API takes to answer
 _MISSING = 999_999_999  # a customer id no dataset has: the 404 path
@@ -255,9 +253,9 @@ def _q1_problem(settings: Mapping[str, Any], seen: _Measured) -> str | None:
             f"pool_size + max_overflow = {limit}: {CLIENTS} clients shared {seen.peak} connections where the "
             f"database allows {BUDGET}, and waited for them (up to {seen.longest_wait_ms:.0f} ms)"
         )
-    if size < STEADY:
+    if size < _STEADY:
         return (
-            f"pool_size = {size}: the traffic never drops below {STEADY} requests at once, yet the pool closed "
+            f"pool_size = {size}: the traffic never drops below {_STEADY} requests at once, yet the pool closed "
             f"connections whenever the load paused, and opened {seen.reopened} new ones in the second burst "
             "(pool_size is what it keeps open)"
         )
@@ -534,17 +532,17 @@ def _improve_problem(settings: Mapping[str, Any]) -> str | None:
     if overflow < 0:
         return (
             f"max_overflow={overflow} removes the ceiling: a leak in any view would open connections until the "
-            f"database refuses everyone's; the database gives your app {APP_THREADS}"
+            f"database refuses everyone's; the database gives your app {_APP_THREADS}"
         )
-    if size + overflow > APP_THREADS:
+    if size + overflow > _APP_THREADS:
         return (
-            f"pool_size + max_overflow = {size + overflow}: over the {APP_THREADS} connections the database "
-            f"gives your app (and more than its {APP_THREADS} threads can use)"
+            f"pool_size + max_overflow = {size + overflow}: over the {_APP_THREADS} connections the database "
+            f"gives your app (and more than its {_APP_THREADS} threads can use)"
         )
-    if size + overflow < APP_THREADS:
+    if size + overflow < _APP_THREADS:
         return (
-            f"pool_size + max_overflow = {size + overflow}: with {APP_THREADS} threads, "
-            f"{APP_THREADS - size - overflow} requests at a time would wait for a connection"
+            f"pool_size + max_overflow = {size + overflow}: with {_APP_THREADS} threads, "
+            f"{_APP_THREADS - size - overflow} requests at a time would wait for a connection"
         )
     if not 0 < timeout <= _APP_TIMEOUT_S:
         return (
@@ -575,14 +573,14 @@ def _check_improve(course: Course, answer: Any) -> str:
         settings = pool_settings(engine)
         if problem := _improve_problem(settings):
             raise Incorrect(problem)
-        ceiling, waited = exhaustion(engine, most=APP_THREADS + 4)
+        ceiling, waited = exhaustion(engine, most=_APP_THREADS + 4)
         paths = [f"/customers/{i}" for i in _ids(course)[:2]]
         result, watch = watched_load(
-            app, paths, threads=APP_THREADS, concurrency=APP_THREADS, requests=5 * APP_THREADS
+            app, paths, threads=_APP_THREADS, concurrency=_APP_THREADS, requests=5 * _APP_THREADS
         )
         if result.failed:
             raise Incorrect(
-                f"under {APP_THREADS} clients {result.failed} of {result.requests} requests failed "
+                f"under {_APP_THREADS} clients {result.failed} of {result.requests} requests failed "
                 f"({dict(result.statuses)}): a view of your app is the cause"
             )
         if not wait_until(lambda: checked_out(engine) == 0, timeout_s=2):
@@ -596,7 +594,7 @@ def _check_improve(course: Course, answer: Any) -> str:
     summary = watch.summary()
     return (
         f"Your app ({which}) on your pool: lending connections out, the {ceiling + 1}th waited "
-        f"{waited or 0:.2f} s and was refused; {APP_THREADS} clients on waitress got {result.requests} answers "
+        f"{waited or 0:.2f} s and was refused; {_APP_THREADS} clients on waitress got {result.requests} answers "
         f"with no error, at most {summary['peak_checked_out']} connections at once, nothing left checked out. "
         f"Kept as data/my_app/{saved.name}: your app runs on it in the capstone and under make app VIEWS=mine."
     )

@@ -54,11 +54,8 @@ __all__ = [
     "improve_task",
     "low_categories",
     "measured_statements",
-    "new_customers",
-    "new_reviews",
     "order_batches",
     "order_counts",
-    "price_list",
     "purge_low_ratings",
     "stored_order",
     "with_yours",
@@ -129,7 +126,7 @@ def order_batches(newest: datetime, customers: int) -> list[list[dict[str, Any]]
     return [first, second]
 
 
-def new_reviews(course: Course, n: int = 300) -> list[dict[str, Any]]:
+def _new_reviews(course: Course, n: int = 300) -> list[dict[str, Any]]:
     """`n` reviews of existing products by existing customers, the same every time."""
     rng = random.Random(7)
     customers, products = course.info.rows["customers"], course.info.rows["products"]
@@ -146,7 +143,7 @@ def new_reviews(course: Course, n: int = 300) -> list[dict[str, Any]]:
     ]
 
 
-def new_customers(n: int = 1200) -> list[dict[str, Any]]:
+def _new_customers(n: int = 1200) -> list[dict[str, Any]]:
     """`n` customers from a CRM export, the same every time."""
     rng = random.Random(11)
     cities = ("Lisbon", "Porto", "Oslo", "Lyon", "Graz", "Turku")
@@ -164,7 +161,7 @@ def new_customers(n: int = 1200) -> list[dict[str, Any]]:
     ]
 
 
-def price_list(course: Course) -> dict[int, Decimal]:
+def _price_list(course: Course) -> dict[int, Decimal]:
     """New prices for every other product among the first 400: 10 % up, rounded to the cent."""
     return dict(_price_lists_at(_url(course))[0])
 
@@ -491,7 +488,7 @@ _CUSTOMER_COLUMNS = [
 
 
 def _check_q4(course: Course, answer: Any) -> str:
-    customers = new_customers()
+    customers = _new_customers()
     tried = []
     with _fresh_copy(course) as copy:
         for size in (_CHUNK_SIZE, 250):  # the lesson's size, then another: a size written into the code fails
@@ -556,7 +553,7 @@ def _whole(value: Any) -> int | None:
 
 
 def _check_q5(course: Course, answer: Any) -> str:
-    reviews = new_reviews(course)
+    reviews = _new_reviews(course)
     if not isinstance(answer, tuple | list) or len(answer) != 2 or None in map(_whole, answer):
         raise Incorrect(f"give two whole numbers, (add_all_statements, bulk_statements), not {answer!r:.60}")
     got = tuple(int(n) for n in answer)
@@ -857,8 +854,8 @@ def exercises(course: Course) -> Lesson08Exercises:
         q4=Q4.bind(course),
         q5=Q5.bind(course),
         improve=improve_task(course),
-        reviews=new_reviews(course),
-        customers=new_customers(),
-        prices=price_list(course),
+        reviews=_new_reviews(course),
+        customers=_new_customers(),
+        prices=_price_list(course),
         category=low_categories(course)[0],
     )

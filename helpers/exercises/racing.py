@@ -15,9 +15,9 @@ from ..measure.display import say
 from .app_task import AppTask
 from .core import Exercise, Incorrect, contains_blank
 
-__all__ = ["YOURS", "RacedExercises", "V", "with_yours"]
+__all__ = ["RacedExercises", "V", "with_yours"]
 
-YOURS = "yours"  # the label the learner's variant races under
+_YOURS = "yours"  # the label the learner's variant races under
 V = TypeVar("V")
 
 
@@ -29,7 +29,7 @@ def with_yours(
     name = getattr(answer, "__name__", "answer")
     why = _not_ready(exercise, answer)
     if why is None:
-        return {**variants, YOURS: answer}, YOURS
+        return {**variants, _YOURS: answer}, _YOURS
     say(f"Your {name} {why}: this race runs without it, with {reference!r} as the best variant.", "#7a6a00")
     return dict(variants), reference
 

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
-    "SLOW_CALL_S",
     "Comparison",
     "Engines",
     "Measurement",
@@ -275,7 +274,7 @@ def samples_per_round(sample_s: Sequence[float], *, most: int = 10, longest_s: f
     return [min(most, max(1, int(slowest / s))) if 0 < s <= longest_s else 1 for s in sample_s]
 
 
-SLOW_CALL_S = 0.1  # a variant whose warm-up call lasted this long is not calibrated (its sample is one call)
+_SLOW_CALL_S = 0.1  # a variant whose warm-up call lasted this long is not calibrated (its sample is one call)
 _clock = time.perf_counter  # the one clock of the timing loop (tests put a counting one in its place)
 
 
@@ -301,7 +300,7 @@ def run_variants(
     first call is timed (a cold call) and is recorded as well.
 
     `min_sample_s` (the bench uses a millisecond) times a faster variant in batches: unless its warm-up call
-    took `SLOW_CALL_S` or more, untimed calls measure how long one takes, then each of its samples makes `batch`
+    took `_SLOW_CALL_S` or more, untimed calls measure how long one takes, then each of its samples makes `batch`
     calls in a row and records their mean (`Measurement.batch`; `times_s` stays seconds per call). A variant
     whose sample is shorter than the slowest variant's takes several samples a round (`samples_per_round`, up
     to 10): `repeat` is then the number of rounds. Batches need warm-up calls and no `reset`: a cold call, or
@@ -339,7 +338,7 @@ def run_variants(
                 else:
                     fns[i]()
                 sample_s[i] = _clock() - t0
-            if batching and min_sample_s and sample_s[i] < SLOW_CALL_S:
+            if batching and min_sample_s and sample_s[i] < _SLOW_CALL_S:
                 # A call of a tenth of a second or more is its own sample: no calibration calls for it.
                 measurements[i].batch, sample_s[i] = _calibrate(fns[i], min_sample_s)
         per_round = samples_per_round([sample_s[i] for i in block]) if batching else [1] * len(block)

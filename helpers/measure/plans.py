@@ -4,7 +4,7 @@
   `explain_sql(bind, sql, params)` does the same for SQL text already in the driver's form;
 * `Plan` holds the plan's lines: `scans(table)`, `uses_index(name)`, `searches(column)`, `covering()`,
   `temp_sort()`;
-* `plan_from_rows` turns the rows an EXPLAIN returned into a `Plan`; `analyze` refreshes the statistics.
+* `_plan_from_rows` turns the rows an EXPLAIN returned into a `Plan`; `analyze` refreshes the statistics.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.sql import ClauseElement
 
-__all__ = ["Plan", "analyze", "explain", "explain_sql", "plan_from_rows"]
+__all__ = ["Plan", "analyze", "explain", "explain_sql"]
 
 
 @dataclass(frozen=True)
@@ -102,10 +102,10 @@ def explain_sql(bind: Engine | Connection, sql: str, params: Any = (), *, analyz
     else:
         with bind.connect() as conn:  # closed without a commit: whatever ANALYZE ran is rolled back
             rows = list(conn.exec_driver_sql(prefix + sql, params))
-    return plan_from_rows(backend, rows)
+    return _plan_from_rows(backend, rows)
 
 
-def plan_from_rows(backend: str, rows: Sequence[Any]) -> Plan:
+def _plan_from_rows(backend: str, rows: Sequence[Any]) -> Plan:
     """The Plan of the rows an EXPLAIN returned: SQLite's (id, parent, notused, detail), indented by depth as the
     sqlite3 shell does; elsewhere one line of text per row."""
     if backend == "sqlite":

@@ -42,7 +42,6 @@ __all__ = [
     "PG_MISSING",
     "PG_PORT",
     "PG_USER",
-    "pgdata_dir",
     "postgres_log_path",
     "postgres_socket_dir",
     "postgres_url",
@@ -69,14 +68,14 @@ _lock = threading.RLock()  # the server state is shared by threads (Flask's, a n
 _pg: Server | None = None
 
 
-def pgdata_dir() -> Path:
+def _pgdata_dir() -> Path:
     """The course's PostgreSQL data folder, data/servers/postgres (its unix socket lives there too)."""
     return servers_dir() / "postgres"
 
 
 def postgres_socket_dir(pgdata: Path | None = None) -> Path:
     """The folder of the server's unix socket: its data folder, or a short one where that path is too long."""
-    return socket_folder(pgdata or pgdata_dir(), f".s.PGSQL.{PG_PORT}")
+    return socket_folder(pgdata or _pgdata_dir(), f".s.PGSQL.{PG_PORT}")
 
 
 def postgres_log_path() -> Path:
@@ -84,14 +83,14 @@ def postgres_log_path() -> Path:
 
     It exists once the server has started; each start begins a new log.
     """
-    return pgdata_dir() / "server.log"
+    return _pgdata_dir() / "server.log"
 
 
 def postgres_url(database: str = "postgres") -> str:
     """Start the course's PostgreSQL if needed; return a psycopg 3 URL for `database` on its unix socket."""
     global _pg
     native_windows_stop("PostgreSQL", _PG_ON_WINDOWS)
-    pgdata = pgdata_dir()
+    pgdata = _pgdata_dir()
     with _lock:
         if _pg is not None and (_pg.path != pgdata or not running(_pg.pid)):
             stop_postgres()  # DATA_DIR changed, or someone killed the server: drop our claim, start afresh
@@ -142,7 +141,7 @@ def restart_postgres() -> None:
 def running_postgres_pids(pgdata: Path | None = None) -> list[int]:
     """Pids of the postgres processes serving `pgdata` (default: the course's), children included."""
     pids: set[int] = set()
-    for pid in _postmasters(pgdata or pgdata_dir()):
+    for pid in _postmasters(pgdata or _pgdata_dir()):
         pids.add(pid)
         with contextlib.suppress(psutil.Error):
             pids.update(child.pid for child in psutil.Process(pid).children(recursive=True))

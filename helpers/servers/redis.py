@@ -45,7 +45,6 @@ from .processes import (
 __all__ = [
     "REDIS_MISSING",
     "check_redis",
-    "redis_dir",
     "redis_executable",
     "redis_socket",
     "redis_url",
@@ -74,14 +73,14 @@ _lock = threading.RLock()
 _redis: Server | None = None
 
 
-def redis_dir() -> Path:
+def _redis_dir() -> Path:
     """The course's Redis folder, data/servers/redis: its lock, log, owner file (and socket, if short enough)."""
     return servers_dir() / "redis"
 
 
 def redis_socket() -> Path:
     """The course's Redis socket: in its folder, or in a short one where that path is too long for a socket."""
-    return socket_folder(redis_dir(), "redis.sock") / "redis.sock"
+    return socket_folder(_redis_dir(), "redis.sock") / "redis.sock"
 
 
 def redis_url() -> str:
@@ -93,7 +92,7 @@ def redis_url() -> str:
         if _redis is not None and (_redis.path != sock or not _alive(_redis)):
             stop_redis()
         if _redis is None:
-            _redis = _start(redis_dir(), sock)
+            _redis = _start(_redis_dir(), sock)
             once_at_exit(stop_redis)
     return "unix://" + quote(str(sock))
 
@@ -106,7 +105,7 @@ def stop_redis() -> None:
     if server is None or server.child is None or server.owner != os.getpid():
         return
     _stop_child(server.child)
-    (redis_dir() / "owner.json").unlink(missing_ok=True)
+    (_redis_dir() / "owner.json").unlink(missing_ok=True)
 
 
 def running_redis_pids(sock: Path | None = None) -> list[int]:

@@ -13,7 +13,7 @@
   and each app's keys; `PageWatch` tabulates, step by step, what a page served beside what the database holds;
 * `popularity(course)` and `traffic(...)` draw page requests as skewed as the dataset's orders; `sweep_hit_ratios`
   replays them against caches of growing size and `show_hit_ratios` draws and tabulates the result;
-* `report_views()` serves the sales report uncached, cached the course's way and as a bare Flask view, and
+* `_report_views()` serves the sales report uncached, cached the course's way and as a bare Flask view, and
   `race_hits(course, yours, prediction)` races them with the learner's cached view: one table and chart;
 * `hit_on_stores(course, redis)` times a hit on a SimpleCache and on Redis beside the bare view;
 * `hit_ratio(paths, threshold)` replays requests against a SimpleCache of that size, as `@cache.cached` would;
@@ -80,7 +80,6 @@ __all__ = [
     "redis_url_for",
     "rename",
     "rename_through_a",
-    "report_views",
     "show_hit_ratios",
     "single_view",
     "stored_keys",
@@ -89,7 +88,6 @@ __all__ = [
     "top_share",
     "traffic",
     "visit",
-    "with_own_caches",
 ]
 
 # Tables import pandas where they are built (deferred: a server process imports this module for profile_views,
@@ -182,7 +180,7 @@ def _close(app: Flask) -> None:
     app.extensions["engine"].dispose()
 
 
-def with_own_caches(course: Course) -> Course:
+def _with_own_caches(course: Course) -> Course:
     """A Course whose every app() has a cache of its own (for checks that must not meet earlier entries)."""
     from ..course import Course  # deferred: course imports pandas (see the note under __all__)
 
@@ -412,7 +410,7 @@ def _bare_report() -> Any:
     return answers[request.query_string]
 
 
-def report_views() -> Blueprint:
+def _report_views() -> Blueprint:
     """The sales report uncached, cached the course's way, and as a bare Flask view (lesson 06's race)."""
     views = Blueprint("report_race", __name__)
     views.add_url_rule(_RACE_PATHS["uncached"], "uncached", optimized.sales_report.uncached)
@@ -437,7 +435,7 @@ def race_hits(
     from ..measure.plots import show_figure
     from ..measure.units import format_ms
 
-    app = fresh_app(course, [report_views(), *([yours] if yours is not None else [])])
+    app = fresh_app(course, [_report_views(), *([yours] if yours is not None else [])])
     client, engine = app.test_client(), app.extensions["engine"]
     paths = {
         name: path + _REPORT_QUERY for name, path in _RACE_PATHS.items() if yours is not None or name != "yours"
@@ -487,8 +485,8 @@ def race_hits(
 def hit_on_stores(course: Course, redis: str) -> Comparison:
     """A hit of the course's cached report on a SimpleCache and on Redis, beside the bare Flask view."""
     apps = {
-        "SimpleCache hit": fresh_app(course, report_views(), CACHE_TYPE="SimpleCache"),
-        "RedisCache hit": fresh_app(course, report_views(), CACHE_TYPE="RedisCache", CACHE_REDIS_URL=redis),
+        "SimpleCache hit": fresh_app(course, _report_views(), CACHE_TYPE="SimpleCache"),
+        "RedisCache hit": fresh_app(course, _report_views(), CACHE_TYPE="RedisCache", CACHE_REDIS_URL=redis),
     }
     clients = {name: app.test_client() for name, app in apps.items()}
     cached, bare = _RACE_PATHS["the course's cached view"] + _REPORT_QUERY, _RACE_PATHS["bare Flask view"]

@@ -7,7 +7,7 @@ An endpoint has two floors, both plain Flask views called like the endpoint:
 * the **raw driver in a bare Flask view** sends the very statements the finished endpoint sends (captured from
   one of its requests, SQL and parameters) through `sqlite3` or `psycopg`, on a connection taken from a
   minimal pool, turns the rows into the same JSON and ends its transaction: a floor an app could actually
-  reach (`raw_driver_view`).
+  reach (`_raw_driver_view`).
 
 Between the two floors and the finished app sit the layers SQLAlchemy and the shop add. `endpoint_floor(app,
 path)` measures the rungs of that ladder side by side, each one layer more than the one below it (the same
@@ -63,23 +63,19 @@ __all__ = [
     "CENT",
     "LAYERS",
     "RUNGS",
-    "SHAPES",
     "Captured",
     "EndpointFloor",
     "RawPool",
     "Rows",
     "Shape",
-    "bare_app",
     "bare_view",
     "call_ladder",
     "capture",
     "endpoint_floor",
-    "endpoint_name",
     "finished_app",
     "indexed_copy",
     "ladder",
     "raw_driver_app",
-    "raw_driver_view",
     "same_answer",
     "serve_bare",
 ]
@@ -101,7 +97,7 @@ class Captured:
     statements: tuple[tuple[Any, Any], ...] = field(repr=False)  # the statement objects the view executed
 
 
-def endpoint_name(app: Flask, path: str) -> str:
+def _endpoint_name(app: Flask, path: str) -> str:
     """The name of the view that answers `path` in `app`, without its blueprint ('customer_page')."""
     endpoint, _ = app.url_map.bind("localhost").match(path.split("?")[0], method="GET")
     return str(endpoint).rsplit(".", 1)[-1]
@@ -132,7 +128,7 @@ def capture(app: Flask, path: str) -> Captured:
     with _capturing(app.extensions["engine"]) as (built, recorder):
         response = app.test_client().get(path)
     return Captured(
-        path, endpoint_name(app, path), response.status_code, response.get_json(), _sql_of(recorder), tuple(built)
+        path, _endpoint_name(app, path), response.status_code, response.get_json(), _sql_of(recorder), tuple(built)
     )
 
 
@@ -225,7 +221,7 @@ def _sales_report(results: list[Rows], args: MultiDict[str, str]) -> Any:
 
 # The finished views' JSON built from the rows of their statements, by view name: what every floor and rung
 # below the finished view does after its fetches (the floor reads no parameters of its own beyond these).
-SHAPES: dict[str, Shape] = {
+_SHAPES: dict[str, Shape] = {
     "customer_page": _customer_page,
     "order_list": _order_list,
     "search": _search,
@@ -234,7 +230,7 @@ SHAPES: dict[str, Shape] = {
 
 
 # ------------------------------------------------------------------------------------------------- the floors
-def bare_app(payloads: Mapping[str, Any]) -> Flask:
+def _bare_app(payloads: Mapping[str, Any]) -> Flask:
     """A Flask app with one view per path returning that path's JSON, with no database work at all."""
     app = Flask("bare")
     for path, payload in payloads.items():
@@ -244,8 +240,8 @@ def bare_app(payloads: Mapping[str, Any]) -> Flask:
 
 
 def bare_view(path: str, payload: Any) -> Callable[[], Any]:
-    """One GET of `path` from `bare_app` through the test client: the lower bound for an endpoint."""
-    return _getter(bare_app({path: payload}).test_client(), path)
+    """One GET of `path` from `_bare_app` through the test client: the lower bound for an endpoint."""
+    return _getter(_bare_app({path: payload}).test_client(), path)
 
 
 def _getter(client: Any, path: str) -> Callable[[], Any]:
@@ -287,15 +283,15 @@ class RawPool:
         return results
 
 
-def raw_driver_view(pool: RawPool, captured: Captured) -> Callable[..., Any]:
+def _raw_driver_view(pool: RawPool, captured: Captured) -> Callable[..., Any]:
     """A Flask view sending `captured`'s SQL through the raw driver and answering the finished view's JSON."""
-    shape, sql = SHAPES[captured.endpoint], captured.sql
+    shape, sql = _SHAPES[captured.endpoint], captured.sql
     return lambda **_: shape(pool.rows(sql), request.args)
 
 
 def raw_driver_app(pool: RawPool, captured: Mapping[str, Captured]) -> Flask:
     """A bare Flask app with a raw-driver view for each captured path."""
-    return _app_of("raw_driver", {path: raw_driver_view(pool, one) for path, one in captured.items()})
+    return _app_of("raw_driver", {path: _raw_driver_view(pool, one) for path, one in captured.items()})
 
 
 def _app_of(name: str, views: Mapping[str, Callable[..., Any]]) -> Flask:
@@ -344,7 +340,7 @@ def ladder(app: Flask, path: str) -> tuple[dict[str, Callable[[], Any]], Callabl
     no_headers = clone(STATEMENT_HEADERS=False)
     engine: Engine = no_headers.extensions["engine"]
     sessions = no_headers.extensions["sessionmaker"]
-    shape, statements = SHAPES[captured.endpoint], captured.statements
+    shape, statements = _SHAPES[captured.endpoint], captured.statements
 
     def core_view(**_: Any) -> Any:
         with engine.connect() as conn:
@@ -361,7 +357,7 @@ def ladder(app: Flask, path: str) -> tuple[dict[str, Callable[[], Any]], Callabl
         _app_of("session", {path: session_view}).test_client(),
         _app_of("core", {path: core_view}).test_client(),
         raw_driver_app(pool, {path: captured}).test_client(),
-        bare_app({path: captured.body}).test_client(),
+        _bare_app({path: captured.body}).test_client(),
     ]
     variants = {rung: _getter(client, path) for rung, client in zip(RUNGS, clients, strict=True)}
 
@@ -482,7 +478,7 @@ def call_ladder(
 
 # ------------------------------------------------------------------------------------------ the floor under load
 def serve_bare(payloads: Mapping[str, Any], *, threads: int = 8, ready_timeout_s: float = 30) -> Served:
-    """`bare_app(payloads)` on waitress with `threads` threads, in a child process of its own, as the shop is
+    """`_bare_app(payloads)` on waitress with `threads` threads, in a child process of its own, as the shop is
     served by `servers.wsgi.serve_in_process`: the floor for the app under load."""
     folder = Path(tempfile.mkdtemp(prefix="course-floor-"))
     (folder / "payloads.json").write_text(json.dumps(payloads))
@@ -524,7 +520,7 @@ def _serve(argv: Sequence[str]) -> None:
     """`python -m helpers.topics.floors PAYLOADS.json PORT THREADS`: what `serve_bare` runs."""
 
     payloads_file, port, threads = argv
-    app = bare_app(json.loads(Path(payloads_file).read_text()))
+    app = _bare_app(json.loads(Path(payloads_file).read_text()))
     serve(app, host="127.0.0.1", port=int(port), threads=int(threads), ident="floor")
 
 

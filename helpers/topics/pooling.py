@@ -8,7 +8,7 @@
   the load's result with the watch (`measure.plots.timeline_chart` draws it);
 * `load_with_pool(course, views, paths, concurrency, ...)` is `watched_load` on a course's app built with pool
   options, its engine disposed after; `load_summary(...)` says what a load did in a sentence, and
-  `sweep_clients(run, clients)` tabulates loads of growing concurrency;
+  `_sweep_clients(run, clients)` tabulates loads of growing concurrency;
 * `gc_paused()` makes a leaked session keep its connection until the block ends (see its docstring);
 * `held_views` serve a lookup that keeps its connection `?hold_ms=` milliseconds (on any backend), and
   `partner_views` three endpoints of which one leaks on some requests (lesson 07's exercise 2);
@@ -70,7 +70,6 @@ __all__ = [
     "partner_views",
     "pool_settings",
     "race_pools",
-    "sweep_clients",
     "two_bursts",
     "watched_load",
 ]
@@ -403,7 +402,7 @@ def load_summary(result: LoadResult, summary: dict[str, Any], limit: int) -> str
     )
 
 
-def sweep_clients(run: Callable[[int], tuple[LoadResult, PoolWatch]], clients: Sequence[int]) -> pd.DataFrame:
+def _sweep_clients(run: Callable[[int], tuple[LoadResult, PoolWatch]], clients: Sequence[int]) -> pd.DataFrame:
     """`run(n)` for each number of clients: one row each (the load's figures and the watch's summary), by
     concurrency."""
     rows = []

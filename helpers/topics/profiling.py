@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CATEGORIES",
-    "PROFILER_INTERVAL_S",
     "AutoExplain",
     "LogEntry",
     "Origin",
@@ -299,7 +298,7 @@ def explain_statement(bind: Engine | Connection, statement: Statement, *, analyz
 
 
 # ---------------------------------------------------------------------------------------- profiles
-PROFILER_INTERVAL_S = 0.001  # pyinstrument's default: a sample every millisecond
+_PROFILER_INTERVAL_S = 0.001  # pyinstrument's default: a sample every millisecond
 
 # Where self time is charged, in the order tables and charts list them.
 CATEGORIES = (
@@ -688,7 +687,7 @@ def plan_entries(entries: list[LogEntry]) -> pd.DataFrame:
 def _pyinstrument(call: Callable[[], Any], times: int) -> Any:
     from pyinstrument import Profiler  # deferred: the profilers load only when a profile is taken
 
-    profiler = Profiler(interval=PROFILER_INTERVAL_S, async_mode="disabled")
+    profiler = Profiler(interval=_PROFILER_INTERVAL_S, async_mode="disabled")
     with profiler:
         for _ in range(times):
             call()
