@@ -10,6 +10,7 @@ import math
 import re
 import sys
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ __all__ = [
     "check_connection",
     "check_reachable",
     "course_url",
+    "drop_pooled_connections",
     "is_statement_timeout",
     "limit_statement_time",
     "listen_statements",
@@ -158,6 +160,28 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()  # every engine make_engine made, for drop_pooled_connections
+
+
+def drop_pooled_connections(url: URL) -> None:
+    """Empty the pools of this process's engines on `url`'s PostgreSQL database.
+
+    Copying a database (CREATE DATABASE ... TEMPLATE) or renaming it ends every other session on it, the idle
+    ones each pool keeps included; without this, the next request of an app opened before the copy would get a
+    dead connection (and a 503). Connections checked out now are left alone and dropped when returned.
+    """
+    if url.get_backend_name() != "postgresql":
+        return
+    for engine in list(_ENGINES):
+        other = engine.url
+        if other.get_backend_name() == "postgresql" and (other.host, other.port, other.database) == (
+            url.host,
+            url.port,
+            url.database,
+        ):
+            engine.dispose()
+
+
 def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
     """create_engine with the course's defaults: fast failure, SQLite pragmas, one clear error."""
     parsed = parse_url(url) if url is not None else course_url()
@@ -176,6 +200,7 @@ def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
         raise _not_a_url(parsed, "The URL", exc) from None
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    _ENGINES.add(engine)
     return engine
 
 

@@ -233,6 +233,27 @@ def test_new_rows_get_fresh_ids_on_postgres() -> None:
 
 
 @pytest.mark.postgres
+def test_an_app_opened_before_a_copy_answers_its_next_request() -> None:
+    """A copy ends the source's other sessions (PostgreSQL copies a template nobody is on): the pools of this
+    process's apps on it are emptied, so a notebook's app made earlier does not answer its next request 503."""
+    from helpers.course import setup
+    from helpers.data import copy_dataset, drop_copy
+
+    course = setup("tests", size="tiny", backend="postgres", quiet=True)
+    app = course.app()
+    client = app.test_client()
+    assert client.get("/customers/1").status_code == 200  # a pooled session on the course's database
+    copy = copy_dataset("tiny", "before-after", source=course.url)
+    try:
+        response = client.get("/customers/1")
+        assert response.status_code == 200, response.get_json()
+    finally:
+        drop_copy(copy)
+        app.extensions["engine"].dispose()
+        course.engine.dispose()
+
+
+@pytest.mark.postgres
 def test_a_postgres_build_is_ready_for_the_planner() -> None:
     """Every table has statistics and every page is marked all-visible (rows written frozen, then VACUUM): the
     first query of a lesson gets an estimated plan and can read an index alone (04's index-only scan)."""

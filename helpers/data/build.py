@@ -23,7 +23,7 @@ from sqlalchemy.sql import table as table_clause
 from tqdm.auto import tqdm
 
 from ..config import SizeSpec, settings, size_spec
-from ..db import check_reachable, make_engine, parse_url
+from ..db import check_reachable, drop_pooled_connections, make_engine, parse_url
 from ..errors import CourseError
 from ..servers import create_database, database_exists, drop_database, rename_database
 from ..shop.models import Base  # noqa: F401  (the shop's models, read here by tests that half-build one)
@@ -282,6 +282,7 @@ class _PostgresDatabase(_Build):
                 print(f"Kept the database that was named {self.name} as {backup}.", file=sys.stderr)
         rename_database(self.building, self.name, server_url=self.admin)
         drop_database(self.old, server_url=self.admin)
+        drop_pooled_connections(self.url)  # their sessions were on the database now replaced
 
 
 def _skip_foreign_key_checks(conn: Connection) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy.engine import URL
 
 from .. import servers
 from ..config import settings, size_spec
-from ..db import sqlite_path
+from ..db import drop_pooled_connections, sqlite_path
 from ..errors import CourseError
 from .build import ensure_dataset
 from .kinds import SHOP, Dataset, dataset_url
@@ -38,6 +38,7 @@ def copy_dataset(
         admin = source.set(database="postgres").render_as_string(hide_password=False)
         servers.drop_database(target, server_url=admin)
         servers.create_database(target, template=str(source.database), server_url=admin)
+        drop_pooled_connections(source)  # the copy ended the source's other sessions, this process's pools' too
         return source.set(database=target)
     raise CourseError("copy_dataset works on SQLite and PostgreSQL: use the course's own database for lesson 04.")
 

@@ -15,6 +15,7 @@ The app runs on a private copy of the library dataset (`library-<size>.oncall.sq
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib.util
 import inspect
@@ -32,7 +33,7 @@ from types import CodeType, ModuleType
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask
-from sqlalchemy import Engine, Index, text
+from sqlalchemy import Engine, Index, event, text
 from sqlalchemy import inspect as inspect_db
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
@@ -79,6 +80,7 @@ __all__ = [
 _MAX_SEED = 2**31 - 1
 _REFERENCE_ENV = "COURSE_ONCALL_APPLY_REFERENCE"  # set by the course's notebook runner: apply the reference fix
 _PLANTED = (5, 6)
+_OPENED = "oncall.opened_connections"  # app.extensions key: every DBAPI connection the app's engine opened
 
 
 # ---------------------------------------------------------------------------------------------- the draw
@@ -318,6 +320,13 @@ class Shift:
         prefix = f"oncall-{secrets.token_hex(4)}:"  # on a shared Redis, a cache that starts empty
         settings = {"DATABASE_URL": self.url, **cache_config(self.course.settings), "CACHE_KEY_PREFIX": prefix}
         app = create_app({**settings, **config}, views=spec.blueprint(views or self.views))
+        # A planted fault may leak sessions; their connections are held here until the app is closed, so none is
+        # ever left to the garbage collector (which would drop it open, mid-shift, with a ResourceWarning).
+        opened: list[Any] = []
+        event.listen(
+            app.extensions["engine"], "connect", lambda dbapi_connection, _record: opened.append(dbapi_connection)
+        )
+        app.extensions[_OPENED] = opened
         self._apps.append(app)
         return app
 
@@ -338,6 +347,9 @@ class Shift:
                 backend.clear()
         app.extensions["engine"].dispose()
         gc.collect()
+        for dbapi_connection in app.extensions.pop(_OPENED, ()):
+            with contextlib.suppress(Exception):  # already closed by the pool, or its server gone: nothing to free
+                dbapi_connection.close()
 
     def _fresh(self, views: dict[str, Callable[..., Any]] | None = None) -> Flask:
         return self.app(views)
