@@ -40,9 +40,7 @@ LESSONS: tuple[Lesson, ...] = (
     Lesson(
         "09", "profiling_and_monitoring", "Profiling and monitoring", topics=("profiling", "panel", "query_budget")
     ),
-    Lesson(
-        "10", "capstone", "Capstone: the finished app under load", exercises=False, topics=("loadtest", "capstone")
-    ),
+    Lesson("10", "capstone", "Capstone: the finished app under load", topics=("loadtest", "capstone")),
     Lesson("11", "on_call", "On call: an app you have never seen", exercises=False, topics=("oncall", "slo")),
 )
 

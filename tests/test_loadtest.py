@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from helpers.course import setup
 from helpers.errors import CourseError
 from helpers.servers.wsgi import serve_in_thread
-from helpers.topics.loadtest import load_chart, locust_race, run_locust
+from helpers.shop import optimized
+from helpers.topics.loadtest import (
+    ShopRequest,
+    cycle_of,
+    layers,
+    load_chart,
+    load_statistics,
+    locust_race,
+    run_locust,
+    run_shop_load,
+    serve_floor,
+)
 
 
 def test_locust_loads_the_app_and_reports_totals() -> None:
@@ -56,3 +69,70 @@ def test_a_race_under_load_serves_each_app_in_turn() -> None:
 def test_load_stays_bounded_and_local(host: str, users: int, seconds: float, message: str) -> None:
     with pytest.raises(CourseError, match=message):
         run_locust(host, {"/": 1}, users=users, run_time_s=seconds)
+
+
+# ---------------------------------------------------------------------- the capstone's mix of requests
+ORDER = {"customer_id": 2, "lines": [{"product_id": 3, "quantity": 1}]}
+MIX = [
+    ShopRequest("customer page", "GET", "/customers/1", 3),
+    ShopRequest("missing", "GET", "/customers/999999", 1),
+    ShopRequest(
+        "place an order", "POST", "/orders", 1, {"customer_id": 2, "lines": [{"product_id": 3, "quantity": 1}]}
+    ),
+]
+
+
+def test_a_cycle_spreads_each_request_by_its_weight() -> None:
+    names = [name for name, *_ in cycle_of(MIX)]
+    assert names == ["customer page", "missing", "customer page", "place an order", "customer page"]
+
+
+def test_the_mix_under_a_closed_and_an_open_loop_keeps_every_answer_with_the_apps_headers() -> None:
+    course = setup("tests", size="tiny", backend="sqlite", quiet=True)
+    with course.scratch_copy("loadtest_mix") as copy:
+        app = copy.app(views=optimized.bp)
+        server = serve_in_thread(app, threads=4)
+        try:
+            closed = run_shop_load(server.url, MIX, app="finished", users=3, seconds=1)
+            arrivals = run_shop_load(server.url, MIX, app="finished", rate_rps=40, seconds=1)
+        finally:
+            server.stop()
+            app.extensions["engine"].dispose()
+    course.engine.dispose()
+    assert closed.users == 3 and closed.failures == 0 and 0.9 < closed.window_s < 1.5
+    assert closed.most_in_flight <= 3 and closed.ramp_s < 0.5
+    by_name = {a.name: a for a in closed.answered}
+    assert set(by_name) == {"customer page", "missing", "place an order"}  # a 404 is an answer, not a failure
+    assert by_name["customer page"].statements == 2 and by_name["place an order"].statements == 4
+    assert all(a.app_ms is not None and a.db_ms is not None and a.ms >= a.app_ms for a in closed.answered)
+    assert "--users 3" in closed.command and closed.command.startswith("locust -f locustfile.py")
+    assert arrivals.users is None and arrivals.rate_rps == 40 and 15 <= len(arrivals.answered) <= 80
+    assert "Arrivals" in arrivals.command and arrivals.window_s == pytest.approx(1.0)
+    stats = load_statistics([closed])
+    assert stats.loc[("finished", "3 users", "missing"), "failures"] == 0
+    where = layers([closed])
+    assert (where["latency_ms"] >= where["waiting_ms"]).all() and where.loc["customer page", "statements"] == 2
+
+
+def test_the_floor_answers_every_request_as_given() -> None:
+    with serve_floor([("GET", "/customers/1", 200, {"id": 1}), ("POST", "/orders", 201, {"id": 7})]) as floor:
+        assert floor.get("/customers/1")[0] == 200
+        run = run_shop_load(floor.url, MIX[:1] + MIX[2:], app="floor", users=2, seconds=0.5)
+    assert run.failures == 0 and {a.name for a in run.answered} == {"customer page", "place an order"}
+    assert all(a.statements is None for a in run.answered)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"users": 2, "rate_rps": 5.0}, "users=... (a closed loop) or rate_rps"),
+        ({}, "users=... (a closed loop) or rate_rps"),
+        ({"users": 1000}, "Keep the load bounded"),
+        ({"rate_rps": 1e6}, "Keep the load bounded"),
+    ],
+)
+def test_the_mix_stays_bounded(options: dict[str, float], message: str) -> None:
+    with pytest.raises(CourseError, match=re.escape(message)):
+        run_shop_load("http://127.0.0.1:1", MIX, app="x", seconds=1, **options)  # type: ignore[arg-type]
+    with pytest.raises(CourseError, match="not on loopback"):
+        run_shop_load("http://example.com", MIX, app="x", users=1, seconds=1)
