@@ -215,8 +215,7 @@ def test_the_pool_configures_your_app_in_make_app_and_the_finished_app_runs_on_t
 
 def _served_pool(views: str, url: str) -> dict[str, Any]:
     with serve_in_process(views=views, database_url=url) as server:
-        assert server.process is not None and server.process.stdout is not None
-        lines = [server.process.stdout.readline().decode() for _ in range(2)]
+        lines = server.said().splitlines()
     [pool] = [json.loads(line.removeprefix(POOL_LINE)) for line in lines if line.startswith(POOL_LINE)]
     return dict(pool)
 

@@ -54,6 +54,18 @@ class Served:
     url: str
     _stop: Any = field(repr=False)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    output: Any = field(default=None, repr=False)  # the file a child server writes its output to
+
+    def said(self) -> str:
+        """What the server has printed so far (empty for a server in this process, or once stopped)."""
+        if self.output is None or self.output.closed:
+            return ""
+        # pread: the child writes through the same open file, so moving its offset would overwrite its output
+        chunks, offset = [], 0
+        while chunk := os.pread(self.output.fileno(), 1 << 16, offset):
+            chunks.append(chunk)
+            offset += len(chunk)
+        return b"".join(chunks).decode(errors="replace")
 
     def stop(self) -> None:
         stop, self._stop = self._stop, None
@@ -169,13 +181,12 @@ def serve_in_process(
                 process.wait()
         output.close()
 
-    served = Served(f"http://127.0.0.1:{port}", stop, process)
+    served = Served(f"http://127.0.0.1:{port}", stop, process, output)
     atexit.register(served.stop)
     deadline = time.monotonic() + ready_timeout_s
     while True:
         if process.poll() is not None:
-            output.seek(0)
-            said = output.read().decode(errors="replace")
+            said = served.said()
             served.stop()
             last = [line for line in said.splitlines() if line.strip()][-1:] or ["no output"]
             raise CourseError(f"The app server did not start ({last[0]}).")

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import secrets
 import statistics
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -278,21 +277,13 @@ def _json(body: bytes) -> Any:
 
 
 def _read_pool(server: Served) -> dict[str, Any]:
-    """The pool the server printed at start (`serving.POOL_LINE`), then its output drained in a thread: waitress
-    warns of every request queued behind its busy threads, and a full pipe would stop the server."""
+    """The pool the server printed when it started (`serving.POOL_LINE`), read back from its engine."""
     import json  # deferred: see _json
 
-    pool: dict[str, Any] = {}
-    output = server.process.stdout if server.process else None
-    if output is None:
-        return pool
-    for _ in range(10):
-        line = output.readline().decode(errors="replace")
+    for line in server.said().splitlines():
         if line.startswith(POOL_LINE):
-            pool = json.loads(line.removeprefix(POOL_LINE))
-            break
-    threading.Thread(target=lambda: [None for _ in output], daemon=True).start()
-    return pool
+            return dict(json.loads(line.removeprefix(POOL_LINE)))
+    return {}
 
 
 def served_by(app: Flask, requests: Sequence[ShopRequest], described: Mapping[str, str]) -> pd.DataFrame:
