@@ -43,6 +43,11 @@ class Case:
     harmless_for: tuple[str, ...] = field(default=())  # targets that do not use it and must succeed
 
 
+# The Makefile's own variables: `make test ARGS=...` puts them in the tests' environment, where the makes the tests
+# run would read them (ARGS=--durations=60 handed to `helpers bench`).
+MAKE_VARIABLES = {"ARGS", "SIZE", "PORT", "BACKENDS", "VIEWS", "VENV", "PYTHON", "LOCK_ARGS"}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -158,7 +163,11 @@ def target(request: pytest.FixtureRequest) -> str:
 def bad_input(case: str, request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Case, dict[str, str]]:
     """The case the test is parametrized with, and the environment to run it in (a private data folder)."""
     bad = CASES[case]
-    env = {k: v for k, v in os.environ.items() if k not in COURSE_VARIABLES and not k.startswith("MAKE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in (*COURSE_VARIABLES, *MAKE_VARIABLES) and not k.startswith("MAKE")
+    }
     env.update({"COURSE_DATA_DIR": str(tmp_path), "COURSE_SIZE": "tiny", **bad.env})
     if case == "wrong-password":
         url = request.getfixturevalue("password_server")
@@ -246,7 +255,11 @@ def test_notebook_setup_shows_one_line_under_the_cell(
 
 def test_the_right_password_builds_the_dataset_on_that_server(password_server: str, tmp_path: Path) -> None:
     """The wrong-password server is a real one: with the right password the course fills a new database."""
-    env = {k: v for k, v in os.environ.items() if k not in COURSE_VARIABLES and not k.startswith("MAKE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in (*COURSE_VARIABLES, *MAKE_VARIABLES) and not k.startswith("MAKE")
+    }
     env.update(COURSE_DATA_DIR=str(tmp_path), COURSE_SIZE="tiny", DATABASE_URL=password_server)
     proc, _ = run([sys.executable, "-m", "helpers", "data", "build"], env)
     assert proc.returncode == 0, proc.stderr

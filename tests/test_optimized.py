@@ -115,3 +115,22 @@ def test_report_cache_keys_on_its_own_parameters(apps: tuple[Flask, Flask]) -> N
     for url in ("/reports/sales?status=paid&days=45", "/reports/sales?days=45&status=paid&utm=mail"):
         assert int(client.get(url).headers["X-Statements"]) == 0, url
     assert client.get("/reports/sales?days=x").status_code == 400  # a bad value misses, then answers 400
+
+
+def test_a_placed_order_drops_every_cached_report(apps: tuple[Flask, Flask]) -> None:
+    """Lesson 06's invalidation in the finished app: after POST /orders the next report runs its statements and
+    counts the new order; a failed order (400) leaves the cached reports alone."""
+    from helpers.shop.orders import EXAMPLE_BODY
+
+    client = apps[1].test_client()
+    url = "/reports/sales?days=3650"
+    before = client.get(url).get_json()
+    assert client.get(url).headers["X-Statements"] == "0"
+    assert client.post("/orders", json={"lines": []}).status_code == 400
+    assert client.get(url).headers["X-Statements"] == "0"  # nothing was placed: still the cached answer
+    assert client.post("/orders", json=EXAMPLE_BODY).status_code == 201
+    after = client.get(url)
+    assert int(after.headers["X-Statements"]) > 0
+    units = sum(line["quantity"] for line in EXAMPLE_BODY["lines"])
+    total = lambda body: sum(c["units"] for c in body["categories"])  # noqa: E731
+    assert total(after.get_json()) == total(before) + units

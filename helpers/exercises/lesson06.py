@@ -649,7 +649,8 @@ class _ReportCourse(Course):
 
 @functools.cache
 def _orders_views() -> Blueprint:
-    """POST /orders alone (the course's version): what places orders in the check's app."""
+    """POST /orders alone (the course's view, without the finished app's own invalidation hook): what places
+    orders in the check's app, so that only the learner's code can drop a cached report."""
     orders = Blueprint("orders_for_the_check", __name__)
     orders.add_url_rule("/orders", view_func=optimized.place_order, methods=["POST"])
     return orders

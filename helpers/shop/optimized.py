@@ -2,7 +2,8 @@
 
 Each view selects only the columns it returns (02), gets related rows in the same statement instead of one
 per row (03), filters, orders, counts and limits in the database (03), relies on the indexes in `INDEXES`
-(04–05), the report is cached per query string (06), and `ENGINE_OPTIONS` sizes its pool (07).
+(04–05), the report is cached on its own parameters and dropped by every placed order (06), and
+`ENGINE_OPTIONS` sizes its pool (07).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, abort, request
+from flask import Blueprint, Response, abort, request
 from sqlalchemy import Engine, Index, MetaData, func, insert, select, text, tuple_
 
 from .caching import cache
@@ -164,14 +165,22 @@ def search() -> dict[str, Any]:
     return {"count": count, "customers": [row._asdict() for row in matches]}
 
 
+_REPORTS_GENERATION = "report:generation"  # bumped by every placed order: the cached reports' generation
+
+
 def _report_cache_key() -> str:
-    """The report's key: its own three parameters, read raw (a bad value simply misses, then answers 400).
+    """The report's key: the reports' generation, then its own three parameters, read raw (a bad value simply
+    misses, then answers 400).
 
     Cheaper than query_string=True (no sorting and hashing of the whole query string), and a parameter the
-    report does not read, ?utm=… say, neither splits the cache nor fills it with copies.
+    report does not read, ?utm=… say, neither splits the cache nor fills it with copies. A placed order bumps the
+    generation (lesson 06): every report cached before it is unreachable at once, and expires unread.
     """
     args = request.args
-    return "report:" + "|".join(args.get(name, "").strip() for name in ("days", "status", "min_total"))
+    generation = cache.get(_REPORTS_GENERATION) or 0
+    return f"report:{generation}:" + "|".join(
+        args.get(name, "").strip() for name in ("days", "status", "min_total")
+    )
 
 
 @bp.get("/reports/sales")
@@ -197,6 +206,14 @@ def sales_report() -> dict[str, Any]:
     ]
     rows.sort(key=lambda r: (-r[1], r[0]))
     return {"days": days, "categories": [{"category": c, "revenue": r, "units": u} for c, r, u in rows]}
+
+
+@bp.after_app_request  # after every request of the app, whichever blueprint served it (lesson 06)
+def _forget_reports(response: Response) -> Response:
+    """A placed order is in every report from now on: bump the generation, and the cached reports go unread."""
+    if request.method == "POST" and request.path == "/orders" and response.status_code == 201:
+        cache.cache.inc(_REPORTS_GENERATION)  # an atomic INCR on Redis: two orders at once make two generations
+    return response
 
 
 @bp.post("/orders")
