@@ -114,6 +114,33 @@ def test_the_mix_under_a_closed_and_an_open_loop_keeps_every_answer_with_the_app
     assert (where["latency_ms"] >= where["waiting_ms"]).all() and where.loc["customer page", "statements"] == 2
 
 
+def test_an_open_loop_beyond_the_servers_pace_keeps_every_arrival() -> None:
+    """Arrivals faster than the baseline can answer (on waitress, which serves at most 100 connections and keeps
+    each open): every arrival is in the run, answered or failed, none dropped, and the run ends with its window
+    (not at locust's stop timeout, with the requests it never got an answer to left out)."""
+    import random
+    import time
+
+    rate, seconds = 400, 1.0
+    gaps, due, arrivals = random.Random(5), 0.0, 0  # the locustfile's own seeded arrivals
+    while due < seconds:
+        arrivals, due = arrivals + 1, due + gaps.expovariate(rate)
+    course = setup("tests", size="tiny", backend="sqlite", quiet=True)
+    app = course.app()
+    server = serve_in_thread(app, threads=4)
+    try:
+        started = time.monotonic()
+        run = run_shop_load(server.url, MIX, app="baseline", rate_rps=rate, seconds=seconds)
+        took = time.monotonic() - started
+    finally:
+        server.stop()
+        app.extensions["engine"].dispose()
+        course.engine.dispose()
+    assert len(run.answered) == arrivals
+    assert run.most_in_flight > 96  # more arrivals at once than connections: some waited for one
+    assert took < 25, f"the run took {took:.0f} s"
+
+
 def test_the_floor_answers_every_request_as_given() -> None:
     with serve_floor([("GET", "/customers/1", 200, {"id": 1}), ("POST", "/orders", 201, {"id": 7})]) as floor:
         assert floor.get("/customers/1")[0] == 200

@@ -533,6 +533,7 @@ samples = []  # one per answered request: name, when it was due (s), latency (ms
 # X-Response-Time-ms (the app's own headers: statements, database time and time inside the app)
 clock = {{"start": time.perf_counter(), "measure_from": None, "stop": None, "in_flight": 0, "most_in_flight": 0}}
 locust = {{}}
+pending = {{}}  # requests sent and not answered yet: (name, when it was due)
 
 
 @events.init.add_listener
@@ -568,6 +569,9 @@ def every_user_running(user_count, **kwargs):
 
 @events.quitting.add_listener
 def write_samples(**kwargs):
+    now = time.perf_counter()
+    for name, due in pending.values():  # sent, never answered: failed, timed until the run ended
+        samples.append([name, due - clock["start"], (now - due) * 1000, False, None, None, None])
     with open(OUT, "w") as f:
         json.dump({{"samples": samples, "clock": clock}}, f)
 
@@ -576,7 +580,10 @@ def send(client, request, due):
     name, method, path, body = request
     clock["in_flight"] += 1
     clock["most_in_flight"] = max(clock["most_in_flight"], clock["in_flight"])
+    key = object()
+    pending[key] = (name, due)
     response = client.request(method, path, name=name, json=body)
+    del pending[key]
     clock["in_flight"] -= 1
     headers = response.headers or {{}}
     samples.append([
@@ -601,7 +608,10 @@ class Shopper(FastHttpUser):
 
 class Arrivals(FastHttpUser):
     fixed_count = 1
-    concurrency = 512  # connections this one user may open at once: an arrival never waits for a free one
+    # Connections this one user may open at once. waitress serves at most 100 (its connection_limit) and keeps
+    # each one open between requests: a client with more would leave arrivals on connections it never accepts.
+    # An arrival that finds all of them busy waits for one, and that wait counts in its time (timed from due).
+    concurrency = 96
 
     @task
     def arrive(self):
