@@ -444,19 +444,38 @@ def _grouped(fig: Any, ax: Any, endpoints: Sequence[str], groups: int, title: st
 
 
 def endpoint_chart(race: EndpointRace, *, title: str) -> Any:
-    """One group of bars per endpoint, one bar per app (and call): its median time per request, log scale."""
+    """One group of bars per endpoint, one bar per app and call, its median time per request (log scale): each app
+    in one colour, a cached endpoint's miss hatched beside its hit."""
+    from matplotlib.patches import Patch  # deferred: matplotlib's pieces only where a chart is drawn
+
     frame = race.frame.reset_index()
-    frame["bar"] = frame["app"] + frame["call"].map(lambda c: "" if c == "every call" else f" ({c})")
-    bars = list(dict.fromkeys(frame["bar"]))
+    apps = list(dict.fromkeys(frame["app"]))
+    colour = {app: COLORS[i % len(COLORS)] for i, app in enumerate(apps)}
     endpoints = list(dict.fromkeys(frame["endpoint"]))
-    fig, ax = plt.subplots(figsize=(8, 0.6 + 0.55 * len(endpoints) * len(bars) ** 0.5), layout="constrained")
-    height = 0.8 / len(bars)
-    for i, bar in enumerate(bars):
-        part = frame[frame["bar"] == bar].set_index("endpoint")
-        ys = [y + i * height for y, e in enumerate(endpoints) if e in part.index]
-        ax.barh(ys, [part.loc[e, "median_ms"] for e in endpoints if e in part.index], height=height, label=bar,
-                color=COLORS[i % len(COLORS)])  # fmt: skip
-    return _grouped(fig, ax, endpoints, len(bars), title, "median time per request (ms, log scale)")
+    fig, ax = plt.subplots(figsize=(8, 0.8 + 0.32 * len(frame) + 0.25 * len(endpoints)), layout="constrained")
+    y, ticks = 0.0, []
+    for endpoint in endpoints:
+        rows = frame[frame["endpoint"] == endpoint]
+        ticks.append(y + (len(rows) - 1) / 2)
+        for row in rows.itertuples():
+            miss = row.call == "cache miss"
+            ax.barh(y, row.median_ms, height=0.85, color=colour[row.app], alpha=0.55 if miss else 1.0,
+                    hatch="///" if miss else None, edgecolor="white" if miss else None)  # fmt: skip
+            if row.call != "every call":
+                ax.annotate(f" {row.call}", (row.median_ms, y), va="center", fontsize=7)
+            y += 1
+        y += 0.8  # a gap between endpoints
+    ax.set_yticks(ticks, endpoints)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set(xlabel="median time per request (ms, log scale)")
+    ax.set_title(title, fontsize=10)
+    handles = [Patch(color=colour[app], label=app) for app in apps]
+    if (frame["call"] == "cache miss").any():
+        miss = Patch(facecolor="#999999", alpha=0.55, hatch="///", edgecolor="white", label="a cache miss")
+        handles.append(miss)
+    ax.legend(handles=handles, fontsize=7, loc="lower right")
+    return fig
 
 
 # ---------------------------------------------------------------------------------------- what each endpoint has
