@@ -102,6 +102,14 @@ FINISHED = "finished (the course's)"
 YOURS = "yours"
 APPS = (BASELINE, FINISHED, YOURS)
 FLOOR = "bare Flask view (floor)"
+
+
+def _colour(app: str) -> str:
+    """Each app in the same colour in every chart of the lesson (the baseline red, finished blue, yours green)."""
+    known = (BASELINE, FINISHED, YOURS, FLOOR)
+    return COLORS[known.index(app)] if app in known else COLORS[4 + sum(map(ord, app)) % (len(COLORS) - 4)]
+
+
 _SLUGS = {BASELINE: "baseline", FINISHED: "finished", YOURS: "yours"}
 _SERVED_AS = {BASELINE: "baseline", FINISHED: "optimized", YOURS: "mine"}  # `python -m helpers app --views`
 # The order the load places: another customer than the page it reads, so that page does not grow as orders come.
@@ -450,7 +458,7 @@ def endpoint_chart(race: EndpointRace, *, title: str) -> Any:
 
     frame = race.frame.reset_index()
     apps = list(dict.fromkeys(frame["app"]))
-    colour = {app: COLORS[i % len(COLORS)] for i, app in enumerate(apps)}
+    colour = {app: _colour(app) for app in apps}
     endpoints = list(dict.fromkeys(frame["endpoint"]))
     fig, ax = plt.subplots(figsize=(8, 0.8 + 0.32 * len(frame) + 0.25 * len(endpoints)), layout="constrained")
     y, ticks = 0.0, []
@@ -554,7 +562,7 @@ def percentile_chart(stats: pd.DataFrame, *, load: str, title: str) -> Any:
         rows = part.loc[app].reindex(endpoints)
         ys = [y + i * height for y in range(len(endpoints))]
         low, high = rows["p95_ms"] - rows["p95_ms_min"], rows["p95_ms_max"] - rows["p95_ms"]
-        ax.barh(ys, rows["p95_ms"], height=height, color=COLORS[i % len(COLORS)], label=f"{app}: p95",
+        ax.barh(ys, rows["p95_ms"], height=height, color=_colour(app), label=f"{app}: p95",
                 xerr=[low, high], error_kw={"elinewidth": 0.8, "capsize": 2})  # fmt: skip
         ax.plot(rows["p50_ms"], ys, "o", color="black", markersize=3, label="p50" if i == 0 else None)
     xlabel = "latency (ms, log scale): p95 bar with the lowest and highest run, p50 dot"
