@@ -439,15 +439,23 @@ def _misses(course: Course, apps: Mapping[str, Flask], request: ShopRequest, rep
     return Comparison("10", course.backend, course.size, measured, f"capstone: {request.name} (cache misses)")
 
 
-def _grouped(fig: Any, ax: Any, endpoints: Sequence[str], groups: int, title: str, xlabel: str) -> Any:
-    """Label a chart of horizontal bars, `groups` per endpoint (log scale, first endpoint on top)."""
-    height = 0.8 / groups
-    ax.set_yticks([y + height * (groups - 1) / 2 for y in range(len(endpoints))], endpoints)
+def _grouped(
+    fig: Any,
+    ax: Any,
+    ticks: Sequence[float],
+    endpoints: Sequence[str],
+    title: str,
+    xlabel: str,
+    handles: Sequence[Any] | None = None,
+) -> Any:
+    """Label a chart of horizontal bars grouped by endpoint, each group's label at `ticks` (log scale, first
+    endpoint on top); the legend from `handles`, or from the bars' labels."""
+    ax.set_yticks(ticks, endpoints)
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.set(xlabel=xlabel)
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(**({"handles": handles} if handles is not None else {}), fontsize=7, loc="lower right")
     return fig
 
 
@@ -473,17 +481,11 @@ def endpoint_chart(race: EndpointRace, *, title: str) -> Any:
                 ax.annotate(f" {row.call}", (row.median_ms, y), va="center", fontsize=7)
             y += 1
         y += 0.8  # a gap between endpoints
-    ax.set_yticks(ticks, endpoints)
-    ax.invert_yaxis()
-    ax.set_xscale("log")
-    ax.set(xlabel="median time per request (ms, log scale)")
-    ax.set_title(title, fontsize=10)
     handles = [Patch(color=colour[app], label=app) for app in apps]
     if (frame["call"] == "cache miss").any():
         miss = Patch(facecolor="#999999", alpha=0.55, hatch="///", edgecolor="white", label="a cache miss")
         handles.append(miss)
-    ax.legend(handles=handles, fontsize=7, loc="lower right")
-    return fig
+    return _grouped(fig, ax, ticks, endpoints, title, "median time per request (ms, log scale)", handles)
 
 
 # ---------------------------------------------------------------------------------------- what each endpoint has
@@ -566,7 +568,8 @@ def percentile_chart(stats: pd.DataFrame, *, load: str, title: str) -> Any:
                 xerr=[low, high], error_kw={"elinewidth": 0.8, "capsize": 2})  # fmt: skip
         ax.plot(rows["p50_ms"], ys, "o", color="black", markersize=3, label="p50" if i == 0 else None)
     xlabel = "latency (ms, log scale): p95 bar with the lowest and highest run, p50 dot"
-    return _grouped(fig, ax, endpoints, len(apps), title, xlabel)
+    ticks = [y + height * (len(apps) - 1) / 2 for y in range(len(endpoints))]
+    return _grouped(fig, ax, ticks, endpoints, title, xlabel)
 
 
 def layer_chart(where: pd.DataFrame, *, title: str) -> Any:
